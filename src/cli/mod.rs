@@ -1,0 +1,75 @@
+//! The command line: clap definitions, one file per group of commands, each turned into
+//! validated options and handed to the code that runs it.
+
+pub mod bench;
+pub mod compare;
+pub mod report;
+pub mod sim;
+pub mod suite;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::{Ctx, Outcome};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    done
+  1    ran, but something failed or regressed
+  2    unusable input or configuration
+  130  interrupted by Ctrl-C (results so far are on disk, marked interrupted)";
+
+/// Benchmarks LLM inference servers: Ollama, and any OpenAI-compatible server.
+#[derive(Debug, Parser)]
+#[command(name = "ollabench", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Is the server reachable, what is it, which models does it have (test-connection.ps1).
+    TestConnection(bench::TestConnectionArgs),
+    /// Download, cold load, warm load and first-generation speed of one model (Benchmark 1).
+    SingleUser(bench::SingleUserArgs),
+    /// Steady-state throughput and latency by model and prompt length (Benchmark 2).
+    #[command(visible_alias = "tps")]
+    TokensPerSecond(bench::TokensPerSecondArgs),
+    /// Concurrent users pulling, loading and generating at once (Benchmark 3).
+    MultiUser(suite::MultiUserArgs),
+    /// Runs scenarios into a timestamped results folder (run-benchmarks.ps1).
+    Run(suite::RunArgs),
+    /// Compares result files: tables, statistics, trends, a regression gate and verdicts.
+    Compare(compare::CompareArgs),
+    /// Writes report.html and summary.md for a results folder or files.
+    Report(report::ReportArgs),
+    /// Serves the built-in Ollama simulator.
+    Sim(sim::SimArgs),
+}
+
+impl Command {
+    /// Runs the command.
+    pub async fn execute(self, ctx: &Ctx) -> anyhow::Result<Outcome> {
+        match self {
+            Command::TestConnection(args) => args.execute(ctx).await,
+            Command::SingleUser(args) => args.execute(ctx).await,
+            Command::TokensPerSecond(args) => args.execute(ctx).await,
+            Command::MultiUser(args) => args.execute(ctx).await,
+            Command::Run(args) => args.execute(ctx).await,
+            Command::Compare(args) => args.execute(ctx).await,
+            Command::Report(args) => args.execute(ctx).await,
+            Command::Sim(args) => args.execute(ctx).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+}

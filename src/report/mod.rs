@@ -1,0 +1,1 @@
+//! Reports: the terminal summary, Markdown (`summary.md`) and the self-contained HTML report.

@@ -1,0 +1,168 @@
+//! The server a command runs against: endpoint resolution (flag, port-forward, LoadBalancer,
+//! default), the in-process simulator for `--simulate`, and the API client.
+
+use std::path::PathBuf;
+
+use crate::backend::ollama::OllamaClient;
+use crate::backend::openai::OpenAiClient;
+use crate::backend::{Backend, Timeouts};
+use crate::cli::bench::ApiKind;
+use crate::exit::{Ctx, UsageError};
+use crate::kube::{self, PortForward, PortForwardOptions};
+use crate::sim::{self, SimConfig, SimHandle};
+
+/// The Ollama default when nothing else names a server.
+pub const DEFAULT_ENDPOINT: &str = "http://localhost:11434";
+
+/// How the user asked to reach the server.
+#[derive(Debug, Clone)]
+pub enum TargetSpec {
+    /// `--endpoint` (or `$OLLAMA_HOST`), already normalized.
+    Endpoint(String),
+    /// `--use-port-forward`.
+    PortForward(PortForwardOptions),
+    /// `--simulate PROFILE`: the simulator in-process on a free port.
+    Simulate { profile: String, time_scale: f64 },
+    /// Nothing given: a LoadBalancer address from kubectl, else the default endpoint.
+    Default,
+}
+
+/// Validated options for reaching a server.
+#[derive(Debug, Clone)]
+pub struct TargetOptions {
+    pub spec: TargetSpec,
+    pub api: ApiKind,
+    pub api_key: Option<String>,
+    pub kubectl: PathBuf,
+    pub namespace: String,
+    pub service: String,
+    pub timeouts: Timeouts,
+}
+
+impl TargetOptions {
+    /// Options for a plain endpoint with default timeouts (tests and embedding).
+    pub fn endpoint(url: impl Into<String>) -> Self {
+        TargetOptions {
+            spec: TargetSpec::Endpoint(url.into()),
+            api: ApiKind::Ollama,
+            api_key: None,
+            kubectl: PathBuf::from("kubectl"),
+            namespace: "ollama".into(),
+            service: "ollama".into(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// What is known about a simulated target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulated {
+    pub profile: String,
+    pub time_scale: f64,
+}
+
+/// A connected server: its client, how it was found, and what keeps it reachable.
+pub struct Target {
+    pub backend: Backend,
+    pub url: String,
+    /// How the endpoint was found: endpoint, port-forward, load-balancer, default, simulator.
+    pub resolved_by: &'static str,
+    /// Set when this process started the simulator.
+    pub simulated: Option<Simulated>,
+    sim: Option<SimHandle>,
+    port_forward: Option<PortForward>,
+}
+
+impl Target {
+    /// Resolves the endpoint, starts what it needs (simulator, port-forward) and builds the
+    /// client. Nothing is requested from the server yet.
+    pub async fn connect(options: &TargetOptions, ctx: &Ctx) -> anyhow::Result<Target> {
+        let mut sim_handle = None;
+        let mut port_forward = None;
+        let mut simulated = None;
+        let (url, resolved_by) = match &options.spec {
+            TargetSpec::Endpoint(url) => (url.clone(), "endpoint"),
+            TargetSpec::Simulate {
+                profile,
+                time_scale,
+            } => {
+                let mut config = SimConfig::with_profile(profile).map_err(UsageError::new)?;
+                config.time_scale = *time_scale;
+                // A demo run pulls models, so the simulator starts empty like a fresh node.
+                let handle = sim::spawn(config, "127.0.0.1:0").await?;
+                let url = handle.url();
+                simulated = Some(Simulated {
+                    profile: profile.clone(),
+                    time_scale: *time_scale,
+                });
+                sim_handle = Some(handle);
+                (url, "simulator")
+            }
+            TargetSpec::PortForward(pf) => {
+                let forward = PortForward::start(pf.clone(), ctx.cancel.clone()).await?;
+                let url = forward.local_url().to_string();
+                port_forward = Some(forward);
+                (url, "port-forward")
+            }
+            TargetSpec::Default => {
+                match kube::discover_load_balancer(
+                    &options.kubectl,
+                    &options.namespace,
+                    &options.service,
+                )
+                .await
+                {
+                    Ok(Some(url)) => (url, "load-balancer"),
+                    Ok(None) | Err(_) => (DEFAULT_ENDPOINT.to_string(), "default"),
+                }
+            }
+        };
+        let backend = match options.api {
+            ApiKind::Ollama => Backend::Ollama(OllamaClient::new(&url, options.timeouts)?),
+            ApiKind::Openai => Backend::OpenAi(OpenAiClient::new(
+                &url,
+                options.timeouts,
+                options.api_key.clone(),
+            )?),
+            ApiKind::Auto => detect_api(&url, options).await?,
+        };
+        Ok(Target {
+            backend,
+            url,
+            resolved_by,
+            simulated,
+            sim: sim_handle,
+            port_forward,
+        })
+    }
+
+    /// Stops what `connect` started.
+    pub async fn close(mut self) {
+        if let Some(forward) = self.port_forward.take() {
+            forward.stop().await;
+        }
+        if let Some(handle) = self.sim.take() {
+            handle.shutdown().await;
+        }
+    }
+
+    /// The Ollama client, or a clear error naming what the OpenAI API cannot do.
+    pub fn ollama(&self, what: &str) -> anyhow::Result<&OllamaClient> {
+        self.backend.as_ollama().ok_or_else(|| {
+            UsageError::err(format!(
+                "{what} needs Ollama's native API: OpenAI-compatible servers have no pull, \
+                 load or unload endpoints. Use --api ollama against an Ollama server."
+            ))
+        })
+    }
+}
+
+/// `--api auto`: Ollama answers `/api/version`; OpenAI-compatible servers answer `/v1/models`.
+async fn detect_api(url: &str, options: &TargetOptions) -> anyhow::Result<Backend> {
+    let ollama = OllamaClient::new(url, options.timeouts)?;
+    if ollama.version().await.is_ok() {
+        return Ok(Backend::Ollama(ollama));
+    }
+    let openai = OpenAiClient::new(url, options.timeouts, options.api_key.clone())?;
+    Ok(Backend::OpenAi(openai))
+}
