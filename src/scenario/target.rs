@@ -86,7 +86,7 @@ impl Target {
                 profile,
                 time_scale,
             } => {
-                let mut config = SimConfig::with_profile(profile).map_err(UsageError::new)?;
+                let mut config = SimConfig::with_profile(profile).map_err(UsageError::err)?;
                 config.time_scale = *time_scale;
                 // A demo run pulls models, so the simulator starts empty like a fresh node.
                 let handle = sim::spawn(config, "127.0.0.1:0").await?;
