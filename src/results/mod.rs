@@ -3,6 +3,7 @@
 //! writes (temp file + rename) so that a file on disk is always complete.
 
 pub mod single_user;
+pub mod tokens_per_second;
 
 use std::io::Write;
 use std::path::Path;
