@@ -39,7 +39,9 @@ fn f(value: &serde_json::Value, path: &[&str]) -> f64 {
 }
 
 /// The reference's "Expected Results (T4 GPU)": download, cold, warm (s) and tok/s ranges.
-const EXPECTED_T4: &[(&str, (f64, f64), (f64, f64), (f64, f64), (f64, f64))] = &[
+type Range = (f64, f64);
+
+const EXPECTED_T4: &[(&str, Range, Range, Range, Range)] = &[
     (
         "phi3.5",
         (15.0, 20.0),
@@ -70,7 +72,7 @@ const EXPECTED_T4: &[(&str, (f64, f64), (f64, f64), (f64, f64), (f64, f64))] = &
     ),
 ];
 
-fn assert_in(label: &str, value: f64, (low, high): (f64, f64)) {
+fn assert_in(label: &str, value: f64, (low, high): Range) {
     assert!(
         (low..=high).contains(&value),
         "{label}: {value:.2} is outside the reference range {low}-{high}"
