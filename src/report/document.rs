@@ -77,13 +77,20 @@ pub fn build(
     for (index, group) in trend::groups(&runs, baseline).iter().enumerate() {
         sections.push(trend_section(&format!("trend-{}", index + 1), group));
     }
-    let simulated = runs
-        .iter()
-        .filter_map(|r| {
-            r.provenance
-                .simulated_note()
-                .map(|note| format!("{}: {note}", r.label))
-        })
+    // One line per distinct simulator setting, naming its files: a suite run of three
+    // scenarios shows one line, not three copies.
+    let mut notes: Vec<(String, Vec<String>)> = Vec::new();
+    for run in &runs {
+        if let Some(note) = run.provenance.simulated_note() {
+            match notes.iter_mut().find(|(n, _)| *n == note) {
+                Some((_, labels)) => labels.push(run.label.clone()),
+                None => notes.push((note, vec![run.label.clone()])),
+            }
+        }
+    }
+    let simulated = notes
+        .into_iter()
+        .map(|(note, labels)| format!("{note} ({})", labels.join(", ")))
         .collect();
     Document {
         title: "ollabench report".to_string(),
@@ -529,7 +536,10 @@ fn ttft_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
             y_label: "Requests at or below (%)".into(),
         },
         &series,
-        &XAxis::Linear { from_zero: false },
+        &XAxis::Linear {
+            from_zero: false,
+            integer: false,
+        },
         true,
         Some(100.0),
     );
@@ -579,7 +589,10 @@ fn itl_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
             y_label: "Gaps at or below (%)".into(),
         },
         &series,
-        &XAxis::Linear { from_zero: false },
+        &XAxis::Linear {
+            from_zero: false,
+            integer: false,
+        },
         true,
         Some(100.0),
     );
@@ -655,6 +668,13 @@ fn scaling_charts(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
             })
             .collect(),
     };
+    let max_level = view
+        .concurrency
+        .iter()
+        .map(|c| c.concurrent_requests)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     // The ideal: every added request adds a whole single stream (100% efficiency).
     if keys.len() == 1 {
         let single = view
@@ -662,34 +682,17 @@ fn scaling_charts(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
             .iter()
             .find_map(|c| c.single_stream_tokens_per_second);
         if let Some(single) = single {
-            let max_level = view
-                .concurrency
-                .iter()
-                .map(|c| c.concurrent_requests)
-                .max()
-                .unwrap_or(1)
-                .max(1);
             aggregate.push(LineSeries {
                 name: "ideal: N x single stream".into(),
-                points: vec![(1.0, single), (max_level as f64, single * max_level as f64)],
+                points: vec![(0.0, 0.0), (max_level, single * max_level)],
                 step: false,
                 reference: true,
             });
         }
     }
-    let levels: Vec<f64> = view
-        .concurrency
-        .iter()
-        .map(|c| c.concurrent_requests as f64)
-        .collect();
-    let (low, high) = levels
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, l| {
-            (a.0.min(*l), a.1.max(*l))
-        });
     efficiency.push(LineSeries {
         name: "100% (linear scaling)".into(),
-        points: vec![(low.min(1.0), 100.0), (high.max(1.0), 100.0)],
+        points: vec![(0.0, 100.0), (max_level, 100.0)],
         step: false,
         reference: true,
     });
@@ -709,7 +712,10 @@ fn scaling_charts(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
                 y_label: "Aggregate throughput (tok/s)".into(),
             },
             &aggregate,
-            &XAxis::Linear { from_zero: true },
+            &XAxis::Linear {
+                from_zero: true,
+                integer: true,
+            },
             true,
             None,
         );
@@ -728,7 +734,10 @@ fn scaling_charts(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
                 y_label: "Efficiency (% of N x single stream)".into(),
             },
             &efficiency,
-            &XAxis::Linear { from_zero: true },
+            &XAxis::Linear {
+                from_zero: true,
+                integer: true,
+            },
             true,
             None,
         );

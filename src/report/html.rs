@@ -33,12 +33,12 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px; p
 .headline dt { color: var(--muted); font-size: 12px; }
 .headline dd { margin: 0; font-size: 18px; font-weight: 600; }
 .note { color: #333; background: #f3f3f3; border-radius: 4px; padding: 6px 10px; margin: 10px 0; }
-figure.chart-block { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px;
+figure.chart-block { display: grid; grid-template-columns: minmax(0, 11fr) minmax(0, 9fr); gap: 16px;
   align-items: start; margin: 16px 0; }
 @media (max-width: 1000px) { figure.chart-block { grid-template-columns: minmax(0, 1fr); } }
 .plot svg { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 .data, .table-wrap { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 13px; margin: 8px 0; min-width: 50%; }
+table { border-collapse: collapse; font-size: 12.5px; margin: 8px 0; min-width: 50%; }
 caption { text-align: left; font-weight: 600; padding: 2px 0 6px; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }

@@ -204,7 +204,7 @@ fn legend(items: &[LegendItem]) -> (String, f64) {
     let mut x = MARGIN_LEFT;
     let mut y = TITLE_BAND + 6.0;
     for item in items {
-        let width = 30.0 + 6.5 * item.label.chars().count() as f64;
+        let width = 40.0 + 7.2 * item.label.chars().count() as f64;
         if x + width > WIDTH - MARGIN_RIGHT && x > MARGIN_LEFT {
             x = MARGIN_LEFT;
             y += LEGEND_LINE;
@@ -572,8 +572,9 @@ pub struct LineSeries {
 /// How the x axis of a line chart reads.
 #[derive(Debug, Clone)]
 pub enum XAxis {
-    /// Numbers (seconds, concurrent requests).
-    Linear { from_zero: bool },
+    /// Numbers (seconds). `integer` keeps ticks on whole numbers and leaves room after the
+    /// last value (counts such as concurrent requests).
+    Linear { from_zero: bool, integer: bool },
     /// Named positions 0, 1, 2, ... (runs of a trend), with one position marked (a baseline).
     Categories {
         labels: Vec<String>,
@@ -622,7 +623,25 @@ pub fn line_chart(
     };
     let y_axis_range = Axis::nice(y_low, y_high, 5, y_from_zero);
     let x_range = match x_axis {
-        XAxis::Linear { from_zero } => Axis::nice(x_low, x_high, 6, *from_zero),
+        XAxis::Linear {
+            from_zero,
+            integer: false,
+        } => Axis::nice(x_low, x_high, 6, *from_zero),
+        XAxis::Linear {
+            from_zero,
+            integer: true,
+        } => {
+            let mut axis = Axis::nice(x_low, x_high + 0.5, 6, *from_zero);
+            if axis.step < 1.0 {
+                axis = Axis::nice(x_low, (x_high + 1.0).max(x_low + 2.0), 2, *from_zero);
+                axis.step = axis.step.max(1.0);
+                axis.ticks = (0..)
+                    .map(|i| axis.min + i as f64)
+                    .take_while(|t| *t <= axis.max)
+                    .collect();
+            }
+            axis
+        }
         XAxis::Categories { labels, .. } => {
             let last = labels.len().saturating_sub(1) as f64;
             Axis {
@@ -962,12 +981,38 @@ mod tests {
                 step: true,
                 reference: false,
             }],
-            &XAxis::Linear { from_zero: false },
+            &XAxis::Linear {
+                from_zero: false,
+                integer: false,
+            },
             true,
             Some(100.0),
         );
         assert!(svg.contains(r#"data-points="1""#), "{svg}");
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+    }
+
+    #[test]
+    fn counts_get_whole_ticks_and_room_after_the_last() {
+        let svg = line_chart(
+            &meta("scaling"),
+            &[LineSeries {
+                name: "a".into(),
+                points: vec![(1.0, 42.0)],
+                step: false,
+                reference: false,
+            }],
+            &XAxis::Linear {
+                from_zero: true,
+                integer: true,
+            },
+            true,
+            None,
+        );
+        assert!(
+            svg.contains(">0</text>") && svg.contains(">1</text>") && svg.contains(">2</text>")
+        );
+        assert!(!svg.contains(">0.5</text>"), "{svg}");
     }
 
     #[test]

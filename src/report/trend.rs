@@ -174,8 +174,17 @@ fn run_metrics(run: &RunView) -> Vec<MetricValue> {
     out
 }
 
-/// Like-with-like key of a result file.
+/// Like-with-like key of a result file. Simulated runs never share a trend with real ones.
 fn group_key(run: &RunView) -> Option<String> {
+    let key = kind_key(run)?;
+    Some(if run.provenance.simulated {
+        format!("{key} (simulated)")
+    } else {
+        key
+    })
+}
+
+fn kind_key(run: &RunView) -> Option<String> {
     match &run.body {
         Body::SingleUser(v) => Some(format!(
             "single-user, model {}",
@@ -200,10 +209,7 @@ fn group_key(run: &RunView) -> Option<String> {
 
 /// Builds a group from runs with their metrics, ordered by Timestamp (runs without one keep
 /// their order, after the others).
-fn build_group(
-    name: String,
-    mut runs: Vec<Member>,
-) -> TrendGroup {
+fn build_group(name: String, mut runs: Vec<Member>) -> TrendGroup {
     runs.sort_by_key(|(run, _, _)| {
         let time = run.timestamp.as_deref().and_then(parse_timestamp);
         (time.is_none(), time)
@@ -340,11 +346,7 @@ fn metric_tuple(metric: &MetricPoint) -> MetricValue {
 mod tests {
     use super::*;
 
-    fn run(
-        label: &str,
-        timestamp: Option<&str>,
-        value: f64,
-    ) -> Member {
+    fn run(label: &str, timestamp: Option<&str>, value: f64) -> Member {
         (
             TrendRun {
                 label: label.into(),
