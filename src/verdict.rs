@@ -630,6 +630,44 @@ mod tests {
     }
 
     #[test]
+    fn ollabench_single_user_results_are_assessed_through_their_json_form() {
+        use crate::results::single_user::{SingleUserMeasurements, SingleUserResult};
+        use crate::results::{Provenance, RunStatus};
+        let mut provenance = Provenance::default();
+        provenance.set_simulator("t4", 0.05);
+        let result = SingleUserResult {
+            timestamp: "2025-10-31 14:30:00".to_string(),
+            model: "llama3.1:8b".to_string(),
+            ollama_endpoint: "http://127.0.0.1:11434".to_string(),
+            measurements: SingleUserMeasurements {
+                download_time_seconds: Some(1.0),
+                download_status: "AlreadyPresent".to_string(),
+                load_time_cold_seconds: Some(18.3),
+                load_time_warm_seconds: Some(6.0),
+                load_status: "Success".to_string(),
+                tokens_per_second: Some(42.0),
+                ..SingleUserMeasurements::default()
+            },
+            status: RunStatus::Success,
+            errors: vec![],
+            provenance,
+        };
+        let verdicts = assess_result(&result).unwrap();
+        let metrics: Vec<Metric> = verdicts.iter().map(|v| v.metric).collect();
+        // An already-present model was not downloaded: no download verdict.
+        assert_eq!(
+            metrics,
+            [
+                Metric::ColdLoadTime,
+                Metric::WarmLoadTime,
+                Metric::TokensPerSecond
+            ]
+        );
+        assert_eq!(verdicts[1].level, Level::Warning);
+        assert!(verdicts[0].caveat.as_ref().unwrap().contains("simulated"));
+    }
+
+    #[test]
     fn a_tokens_per_second_file_gets_variance_and_a_size_caveat() {
         let file = serde_json::json!({
             "Summary": {"OverallAverageTokensPerSecond": 60.0},

@@ -29,7 +29,7 @@ use super::model::{Better, Kind, Metric, Run, Unit};
 use crate::stats;
 
 /// The reference's Timestamp format, which every [`Run::timestamp`] is normalised to.
-pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+pub const TIMESTAMP_FORMAT: &str = crate::results::TIMESTAMP_FORMAT;
 
 /// The marker a comparison report carries: `"ReportType": "ComparisonReport"`.
 pub const REPORT_TYPE: &str = "ComparisonReport";
