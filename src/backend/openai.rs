@@ -703,12 +703,14 @@ impl StreamAccumulator {
         let content_chunks = self.record.chunk_offsets.len() as u64;
         let record = &mut self.record;
         record.total = total;
+        // A usage that counts no output while content arrived is a running count from
+        // before the first token (vLLM's first chunk), not the final count.
         match self.usage.and_then(|usage| usage.completion_tokens) {
-            Some(tokens) => {
+            Some(tokens) if tokens > 0 || content_chunks == 0 => {
                 record.output_tokens = tokens;
                 record.token_count_source = Some(TokenCountSource::Server);
             }
-            None => {
+            _ => {
                 record.output_tokens = content_chunks;
                 record.token_count_source = Some(TokenCountSource::ContentChunks);
             }
@@ -1011,7 +1013,7 @@ mod tests {
             e.object,
             Some(Str(Cow::Borrowed("chat.completion.chunk")))
         ));
-        assert!(matches!(choice.finish_reason, None));
+        assert!(choice.finish_reason.is_none());
         let finish = event(r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#);
         let reason = finish.choices.0.and_then(|c| c.finish_reason);
         assert!(matches!(reason, Some(Str(Cow::Borrowed("stop")))));
