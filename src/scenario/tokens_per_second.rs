@@ -177,11 +177,22 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
     if let Some(sim) = &target.simulated {
         provenance.set_simulator(&sim.profile, sim.time_scale);
     }
-    if let Some(client) = target.backend.as_ollama() {
-        if let Ok(info) = client.server_info().await {
-            provenance.server_version = Some(info.version);
-            if let Some(header) = info.simulator {
-                provenance.set_simulator_from_header(&header);
+    match &target.backend {
+        Backend::Ollama(client) => {
+            if let Ok(info) = client.server_info().await {
+                provenance.server_version = Some(info.version);
+                if let Some(header) = info.simulator {
+                    provenance.set_simulator_from_header(&header);
+                }
+            }
+        }
+        Backend::OpenAi(client) => {
+            if let Ok(kind) = client.server_kind().await {
+                provenance.server_version = Some(
+                    format!("{} {}", kind.name(), kind.version().unwrap_or(""))
+                        .trim()
+                        .to_string(),
+                );
             }
         }
     }
