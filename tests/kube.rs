@@ -554,3 +554,34 @@ async fn discovery_failures_carry_kubectl_error_and_hint() {
             .is_some());
     }
 }
+
+/// ollabench on Ctrl-C cancels the run and returns from main, which drops the runtime: the
+/// supervisor may never run again, and `kill_on_drop` has to kill kubectl.
+#[test]
+fn shutting_down_the_runtime_kills_kubectl() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (cluster, forward) = runtime.block_on(async {
+        let cluster = Cluster::new().await;
+        let forward = cluster.start(0).await.unwrap();
+        (cluster, forward)
+    });
+    let pid = cluster.pids()[0];
+    assert!(is_running(pid));
+
+    // Leaked so that only the runtime's shutdown, not the handle's drop, can stop kubectl.
+    std::mem::forget(forward);
+    drop(runtime);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    // Killed is what counts: with the runtime gone nobody reaps it here, as with a real
+    // process the zombie goes away when ollabench exits.
+    while is_running(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kubectl pid {pid} outlived the runtime"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
