@@ -1,10 +1,26 @@
 //! `ollabench single-user` (the reference's Benchmark 1): download, cold load, warm load and
-//! the first generation's speed of one model.
+//! the first generation's speed of one model, measured as DESIGN.md defines them:
+//! download = `POST /api/pull` until `success`; cold load = unload, wait until `/api/ps` no
+//! longer lists the model, (drop caches,) time a load-only request; warm load = the same
+//! again; then one streamed generation.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use crate::backend::ollama::{same_model, OllamaClient};
+use crate::backend::{GenerationRecord, GenerationRequest, RequestError};
 use crate::exit::{Ctx, Outcome};
-use crate::scenario::target::TargetOptions;
+use crate::prompts::PromptLength;
+use crate::report::progress;
+use crate::results::single_user::{status, SingleUserMeasurements, SingleUserResult};
+use crate::results::{
+    round2, timestamp_now, write_json_atomic, ErrorRecord, Provenance, RunStatus,
+};
+use crate::scenario::cancellable;
+use crate::scenario::target::{Target, TargetOptions};
+
+/// How long an unload may take to show in `/api/ps`.
+const UNLOAD_LIMIT: Duration = Duration::from_secs(120);
 
 /// Validated options of a single-user run.
 #[derive(Debug, Clone)]
@@ -17,6 +33,366 @@ pub struct SingleUserOptions {
     pub generation_tokens: u32,
 }
 
-pub async fn run(_options: SingleUserOptions, _ctx: &Ctx) -> anyhow::Result<Outcome> {
-    anyhow::bail!("single-user: not implemented yet")
+/// Connects, measures, writes the result file and prints a summary.
+pub async fn run(options: SingleUserOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let target = Target::connect(&options.target, ctx).await?;
+    let outcome = run_on(&target, &options, ctx).await;
+    target.close().await;
+    let result = outcome?;
+    print_summary(&result, &options);
+    Ok(match result.status {
+        RunStatus::Success => Outcome::Success,
+        RunStatus::Failed => Outcome::Failed,
+        RunStatus::Interrupted => Outcome::Interrupted,
+    })
+}
+
+/// Measures on a connected target and writes the file after every step, so that nothing
+/// measured is lost.
+pub async fn run_on(
+    target: &Target,
+    options: &SingleUserOptions,
+    ctx: &Ctx,
+) -> anyhow::Result<SingleUserResult> {
+    let client = target.ollama("single-user")?;
+    let mut result = SingleUserResult {
+        timestamp: timestamp_now(),
+        model: options.model.clone(),
+        ollama_endpoint: target.url.clone(),
+        measurements: SingleUserMeasurements {
+            download_status: status::NOT_RUN.into(),
+            load_status: status::NOT_RUN.into(),
+            ..SingleUserMeasurements::default()
+        },
+        status: RunStatus::Success,
+        errors: Vec::new(),
+        provenance: Provenance::start("ollama", &target.url, target.resolved_by),
+    };
+    if let Some(sim) = &target.simulated {
+        result
+            .provenance
+            .set_simulator(&sim.profile, sim.time_scale);
+    }
+    let steps = Steps {
+        client,
+        options,
+        ctx,
+    };
+    let finished = steps.measure(&mut result).await;
+    if !finished {
+        result.status = RunStatus::Interrupted;
+    } else if !result.errors.is_empty() {
+        result.status = RunStatus::Failed;
+    }
+    result.provenance.finished_at = Some(chrono::Local::now().to_rfc3339());
+    write_json_atomic(&options.output, &result)?;
+    Ok(result)
+}
+
+struct Steps<'a> {
+    client: &'a OllamaClient,
+    options: &'a SingleUserOptions,
+    ctx: &'a Ctx,
+}
+
+impl Steps<'_> {
+    /// Runs every step; `false` when Ctrl-C interrupted it.
+    async fn measure(&self, result: &mut SingleUserResult) -> bool {
+        let model = self.options.model.as_str();
+        match cancellable(self.ctx, self.client.server_info()).await {
+            None => return false,
+            Some(Ok(info)) => {
+                result.provenance.server_version = Some(info.version);
+                if let Some(header) = info.simulator {
+                    result.provenance.set_simulator_from_header(&header);
+                }
+            }
+            Some(Err(err)) => {
+                result
+                    .errors
+                    .push(ErrorRecord::from_request("connect", &err));
+                result.measurements.download_status = status::FAILED.into();
+                return true;
+            }
+        }
+
+        if !self.download(result).await {
+            return false;
+        }
+        self.save(result);
+        if result.measurements.download_status == status::FAILED {
+            return true;
+        }
+
+        let size = match cancellable(self.ctx, self.client.tags()).await {
+            None => return false,
+            Some(Ok(models)) => models.into_iter().find(|m| same_model(&m.name, model)),
+            Some(Err(_)) => None,
+        };
+        if let Some(local) = &size {
+            let entry = result.provenance.model_mut(model);
+            entry.size_bytes = Some(local.size);
+            entry.digest = Some(local.digest.clone());
+        }
+        let size_bytes = size.map(|m| m.size);
+
+        let Some(cold) = self.timed_load(result, "load-cold", true).await else {
+            return false;
+        };
+        let Some(warm) = self.timed_load(result, "load-warm", false).await else {
+            return false;
+        };
+        let m = &mut result.measurements;
+        m.load_time_cold_seconds = cold.map(|d| round2(d.as_secs_f64()));
+        m.load_time_warm_seconds = warm.map(|d| round2(d.as_secs_f64()));
+        m.load_megabytes_per_second_cold = megabytes_per_second(size_bytes, cold);
+        m.load_megabytes_per_second_warm = megabytes_per_second(size_bytes, warm);
+        m.load_status = if cold.is_some() && warm.is_some() {
+            status::SUCCESS
+        } else {
+            status::FAILED
+        }
+        .into();
+        m.total_time_seconds = match (m.download_time_seconds, m.load_time_cold_seconds) {
+            (Some(download), Some(cold)) => Some(round2(download + cold)),
+            _ => None,
+        };
+        self.save(result);
+
+        let Some(generation) = cancellable(self.ctx, self.generate()).await else {
+            return false;
+        };
+        match generation {
+            Ok(record) => record_generation(&mut result.measurements, &record),
+            Err(err) => result
+                .errors
+                .push(ErrorRecord::from_request("generate", &err)),
+        }
+
+        let show = self.client.show(model).await.ok();
+        let loaded = self
+            .client
+            .ps()
+            .await
+            .ok()
+            .and_then(|models| models.into_iter().find(|m| same_model(&m.name, model)));
+        result
+            .provenance
+            .model_mut(model)
+            .fill(show.as_ref(), loaded.as_ref());
+        true
+    }
+
+    fn save(&self, result: &SingleUserResult) {
+        if let Err(err) = write_json_atomic(&self.options.output, result) {
+            eprintln!("warning: {err:#}");
+        }
+    }
+
+    /// Deletes (only with --redownload) and pulls the model. `false` when interrupted.
+    async fn download(&self, result: &mut SingleUserResult) -> bool {
+        let model = self.options.model.as_str();
+        if self.options.redownload {
+            match cancellable(self.ctx, self.client.delete(model)).await {
+                None => return false,
+                Some(Ok(())) | Some(Err(RequestError::Status { status: 404, .. })) => {}
+                Some(Err(err)) => result
+                    .errors
+                    .push(ErrorRecord::from_request("delete", &err)),
+            }
+        }
+        let bar = progress::download_bar(self.ctx.interactive, "download");
+        let pulled = cancellable(
+            self.ctx,
+            self.client.pull(model, |line| {
+                if let (Some(total), Some(completed)) = (line.total, line.completed) {
+                    bar.set_length(total);
+                    bar.set_position(completed);
+                }
+                bar.set_message(line.status.clone());
+            }),
+        )
+        .await;
+        bar.finish_and_clear();
+        let m = &mut result.measurements;
+        match pulled {
+            None => {
+                m.download_status = status::FAILED.into();
+                false
+            }
+            Some(Ok(pull)) => {
+                m.download_time_seconds = Some(round2(pull.duration.as_secs_f64()));
+                m.download_bytes = Some(pull.total_bytes);
+                m.download_megabytes_per_second = pull.megabytes_per_second().map(round2);
+                m.download_status = if pull.already_present {
+                    status::ALREADY_PRESENT
+                } else {
+                    status::SUCCESS
+                }
+                .into();
+                true
+            }
+            Some(Err(err)) => {
+                m.download_status = status::FAILED.into();
+                result
+                    .errors
+                    .push(ErrorRecord::from_request("download", &err));
+                true
+            }
+        }
+    }
+
+    /// Unloads, waits until `/api/ps` agrees, optionally drops caches, then times a load-only
+    /// request. `None` when interrupted; `Some(None)` when it failed (recorded).
+    async fn timed_load(
+        &self,
+        result: &mut SingleUserResult,
+        phase: &str,
+        cold: bool,
+    ) -> Option<Option<Duration>> {
+        let model = self.options.model.as_str();
+        let spinner = progress::spinner(self.ctx.interactive, &format!("{phase}: unloading"));
+        let unloaded = cancellable(self.ctx, async {
+            self.client.unload(model).await?;
+            self.client.wait_until_unloaded(model, UNLOAD_LIMIT).await
+        })
+        .await?;
+        match unloaded {
+            Ok(waited) => {
+                if cold {
+                    result.measurements.unload_wait_seconds = Some(round2(waited.as_secs_f64()));
+                }
+            }
+            Err(err) => {
+                spinner.finish_and_clear();
+                result.errors.push(ErrorRecord::from_request(phase, &err));
+                return Some(None);
+            }
+        }
+        if cold {
+            if let Some(command) = &self.options.drop_caches_cmd {
+                spinner.set_message(format!("{phase}: dropping caches"));
+                match run_shell(command).await {
+                    Ok(()) => result.measurements.caches_dropped = true,
+                    Err(message) => result.errors.push(ErrorRecord {
+                        phase: "drop-caches".into(),
+                        kind: "command-failed".into(),
+                        message,
+                        hint: "check the --drop-caches-cmd command by running it by hand".into(),
+                    }),
+                }
+            }
+        }
+        spinner.set_message(format!("{phase}: loading {model}"));
+        let loaded = cancellable(self.ctx, self.client.load(model, None)).await?;
+        spinner.finish_and_clear();
+        match loaded {
+            Ok(reply) => Some(Some(reply.elapsed)),
+            Err(err) => {
+                result.errors.push(ErrorRecord::from_request(phase, &err));
+                Some(None)
+            }
+        }
+    }
+
+    async fn generate(&self) -> Result<GenerationRecord, RequestError> {
+        let spinner = progress::spinner(self.ctx.interactive, "generating");
+        let request = GenerationRequest::new(
+            &self.options.model,
+            PromptLength::Short.text(),
+            self.options.generation_tokens,
+        );
+        let record = self.client.generate(&request).await;
+        spinner.finish_and_clear();
+        record
+    }
+}
+
+fn record_generation(m: &mut SingleUserMeasurements, record: &GenerationRecord) {
+    m.tokens_per_second = record
+        .server_tokens_per_second()
+        .or_else(|| record.client_tokens_per_second())
+        .map(round2);
+    m.client_tokens_per_second = record.client_tokens_per_second().map(round2);
+    m.time_to_first_token_seconds = record.ttft().map(|d| round4(d.as_secs_f64()));
+    m.prompt_eval_tokens_per_second = record.prompt_eval_tokens_per_second().map(round2);
+    m.server_load_duration_seconds = record
+        .server
+        .load_duration_ns
+        .map(|ns| round4(ns as f64 / 1e9));
+    m.output_tokens = Some(record.output_tokens);
+    m.done_reason = record.done_reason.clone();
+}
+
+fn round4(value: f64) -> f64 {
+    (value * 10_000.0).round() / 10_000.0
+}
+
+fn megabytes_per_second(size: Option<u64>, time: Option<Duration>) -> Option<f64> {
+    let seconds = time?.as_secs_f64();
+    let size = size?;
+    (seconds > 0.0).then(|| round2(size as f64 / 1e6 / seconds))
+}
+
+/// Runs a user command through `sh -c`; the error carries its exit status and stderr.
+async fn run_shell(command: &str) -> Result<(), String> {
+    let output = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|err| format!("cannot run `{command}`: {err}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{command}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+fn print_summary(result: &SingleUserResult, options: &SingleUserOptions) {
+    let m = &result.measurements;
+    let seconds = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.2} s"));
+    println!(
+        "Single-user benchmark: {} at {}",
+        result.model, result.ollama_endpoint
+    );
+    if let Some(note) = result.provenance.simulated_note() {
+        println!("  {note}");
+    }
+    println!(
+        "  Download:   {} ({}{})",
+        seconds(m.download_time_seconds),
+        m.download_status,
+        m.download_megabytes_per_second
+            .map_or(String::new(), |v| format!(", {v:.1} MB/s"))
+    );
+    println!(
+        "  Cold load:  {} ({})",
+        seconds(m.load_time_cold_seconds),
+        m.load_status
+    );
+    println!("  Warm load:  {}", seconds(m.load_time_warm_seconds));
+    println!("  Total:      {}", seconds(m.total_time_seconds));
+    println!(
+        "  Tokens/s:   {}{}",
+        m.tokens_per_second
+            .map_or("-".into(), |v| format!("{v:.1}")),
+        m.time_to_first_token_seconds
+            .map_or(String::new(), |v| format!(" (TTFT {:.0} ms)", v * 1000.0))
+    );
+    for error in &result.errors {
+        println!("  ❌ {}: {} ({})", error.phase, error.message, error.hint);
+    }
+    match result.status {
+        RunStatus::Interrupted => println!(
+            "  Interrupted: partial results written to {}",
+            options.output.display()
+        ),
+        _ => println!("  Results written to {}", options.output.display()),
+    }
 }

@@ -1,0 +1,67 @@
+//! The single-user result file: the reference's Benchmark 1 schema (`Timestamp`, `Model`,
+//! `OllamaEndpoint`, `Measurements{...}`) with ollabench's added measurements, status, errors
+//! and provenance.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ErrorRecord, Provenance, RunStatus};
+
+/// `DownloadStatus` / `LoadStatus` values.
+pub mod status {
+    /// Measured and succeeded.
+    pub const SUCCESS: &str = "Success";
+    /// The model was already on the server: the pull verified it, nothing was downloaded.
+    pub const ALREADY_PRESENT: &str = "AlreadyPresent";
+    /// Tried and failed (see `Errors`).
+    pub const FAILED: &str = "Failed";
+    /// Not reached (an earlier step failed, or the run was interrupted).
+    pub const NOT_RUN: &str = "NotRun";
+    /// The API cannot do it (OpenAI-compatible servers have no pull).
+    pub const NOT_AVAILABLE: &str = "NotAvailable";
+}
+
+/// A single-user result file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SingleUserResult {
+    pub timestamp: String,
+    pub model: String,
+    pub ollama_endpoint: String,
+    pub measurements: SingleUserMeasurements,
+    pub status: RunStatus,
+    pub errors: Vec<ErrorRecord>,
+    pub provenance: Provenance,
+}
+
+/// `Measurements`: the reference's fields first, then ollabench's. Durations are seconds;
+/// `None` (null) means not measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SingleUserMeasurements {
+    pub download_time_seconds: Option<f64>,
+    pub download_status: String,
+    pub load_time_cold_seconds: Option<f64>,
+    pub load_time_warm_seconds: Option<f64>,
+    pub load_status: String,
+    /// Download + cold load, as the reference adds them (45.67 + 18.32 = 63.99).
+    pub total_time_seconds: Option<f64>,
+    /// Server-side decode speed of the first generation (`eval_count / eval_duration`).
+    pub tokens_per_second: Option<f64>,
+
+    pub download_bytes: Option<u64>,
+    pub download_megabytes_per_second: Option<f64>,
+    pub load_megabytes_per_second_cold: Option<f64>,
+    pub load_megabytes_per_second_warm: Option<f64>,
+    /// The server's own `load_duration` of the first generation after the warm load (a few ms
+    /// when the model is resident; large if the server reloaded it).
+    pub server_load_duration_seconds: Option<f64>,
+    /// Time the cold load's unload took to show in `/api/ps`.
+    pub unload_wait_seconds: Option<f64>,
+    pub time_to_first_token_seconds: Option<f64>,
+    pub client_tokens_per_second: Option<f64>,
+    pub prompt_eval_tokens_per_second: Option<f64>,
+    pub output_tokens: Option<u64>,
+    pub done_reason: Option<String>,
+    /// Whether `--drop-caches-cmd` ran before the cold load.
+    pub caches_dropped: bool,
+}

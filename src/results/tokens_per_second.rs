@@ -1,0 +1,210 @@
+//! The tokens-per-second result file: the reference's Benchmark 2 schema (`Timestamp`,
+//! `Configuration`, `Summary`, `ModelResults[].PromptResults[].Statistics`) with ollabench's
+//! added latency metrics, failures, per-request samples, the prompt-length impact, the
+//! concurrency scaling curve, status and provenance.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ErrorRecord, Provenance, RunStatus};
+use crate::stats::{Stability, Summary};
+
+/// A tokens-per-second result file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TpsResult {
+    pub timestamp: String,
+    pub configuration: TpsConfiguration,
+    pub summary: TpsSummary,
+    pub model_results: Vec<ModelResult>,
+    /// Every concurrency level measured, with its efficiency against a single stream.
+    pub concurrency: Vec<ConcurrencyResult>,
+    pub status: RunStatus,
+    pub errors: Vec<ErrorRecord>,
+    pub provenance: Provenance,
+}
+
+/// `Configuration`: the reference's fields first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TpsConfiguration {
+    pub generation_tokens: u32,
+    pub warmup_runs: u32,
+    pub measurement_runs: u32,
+    /// The first (primary) concurrency level; `PromptResults` are measured at it.
+    pub concurrent_requests: u32,
+    pub concurrency_levels: Vec<u32>,
+    pub models: Vec<String>,
+    pub prompt_lengths: Vec<String>,
+    /// `generate` or `chat` (Ollama), `completions` or `chat` (OpenAI).
+    pub route: String,
+    /// Where the tok/s in `Statistics` comes from: `server` (eval_count / eval_duration, or
+    /// llama.cpp timings) or `client` (from the stream's arrival times).
+    pub tokens_per_second_source: String,
+}
+
+/// `Summary`: the reference's fields first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TpsSummary {
+    pub overall_average_tokens_per_second: Option<f64>,
+    pub overall_min_tokens_per_second: Option<f64>,
+    pub overall_max_tokens_per_second: Option<f64>,
+    /// Model x prompt-length cells measured.
+    pub total_tests: usize,
+    /// Successful measured requests.
+    pub total_samples: usize,
+    pub total_requests: usize,
+    pub failed_requests: usize,
+    /// Successful / attempted measured requests, in percent.
+    pub success_rate: f64,
+    pub overall_median_time_to_first_token_seconds: Option<f64>,
+}
+
+/// `ModelResults[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ModelResult {
+    pub model: String,
+    pub prompt_results: Vec<PromptResult>,
+    /// Each prompt length's tok/s against the shortest one's.
+    pub prompt_length_impact: Vec<PromptLengthImpact>,
+    /// The load-only request made before measuring, so that no sample contains a load.
+    pub preload_seconds: Option<f64>,
+}
+
+/// `PromptResults[]`: one model, one prompt, one concurrency level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PromptResult {
+    pub prompt_length: String,
+    pub prompt_characters: usize,
+    pub statistics: Statistics,
+    pub concurrent_requests: u32,
+    /// The prompt's token count as the server reports it (`prompt_eval_count`).
+    pub prompt_tokens: Option<u64>,
+    pub metrics: LatencyMetrics,
+    /// Total output tokens / wall time of the measured batch.
+    pub aggregate_tokens_per_second: Option<f64>,
+    pub wall_seconds: f64,
+    pub requests: RequestCounts,
+    /// Client-side vs server-side tok/s (mean), in percent of the server's.
+    pub client_server_difference_percent: Option<f64>,
+    /// Set when the two disagree by more than 5%.
+    pub client_server_disagreement: bool,
+    /// Measured requests that returned fewer tokens than asked (`done_reason` stop).
+    pub stopped_early: usize,
+    /// Samples whose `load_duration` shows the model was reloaded mid-measurement.
+    pub reloads_flagged: usize,
+    /// Indices (into `Samples`) of tok/s outliers (> 3 sd or MAD rule); kept, not dropped.
+    pub outliers: Vec<usize>,
+    pub samples: Vec<Sample>,
+    /// Warmup requests: recorded, kept out of every statistic.
+    pub warmup: Vec<Sample>,
+}
+
+/// `Statistics`: the reference's fields first, then ollabench's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Statistics {
+    pub average_tokens_per_second: Option<f64>,
+    pub min_tokens_per_second: Option<f64>,
+    pub max_tokens_per_second: Option<f64>,
+    pub std_dev_tokens_per_second: Option<f64>,
+    pub average_duration_seconds: Option<f64>,
+    pub sample_size: usize,
+    pub median_tokens_per_second: Option<f64>,
+    pub p90_tokens_per_second: Option<f64>,
+    pub p95_tokens_per_second: Option<f64>,
+    pub p99_tokens_per_second: Option<f64>,
+    /// Standard deviation / mean, in percent.
+    pub coefficient_of_variation_percent: Option<f64>,
+    pub stability: Option<Stability>,
+}
+
+/// Distributions of every per-request metric (seconds, tokens per second).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LatencyMetrics {
+    /// Server side: eval_count / eval_duration.
+    pub server_tokens_per_second: Option<Summary>,
+    /// Client side: output tokens after the first / (last - first token time).
+    pub client_tokens_per_second: Option<Summary>,
+    pub time_to_first_token_seconds: Option<Summary>,
+    pub time_per_output_token_seconds: Option<Summary>,
+    /// Every gap between content chunks of every measured request.
+    pub inter_token_latency_seconds: Option<Summary>,
+    pub end_to_end_seconds: Option<Summary>,
+    pub prompt_eval_tokens_per_second: Option<Summary>,
+}
+
+/// Attempted, succeeded and failed measured requests, failures by kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RequestCounts {
+    pub attempted: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub success_rate: f64,
+    pub failures_by_kind: BTreeMap<String, usize>,
+    /// The first failure of each kind, with its message and hint.
+    pub failure_examples: Vec<ErrorRecord>,
+}
+
+/// One request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Sample {
+    pub run: usize,
+    pub succeeded: bool,
+    pub tokens_per_second: Option<f64>,
+    pub server_tokens_per_second: Option<f64>,
+    pub client_tokens_per_second: Option<f64>,
+    pub time_to_first_token_seconds: Option<f64>,
+    pub time_per_output_token_seconds: Option<f64>,
+    pub end_to_end_seconds: Option<f64>,
+    pub duration_seconds: Option<f64>,
+    pub prompt_eval_tokens_per_second: Option<f64>,
+    pub output_tokens: Option<u64>,
+    pub prompt_tokens: Option<u64>,
+    /// `server` or `content-chunks` (no count from the server: one token per chunk).
+    pub token_count_source: Option<String>,
+    pub done_reason: Option<String>,
+    pub stopped_early: bool,
+    pub load_duration_seconds: Option<f64>,
+    pub reload_suspected: bool,
+    pub error: Option<ErrorRecord>,
+}
+
+/// A prompt length's tok/s against the shortest prompt's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PromptLengthImpact {
+    pub prompt_length: String,
+    pub average_tokens_per_second: Option<f64>,
+    /// Change from the first (shortest) prompt length, in percent (negative = slower).
+    pub change_percent: Option<f64>,
+    /// The reference: "Longer prompts typically show 10-20% lower throughput ... expected".
+    pub assessment: String,
+}
+
+/// One concurrency level of one model and prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConcurrencyResult {
+    pub model: String,
+    pub prompt_length: String,
+    pub concurrent_requests: u32,
+    /// Total output tokens / wall time of the batch.
+    pub aggregate_tokens_per_second: Option<f64>,
+    /// Mean of the requests' own tok/s.
+    pub per_request_tokens_per_second: Option<f64>,
+    /// Mean tok/s of one request alone (concurrency 1) for the same model and prompt.
+    pub single_stream_tokens_per_second: Option<f64>,
+    /// Aggregate / (N x single stream), in percent (the reference: 45 -> 135 tok/s = 100%).
+    pub efficiency_percent: Option<f64>,
+    pub assessment: String,
+    pub success_rate: f64,
+    pub time_to_first_token_seconds: Option<Summary>,
+}
