@@ -4,6 +4,7 @@
 //! environment, so tests run in parallel without touching the process environment.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ollabench::exit::UsageError;
@@ -55,7 +56,10 @@ struct Cluster {
 
 impl Cluster {
     async fn new() -> Cluster {
-        let target = start_target().await;
+        Cluster::forwarding_to(start_target().await)
+    }
+
+    fn forwarding_to(target: std::net::SocketAddr) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let env = vec![
             (
@@ -553,4 +557,156 @@ async fn discovery_failures_carry_kubectl_error_and_hint() {
             .downcast_ref::<ollabench::kube::KubectlFailure>()
             .is_some());
     }
+}
+
+/// ollabench on Ctrl-C cancels the run and returns from main, which drops the runtime: the
+/// supervisor may never run again, and `kill_on_drop` has to kill kubectl.
+#[test]
+fn shutting_down_the_runtime_kills_kubectl() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (cluster, forward) = runtime.block_on(async {
+        let cluster = Cluster::new().await;
+        let forward = cluster.start(0).await.unwrap();
+        (cluster, forward)
+    });
+    let pid = cluster.pids()[0];
+    assert!(is_running(pid));
+
+    // Leaked so that only the runtime's shutdown, not the handle's drop, can stop kubectl.
+    std::mem::forget(forward);
+    drop(runtime);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    // Killed is what counts: with the runtime gone nobody reaps it here, as with a real
+    // process the zombie goes away when ollabench exits.
+    while is_running(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kubectl pid {pid} outlived the runtime"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs the ollabench binary with the fake kubectl and this cluster's environment; returns
+/// (exit code, stdout, stderr).
+async fn ollabench_binary(cluster: &Cluster, args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ollabench"))
+        .args(args)
+        .arg("--kubectl")
+        .arg(fake_kubectl())
+        .env_remove("OLLAMA_HOST")
+        .envs(cluster.env.iter().map(|(key, value)| (key, value)))
+        .output()
+        .await
+        .expect("the binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// An HTTP server that records the paths asked for and answers 404 to all: enough to see
+/// which endpoint ollabench resolved and that its requests arrived.
+async fn recording_http_server() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let paths = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&paths);
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let seen = Arc::clone(&seen);
+        async move {
+            seen.lock().unwrap().push(uri.path().to_string());
+            axum::http::StatusCode::NOT_FOUND
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, paths)
+}
+
+#[tokio::test]
+async fn test_connection_goes_through_the_port_forward_and_leaves_no_kubectl() {
+    let (server, paths) = recording_http_server().await;
+    let cluster = Cluster::forwarding_to(server);
+    let (_code, stdout, stderr) = ollabench_binary(
+        &cluster,
+        &["test-connection", "--use-port-forward", "--local-port", "0"],
+    )
+    .await;
+
+    assert!(
+        stdout.contains("Testing connection to http://127.0.0.1:")
+            && stdout.contains("(endpoint from port-forward)"),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        paths
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|path| path == "/api/version"),
+        "no request arrived through the forward: {:?}",
+        paths.lock().unwrap()
+    );
+    assert_eq!(cluster.calls()[0][0], "port-forward");
+    // ollabench has exited: its kubectl must be gone too.
+    wait_until_all_gone(&cluster).await;
+}
+
+#[tokio::test]
+async fn test_connection_without_endpoint_uses_the_load_balancer() {
+    let (server, paths) = recording_http_server().await;
+    let port = server.port().to_string();
+    let cluster = Cluster::forwarding_to(server)
+        .with("FAKE_KUBECTL_LB", "127.0.0.1")
+        .with("FAKE_KUBECTL_LB_PORT", &port);
+    let (_code, stdout, stderr) = ollabench_binary(&cluster, &["test-connection"]).await;
+
+    assert!(
+        stdout.contains(&format!(
+            "Testing connection to http://127.0.0.1:{port} (endpoint from load-balancer)"
+        )),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        paths
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|path| path == "/api/version"),
+        "no request arrived at the load balancer: {:?}",
+        paths.lock().unwrap()
+    );
+    assert_eq!(
+        cluster.calls(),
+        [["get", "svc", "-n", "ollama", "ollama", "-o", "json"]]
+    );
+}
+
+#[tokio::test]
+async fn port_forward_failure_exits_2_with_kubectl_message() {
+    let cluster = Cluster::new().await.with("FAKE_KUBECTL_SERVICES", "llama");
+    let (code, stdout, stderr) = ollabench_binary(
+        &cluster,
+        &[
+            "test-connection",
+            "--use-port-forward",
+            "--service",
+            "ollama",
+        ],
+    )
+    .await;
+
+    assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stderr.contains(r#"Error from server (NotFound): services "ollama" not found"#),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+    wait_until_all_gone(&cluster).await;
 }

@@ -15,7 +15,7 @@ use super::{command_line, hint_for, last_lines, KubectlFailure};
 
 /// How long `kubectl get svc` may take. kubectl has no request timeout of its own by default,
 /// and an unreachable API server must not stall a run that will fall back to the default.
-pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The port Ollama listens on; a service port with this number (or target) is preferred.
 const OLLAMA_PORT: u16 = 11434;
