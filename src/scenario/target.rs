@@ -132,7 +132,13 @@ impl Target {
                 .await
                 {
                     Ok(Some(url)) => (url, "load-balancer"),
-                    Ok(None) | Err(_) => (DEFAULT_ENDPOINT.to_string(), "default"),
+                    Ok(None) => (DEFAULT_ENDPOINT.to_string(), "default"),
+                    Err(err) => {
+                        eprintln!(
+                            "note: no LoadBalancer address from kubectl ({err:#}); using {DEFAULT_ENDPOINT}"
+                        );
+                        (DEFAULT_ENDPOINT.to_string(), "default")
+                    }
                 }
             }
         };
