@@ -184,7 +184,7 @@ pub async fn run_on(
             delete_quietly(client, model).await;
         }
         let started = Instant::now();
-        let alone = cancellable(ctx, measure_user(client, options, 0, started)).await;
+        let alone = cancellable(ctx, measure_user(client, options, 0, started, None)).await;
         match alone {
             None => {
                 result.status = RunStatus::Interrupted;
@@ -209,26 +209,17 @@ pub async fn run_on(
         }
     }
 
-    let finished: Mutex<Vec<UserResult>> = Mutex::new(Vec::new());
+    let progress = Progress::new(users);
     let started = Instant::now();
     let batch = engine::run(
         Plan::all_at_once(users),
         &ctx.cancel,
-        |index| {
-            let finished = &finished;
-            async move {
-                let user = measure_user(client, options, index, started).await;
-                if let Ok(mut done) = finished.lock() {
-                    done.push(user.clone());
-                }
-                user
-            }
-        },
-        |_, _| {},
+        |index| measure_user(client, options, index, started, Some(&progress)),
+        |index, user| progress.keep(index, user.clone()),
     )
     .await;
     let overall = batch.wall.as_secs_f64();
-    result.individual_results = batch.outputs.into_iter().map(|(_, user)| user).collect();
+    result.individual_results = progress.users();
     if batch.interrupted {
         result.status = RunStatus::Interrupted;
     }
@@ -256,6 +247,31 @@ pub async fn run_on(
     Ok(result)
 }
 
+/// Every user's latest state: finished users and the steps unfinished users completed.
+struct Progress {
+    users: Mutex<Vec<Option<UserResult>>>,
+}
+
+impl Progress {
+    fn new(users: usize) -> Self {
+        Progress {
+            users: Mutex::new(vec![None; users]),
+        }
+    }
+
+    fn keep(&self, index: usize, user: UserResult) {
+        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = users.get_mut(index) {
+            *slot = Some(user);
+        }
+    }
+
+    fn users(&self) -> Vec<UserResult> {
+        let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        users.iter().flatten().cloned().collect()
+    }
+}
+
 async fn delete_quietly(client: &OllamaClient, model: &str) {
     let _ = client.delete(model).await;
 }
@@ -266,6 +282,7 @@ async fn measure_user(
     options: &MultiUserOptions,
     index: usize,
     start: Instant,
+    progress: Option<&Progress>,
 ) -> UserResult {
     let model = options.model_of(index).to_string();
     let offset = |at: Instant| round2(at.duration_since(start).as_secs_f64());
@@ -281,6 +298,12 @@ async fn measure_user(
         model: model.clone(),
         measurements: m,
         errors,
+    };
+    // Each finished step is kept aside, so that Ctrl-C mid-user loses nothing measured.
+    let keep = |m: &UserMeasurements, errors: &[ErrorRecord]| {
+        if let Some(progress) = progress {
+            progress.keep(index, user(m.clone(), errors.to_vec()));
+        }
     };
 
     m.download_start_seconds = Some(offset(Instant::now()));
@@ -303,6 +326,7 @@ async fn measure_user(
         }
     }
 
+    keep(&m, &errors);
     m.load_start_seconds = Some(offset(Instant::now()));
     match client.load(&model, None).await {
         Ok(reply) => {
@@ -321,6 +345,7 @@ async fn measure_user(
         _ => None,
     };
 
+    keep(&m, &errors);
     let generate_start = Instant::now();
     m.generate_start_seconds = Some(offset(generate_start));
     let request = GenerationRequest::new(

@@ -222,7 +222,12 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
     let mut all_cells: Vec<(String, PromptResult)> = Vec::new();
     'models: for model in &options.models {
         progress.set_context(&format!("{model}: loading"));
-        let preload = preload(&target.backend, model, options.route).await;
+        let Some(preload) =
+            crate::scenario::cancellable(ctx, preload(&target.backend, model, options.route)).await
+        else {
+            interrupted = true;
+            break 'models;
+        };
         let preload_seconds = match &preload {
             Ok(elapsed) => elapsed.map(|d| round2(d.as_secs_f64())),
             Err(err) => {
