@@ -1,0 +1,437 @@
+//! End-to-end tests of test-connection, single-user and tokens-per-second against the
+//! in-process simulator: real commands, real HTTP, assertions on the files they write.
+
+mod support;
+
+use support::*;
+
+const SINGLE_USER_REFERENCE: &str = r#"{
+  "Timestamp": "2025-10-31 14:30:00",
+  "Model": "llama3.1:8b",
+  "OllamaEndpoint": "http://localhost:11434",
+  "Measurements": {
+    "DownloadTimeSeconds": 45.67, "DownloadStatus": "Success",
+    "LoadTimeColdSeconds": 18.32, "LoadTimeWarmSeconds": 2.14, "LoadStatus": "Success",
+    "TotalTimeSeconds": 63.99, "TokensPerSecond": 42.5
+  }
+}"#;
+
+const TPS_REFERENCE: &str = r#"{
+  "Timestamp": "2025-10-31 16:00:00",
+  "Configuration": {"GenerationTokens": 100, "WarmupRuns": 2, "MeasurementRuns": 5, "ConcurrentRequests": 1},
+  "Summary": {"OverallAverageTokensPerSecond": 42.5, "OverallMinTokensPerSecond": 38.2,
+              "OverallMaxTokensPerSecond": 47.8, "TotalTests": 9, "TotalSamples": 45},
+  "ModelResults": [{"Model": "llama3.1:8b", "PromptResults": [{"PromptLength": "Short", "PromptCharacters": 55,
+     "Statistics": {"AverageTokensPerSecond": 43.2, "MinTokensPerSecond": 41.1, "MaxTokensPerSecond": 45.8,
+                    "StdDevTokensPerSecond": 1.8, "AverageDurationSeconds": 2.31, "SampleSize": 5}}]}]
+}"#;
+
+const SCALE: f64 = 0.05;
+
+fn f(value: &serde_json::Value, path: &[&str]) -> f64 {
+    let mut current = value;
+    for key in path {
+        current = &current[*key];
+    }
+    current
+        .as_f64()
+        .unwrap_or_else(|| panic!("{path:?} is not a number in {value:#}"))
+}
+
+/// The reference's "Expected Results (T4 GPU)": download, cold, warm (s) and tok/s ranges.
+type Range = (f64, f64);
+
+const EXPECTED_T4: &[(&str, Range, Range, Range, Range)] = &[
+    (
+        "phi3.5",
+        (15.0, 20.0),
+        (8.0, 12.0),
+        (1.0, 3.0),
+        (55.0, 65.0),
+    ),
+    (
+        "gemma2:2b",
+        (10.0, 15.0),
+        (6.0, 10.0),
+        (1.0, 3.0),
+        (60.0, 70.0),
+    ),
+    (
+        "llama3.1:8b",
+        (35.0, 50.0),
+        (16.0, 20.0),
+        (2.0, 4.0),
+        (40.0, 50.0),
+    ),
+    (
+        "mistral:7b",
+        (30.0, 45.0),
+        (14.0, 18.0),
+        (2.0, 4.0),
+        (42.0, 52.0),
+    ),
+];
+
+fn assert_in(label: &str, value: f64, (low, high): Range) {
+    assert!(
+        (low..=high).contains(&value),
+        "{label}: {value:.2} is outside the reference range {low}-{high}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_user_lands_in_the_reference_ranges_at_a_compressed_time_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    for &(model, download, cold, warm, tps) in EXPECTED_T4 {
+        let sim = start_sim(sim_config(SCALE, &[])).await;
+        let output = dir.path().join(format!("{}.json", model.replace(':', "-")));
+        let code = ollabench(&[
+            "single-user",
+            "--endpoint",
+            &sim.url(),
+            "--model",
+            model,
+            "--output",
+            output.to_str().unwrap(),
+        ])
+        .await;
+        sim.shutdown().await;
+        let result = read_json(&output);
+        assert_eq!(code, 0, "{model}: {result:#}");
+        assert_has_reference_keys(SINGLE_USER_REFERENCE, &result);
+        let m = &result["Measurements"];
+        assert_eq!(m["DownloadStatus"], "Success");
+        assert_eq!(m["LoadStatus"], "Success");
+        assert_eq!(result["Status"], "Success");
+        assert_in(
+            &format!("{model} download"),
+            f(m, &["DownloadTimeSeconds"]) / SCALE,
+            download,
+        );
+        assert_in(
+            &format!("{model} cold load"),
+            f(m, &["LoadTimeColdSeconds"]) / SCALE,
+            cold,
+        );
+        assert_in(
+            &format!("{model} warm load"),
+            f(m, &["LoadTimeWarmSeconds"]) / SCALE,
+            warm,
+        );
+        assert_in(
+            &format!("{model} tok/s"),
+            f(m, &["TokensPerSecond"]) * SCALE,
+            tps,
+        );
+        let total = f(m, &["TotalTimeSeconds"]);
+        let sum = f(m, &["DownloadTimeSeconds"]) + f(m, &["LoadTimeColdSeconds"]);
+        assert!(
+            (total - sum).abs() < 0.02,
+            "total {total} vs download + cold {sum}"
+        );
+        assert!(f(m, &["DownloadMegabytesPerSecond"]) > 0.0);
+        assert!(f(m, &["TimeToFirstTokenSeconds"]) > 0.0);
+        let provenance = &result["Provenance"];
+        assert_eq!(provenance["Simulated"], true, "{provenance:#}");
+        assert_eq!(provenance["SimulatorTimeScale"], SCALE);
+        assert!(provenance["ServerVersion"].is_string());
+        let model_info = &provenance["Models"][0];
+        assert!(
+            model_info["Digest"].as_str().is_some_and(|d| d.len() == 64),
+            "{model_info:#}"
+        );
+        assert!(model_info["Quantization"].is_string());
+        assert!(model_info["ParameterSize"].is_string());
+        assert_eq!(model_info["FullyInGpu"], true);
+    }
+}
+
+#[tokio::test]
+async fn a_second_pull_says_the_model_was_already_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config(0.01, &["gemma2:2b"])).await;
+    let output = dir.path().join("su.json");
+    let code = ollabench(&[
+        "single-user",
+        "--endpoint",
+        &sim.url(),
+        "--model",
+        "gemma2:2b",
+        "--output",
+        output.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        read_json(&output)["Measurements"]["DownloadStatus"],
+        "AlreadyPresent"
+    );
+    let code = ollabench(&[
+        "single-user",
+        "--endpoint",
+        &sim.url(),
+        "--model",
+        "gemma2:2b",
+        "--redownload",
+        "--output",
+        output.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        read_json(&output)["Measurements"]["DownloadStatus"],
+        "Success"
+    );
+}
+
+#[tokio::test]
+async fn single_user_against_an_unreachable_endpoint_fails_cleanly_and_writes_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("su.json");
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let (code, stdout, _) = ollabench_binary(&[
+        "single-user",
+        "--endpoint",
+        &endpoint,
+        "--model",
+        "phi3.5",
+        "--output",
+        output.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("port-forward"),
+        "the hint names the port-forward: {stdout}"
+    );
+    let result = read_json(&output);
+    assert_eq!(result["Status"], "Failed");
+    assert_eq!(result["Errors"][0]["Kind"], "connection-refused");
+    assert_eq!(result["Measurements"]["DownloadStatus"], "Failed");
+}
+
+#[tokio::test]
+async fn single_user_of_a_model_missing_from_the_registry_records_the_pull_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("su.json");
+    let sim = start_sim(sim_config(0.01, &[])).await;
+    let (code, stdout, _) = ollabench_binary(&[
+        "single-user",
+        "--endpoint",
+        &sim.url(),
+        "--model",
+        "no-such-model:1b",
+        "--output",
+        output.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 1, "{stdout}");
+    let result = read_json(&output);
+    assert_eq!(result["Status"], "Failed");
+    assert_eq!(result["Errors"][0]["Kind"], "stream-error");
+    assert!(result["Errors"][0]["Message"]
+        .as_str()
+        .unwrap()
+        .contains("file does not exist"));
+}
+
+#[tokio::test]
+async fn single_user_against_something_that_is_not_ollama_fails_with_a_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("su.json");
+    let endpoint = not_ollama_server().await;
+    let (code, _, _) = ollabench_binary(&[
+        "single-user",
+        "--endpoint",
+        &endpoint,
+        "--output",
+        output.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 1);
+    let result = read_json(&output);
+    assert_eq!(result["Errors"][0]["Kind"], "http-404");
+}
+
+#[tokio::test]
+async fn test_connection_reports_version_models_and_latency() {
+    let sim = start_sim(sim_config(0.01, &["phi3.5", "mistral:7b"])).await;
+    let (code, stdout, stderr) =
+        ollabench_binary(&["test-connection", "--endpoint", &sim.url()]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("Ollama version 0.24.0"), "{stdout}");
+    assert!(stdout.contains("phi3.5"), "{stdout}");
+    assert!(stdout.contains("mistral:7b"), "{stdout}");
+    assert!(stdout.contains("Round trip"), "{stdout}");
+    assert!(stdout.contains("simulator"), "{stdout}");
+}
+
+#[tokio::test]
+async fn test_connection_advice_fits_the_failure() {
+    let refused = format!("http://127.0.0.1:{}", closed_port());
+    let (code, stdout, _) = ollabench_binary(&["test-connection", "--endpoint", &refused]).await;
+    assert_eq!(code, 1);
+    assert!(stdout.contains("kubectl port-forward"), "{stdout}");
+
+    let other = not_ollama_server().await;
+    let (code, stdout, _) = ollabench_binary(&["test-connection", "--endpoint", &other]).await;
+    assert_eq!(code, 1);
+    assert!(stdout.contains("other than Ollama"), "{stdout}");
+
+    // A listener that never answers stands in for a black-holed LoadBalancer.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let (code, stdout, _) = ollabench_binary(&[
+        "test-connection",
+        "--endpoint",
+        &silent_url,
+        "--first-byte-timeout",
+        "300ms",
+    ])
+    .await;
+    assert_eq!(code, 1);
+    assert!(stdout.contains("LoadBalancer"), "{stdout}");
+    drop(silent);
+
+    let (code, stdout, _) =
+        ollabench_binary(&["test-connection", "--endpoint", "bad endpoint with spaces"]).await;
+    assert_eq!(code, 2, "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_per_second_writes_the_reference_format_with_truthful_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("tps.json");
+    let sim = start_sim(sim_config(SCALE, &["phi3.5", "llama3.1:8b"])).await;
+    let code = ollabench(&[
+        "tokens-per-second",
+        "--endpoint",
+        &sim.url(),
+        "--models",
+        "phi3.5,llama3.1:8b",
+        "--prompt-lengths",
+        "short,very-long",
+        "--warmup-runs",
+        "1",
+        "--measurement-runs",
+        "3",
+        "--output",
+        output.to_str().unwrap(),
+    ])
+    .await;
+    let result = read_json(&output);
+    assert_eq!(code, 0, "{result:#}");
+    assert_has_reference_keys(TPS_REFERENCE, &result);
+    assert_eq!(result["Summary"]["TotalTests"], 4);
+    assert_eq!(result["Summary"]["TotalSamples"], 12);
+    assert_eq!(result["Summary"]["SuccessRate"], 100.0);
+    for (index, (model, range)) in [("phi3.5", (55.0, 65.0)), ("llama3.1:8b", (40.0, 50.0))]
+        .into_iter()
+        .enumerate()
+    {
+        let model_result = &result["ModelResults"][index];
+        assert_eq!(model_result["Model"], model);
+        let short = &model_result["PromptResults"][0];
+        let very_long = &model_result["PromptResults"][1];
+        assert_eq!(short["PromptLength"], "Short");
+        assert_eq!(very_long["PromptLength"], "VeryLong");
+        let short_tps = f(short, &["Statistics", "AverageTokensPerSecond"]);
+        assert_in(&format!("{model} tok/s"), short_tps * SCALE, range);
+        assert!(
+            f(very_long, &["Statistics", "AverageTokensPerSecond"]) < short_tps,
+            "VeryLong prompts are slower"
+        );
+        for cell in [short, very_long] {
+            let difference = f(cell, &["ClientServerDifferencePercent"]);
+            assert!(
+                difference.abs() < 2.0,
+                "client vs server {difference}% in {cell:#}"
+            );
+            assert_eq!(cell["Warmup"].as_array().unwrap().len(), 1);
+            assert_eq!(cell["Samples"].as_array().unwrap().len(), 3);
+            assert!(f(cell, &["Metrics", "TimeToFirstTokenSeconds", "Median"]) > 0.0);
+            assert!(f(cell, &["PromptTokens"]) > 0.0);
+            assert_eq!(cell["ReloadsFlagged"], 0);
+        }
+        assert!(f(very_long, &["PromptTokens"]) > f(short, &["PromptTokens"]));
+        assert!(f(&model_result["PromptLengthImpact"][1], &["ChangePercent"]) < 0.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_raises_the_aggregate_only_when_the_server_has_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut efficiencies = Vec::new();
+    for num_parallel in [4, 1] {
+        let output = dir.path().join(format!("tps-{num_parallel}.json"));
+        let mut config = sim_config(0.02, &["gemma2:2b"]);
+        config.num_parallel = num_parallel;
+        let sim = start_sim(config).await;
+        let code = ollabench(&[
+            "tps",
+            "--endpoint",
+            &sim.url(),
+            "--models",
+            "gemma2:2b",
+            "--prompt-lengths",
+            "short",
+            "--warmup-runs",
+            "0",
+            "--measurement-runs",
+            "3",
+            "--concurrent-requests",
+            "1,3",
+            "--output",
+            output.to_str().unwrap(),
+        ])
+        .await;
+        let result = read_json(&output);
+        assert_eq!(code, 0, "{result:#}");
+        let levels = result["Concurrency"].as_array().unwrap();
+        assert_eq!(levels.len(), 2, "{result:#}");
+        let one = f(&levels[0], &["AggregateTokensPerSecond"]);
+        let three = f(&levels[1], &["AggregateTokensPerSecond"]);
+        let efficiency = f(&levels[1], &["EfficiencyPercent"]);
+        if num_parallel == 4 {
+            assert!(three > 1.5 * one, "aggregate {one} -> {three}");
+        }
+        efficiencies.push(efficiency);
+    }
+    assert!(efficiencies[0] > 60.0, "{efficiencies:?}");
+    assert!(
+        (25.0..=42.0).contains(&efficiencies[1]),
+        "num_parallel 1 gives about 1/3: {efficiencies:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_options_are_usage_errors() {
+    for args in [
+        &[
+            "tps",
+            "--prompt-lengths",
+            "huge",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ][..],
+        &[
+            "tps",
+            "--generation-tokens",
+            "1",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ][..],
+        &[
+            "tps",
+            "--concurrent-requests",
+            "0",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ][..],
+        &["tps", "--simulate", "tpu"][..],
+    ] {
+        let (code, _, stderr) = ollabench_binary(args).await;
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+    }
+}
