@@ -1142,6 +1142,122 @@ mod tests {
         assert_eq!(parse_timestamp_text("last tuesday"), None);
     }
 
+    /// ollabench's own result structs, serialised, read back: the contract between the
+    /// writers in `results` and this reader.
+    #[test]
+    fn ollabench_result_files_are_read() {
+        use crate::results::multi_user::{MultiUserResult, MultiUserSummary, Scaling};
+        use crate::results::tokens_per_second::{
+            LatencyMetrics, ModelResult, PromptResult, RequestCounts, Statistics, TpsConfiguration,
+            TpsResult, TpsSummary,
+        };
+        use crate::results::{Provenance, RunStatus};
+
+        let mut provenance = Provenance::default();
+        provenance.set_simulator("t4", 0.05);
+        let multi = MultiUserResult {
+            timestamp: "2025-10-31 15:00:00".into(),
+            ollama_endpoint: "http://127.0.0.1:1".into(),
+            concurrent_users: 3,
+            models: vec!["phi3.5".into(), "llama3.1:8b".into()],
+            summary: MultiUserSummary {
+                overall_duration_seconds: 125.0,
+                total_users: 3,
+                success_rate: 100.0,
+                average_download_time_seconds: Some(38.21),
+                max_download_time_seconds: Some(52.1),
+                ..MultiUserSummary::default()
+            },
+            individual_results: vec![],
+            scaling: Scaling {
+                single_user_time_seconds: Some(63.0),
+                ..Scaling::default()
+            },
+            status: RunStatus::Success,
+            errors: vec![],
+            provenance: provenance.clone(),
+        };
+        let value = serde_json::to_value(&multi).unwrap();
+        let run = &runs_from_value(&value, "multi.json").unwrap()[0];
+        assert_eq!(run.kind, Kind::MultiUser);
+        assert_eq!(run.concurrent_users, Some(3));
+        assert_eq!(run.single_user_time_seconds, Some(63.0));
+        assert_eq!(run.value("OverallDurationSeconds"), Some(125.0));
+        assert_eq!(run.value("AverageLoadTimeSeconds"), None);
+        assert!(run.simulated);
+
+        let prompt = PromptResult {
+            prompt_length: "Short".into(),
+            prompt_characters: 55,
+            statistics: Statistics {
+                average_tokens_per_second: Some(43.2),
+                std_dev_tokens_per_second: Some(1.8),
+                sample_size: 5,
+                ..Statistics::default()
+            },
+            concurrent_requests: 1,
+            prompt_tokens: None,
+            metrics: LatencyMetrics::default(),
+            aggregate_tokens_per_second: None,
+            wall_seconds: 1.0,
+            requests: RequestCounts::default(),
+            client_server_difference_percent: None,
+            client_server_disagreement: false,
+            stopped_early: 0,
+            reloads_flagged: 0,
+            outliers: vec![],
+            samples: vec![],
+            warmup: vec![],
+        };
+        let tps = TpsResult {
+            timestamp: "2025-10-31 16:00:00".into(),
+            configuration: TpsConfiguration {
+                generation_tokens: 100,
+                warmup_runs: 2,
+                measurement_runs: 5,
+                concurrent_requests: 1,
+                concurrency_levels: vec![1],
+                models: vec!["llama3.1:8b".into()],
+                prompt_lengths: vec!["short".into()],
+                route: "generate".into(),
+                tokens_per_second_source: "server".into(),
+            },
+            summary: TpsSummary {
+                overall_average_tokens_per_second: Some(43.2),
+                total_samples: 5,
+                success_rate: 100.0,
+                ..TpsSummary::default()
+            },
+            model_results: vec![ModelResult {
+                model: "llama3.1:8b".into(),
+                prompt_results: vec![prompt],
+                prompt_length_impact: vec![],
+                preload_seconds: None,
+            }],
+            concurrency: vec![],
+            status: RunStatus::Success,
+            errors: vec![],
+            provenance,
+        };
+        let value = serde_json::to_value(&tps).unwrap();
+        let run = &runs_from_value(&value, "tps.json").unwrap()[0];
+        assert_eq!(run.kind, Kind::TokensPerSecond);
+        let cell = run
+            .metric("AverageTokensPerSecond[llama3.1:8b/Short]")
+            .unwrap();
+        assert_eq!(
+            (cell.value, cell.std_dev, cell.sample_size),
+            (43.2, Some(1.8), Some(5))
+        );
+        assert_eq!(run.value("SuccessRate"), Some(100.0));
+        assert_eq!(
+            run.metric("OverallAverageTokensPerSecond")
+                .unwrap()
+                .sample_size,
+            Some(5)
+        );
+    }
+
     #[test]
     fn labels_are_unique_and_short() {
         let run = |source: &str| Run {
