@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::backend::ollama::OllamaClient;
 use crate::backend::{GenerationRequest, RequestError};
+use crate::compare::scaling;
 use crate::engine::{self, Plan};
 use crate::exit::{Ctx, Outcome, UsageError};
 use crate::prompts::PromptLength;
@@ -441,9 +442,7 @@ fn scaling(result: &MultiUserResult, baseline: Option<(f64, String)>, overall: f
         .iter()
         .filter_map(|u| u.measurements.download_time_seconds)
         .collect();
-    let contention = stats::summarize(&downloads)
-        .filter(|s| s.mean > 0.0)
-        .map(|s| 100.0 * (s.max - s.mean) / s.mean);
+    let contention = stats::summarize(&downloads).and_then(|s| scaling::contention(s.mean, s.max));
     Scaling {
         single_user_time_seconds: single.map(round2),
         baseline_source: source,
@@ -457,31 +456,20 @@ fn scaling(result: &MultiUserResult, baseline: Option<(f64, String)>, overall: f
             .filter(|_| overall > 0.0)
             .map(|s| round2(s / overall)),
         efficiency_percent: efficiency.map(round2),
-        assessment: efficiency_assessment(efficiency),
-        download_contention_percent: contention.map(round2),
-        contention_assessment: contention_assessment(contention),
+        assessment: efficiency_assessment(efficiency, result.concurrent_users),
+        download_contention_percent: contention
+            .as_ref()
+            .map(|c| round2(c.max_above_average_percent)),
+        contention_assessment: contention
+            .map_or("not computed".into(), |c| c.assessment.to_string()),
     }
 }
 
-/// The reference's guidelines for scaling efficiency.
-pub fn efficiency_assessment(efficiency: Option<f64>) -> String {
+fn efficiency_assessment(efficiency: Option<f64>, users: u32) -> String {
     match efficiency {
         None => "not computed (no baseline)".into(),
-        Some(e) if e > 70.0 => "Excellent scaling".into(),
-        Some(e) if e >= 50.0 => "Good scaling".into(),
-        Some(e) if e >= 30.0 => "Acceptable, some contention".into(),
-        Some(_) => "Poor scaling, bottleneck present".into(),
-    }
-}
-
-fn contention_assessment(contention: Option<f64>) -> String {
-    match contention {
-        None => "not computed".into(),
-        Some(c) if c <= 20.0 => {
-            "similar times (within 20%): good parallelism, minimal contention".into()
-        }
-        Some(c) if c <= 50.0 => "moderate spread between users".into(),
-        Some(_) => "high variance (>50%): resource contention or a sequential bottleneck".into(),
+        Some(_) if users == 1 => "baseline (one user)".into(),
+        Some(e) => scaling::scaling_assessment(e).into(),
     }
 }
 

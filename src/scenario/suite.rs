@@ -358,6 +358,11 @@ fn print_suite_summary(
             );
         }
     }
+    print_scenario_lines(outcomes);
+    print_verdicts(outcomes);
+}
+
+fn print_scenario_lines(outcomes: &[ScenarioOutcome]) {
     for outcome in outcomes {
         let mark = match outcome.status {
             Some(RunStatus::Success) => "✅",
@@ -370,6 +375,37 @@ fn print_suite_summary(
             outcome.scenario.file_name(),
             outcome.headline
         );
+    }
+}
+
+/// The Performance Targets verdicts of every file written, with the hardware they assume.
+fn print_verdicts(outcomes: &[ScenarioOutcome]) {
+    let mut printed_any = false;
+    for outcome in outcomes {
+        let Ok(text) = std::fs::read_to_string(&outcome.file) else {
+            continue;
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let Ok(verdicts) = crate::verdict::assess_result_json(&value) else {
+            continue;
+        };
+        if verdicts.is_empty() {
+            continue;
+        }
+        if !printed_any {
+            println!();
+            println!("Verdicts: {}", crate::verdict::targets_note());
+            printed_any = true;
+        }
+        println!("  {}:", outcome.scenario.file_name());
+        for verdict in verdicts {
+            println!("    {}", verdict.line());
+            if let Some(advice) = verdict.advice {
+                println!("       -> {advice}");
+            }
+        }
     }
 }
 
