@@ -118,11 +118,66 @@ async fn check_ollama(client: &OllamaClient, options: &TargetOptions) -> Outcome
     }
 }
 
-/// The OpenAI-compatible API: list the models.
+/// The OpenAI-compatible API: which server answers, the round trip of `GET /v1/models`, and
+/// the models it offers.
 pub async fn check_openai(target: &Target) -> Outcome {
     println!("ℹ️  Speaking the OpenAI-compatible API at {}", target.url);
-    println!("❌ The OpenAI-compatible backend cannot list models yet");
-    Outcome::Failed
+    let crate::backend::Backend::OpenAi(client) = &target.backend else {
+        println!("❌ The target does not speak the OpenAI-compatible API");
+        return Outcome::Failed;
+    };
+    let mut round_trips = Vec::with_capacity(LATENCY_PROBES);
+    let mut models = Vec::new();
+    for probe in 0..LATENCY_PROBES {
+        let started = std::time::Instant::now();
+        match client.models().await {
+            Ok(list) => {
+                round_trips.push(started.elapsed());
+                models = list;
+            }
+            Err(err) if probe == 0 => {
+                println!("❌ Connection failed (GET /v1/models): {err}");
+                match &err {
+                    RequestError::Status {
+                        status: 401 | 403, ..
+                    } => println!(
+                        "  - the server wants an API key: pass --api-key or set OPENAI_API_KEY"
+                    ),
+                    RequestError::Status { status: 404, .. } => println!(
+                        "  - no OpenAI-compatible API at this path: check the endpoint, or use --api ollama for Ollama's native API"
+                    ),
+                    other => println!("  hint: {}", other.hint()),
+                }
+                return Outcome::Failed;
+            }
+            Err(err) => println!("⚠️  A latency probe failed: {err}"),
+        }
+    }
+    match client.server_kind().await {
+        Ok(kind) => match kind.version() {
+            Some(version) => println!("✅ Server: {} ({version})", kind.name()),
+            None => println!("✅ Server: {}", kind.name()),
+        },
+        Err(err) => println!("⚠️  Could not tell which server this is: {err}"),
+    }
+    let min = round_trips.iter().min().copied().unwrap_or_default();
+    let average = round_trips.iter().sum::<Duration>() / round_trips.len().max(1) as u32;
+    println!(
+        "✅ Round trip (GET /v1/models, {} probes): min {:.1} ms, average {:.1} ms",
+        round_trips.len(),
+        min.as_secs_f64() * 1000.0,
+        average.as_secs_f64() * 1000.0
+    );
+    if models.is_empty() {
+        println!("⚠️  The server offers no models");
+        return Outcome::Failed;
+    }
+    println!("✅ Models offered ({}):", models.len());
+    for model in &models {
+        println!("     {model}");
+    }
+    println!("Connection OK: the server answers the OpenAI-compatible API.");
+    Outcome::Success
 }
 
 /// Prints the failure and the reference's troubleshooting advice fitted to it.
