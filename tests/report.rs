@@ -108,6 +108,7 @@ fn assert_self_contained(html: &str) {
 
 #[test]
 fn fixtures_follow_the_result_models() {
+    use ollabench::results::multi_user::MultiUserResult;
     use ollabench::results::single_user::SingleUserResult;
     use ollabench::results::tokens_per_second::TpsResult;
     let parse =
@@ -128,6 +129,8 @@ fn fixtures_follow_the_result_models() {
         serde_json::from_value::<TpsResult>(parse(path))
             .unwrap_or_else(|err| panic!("{path}: {err}"));
     }
+    serde_json::from_value::<MultiUserResult>(parse("sim-run/multi-user.json"))
+        .unwrap_or_else(|err| panic!("multi-user: {err}"));
 }
 
 #[test]
@@ -242,10 +245,18 @@ fn a_comparison_report_draws_its_trend() {
     assert_self_contained(&html);
     let charts = charts(&html);
     assert_eq!(kinds(&charts), ["trend"]);
-    assert_eq!(charts.len(), 3);
+    // Download, cold load, warm load, total, tok/s: three runs each.
+    assert_eq!(charts.len(), 5, "{charts:?}");
+    assert!(charts.iter().all(|(_, _, points)| *points == 3));
+    assert_eq!(html.matches("class=\"baseline\"").count(), 5);
     let markdown = read(&written.markdown);
     assert!(
-        markdown.contains("results-1/single-user (baseline)"),
+        markdown.contains("| results-1/single-user (baseline) |"),
+        "{markdown}"
+    );
+    // The verdicts the comparison recorded, by run.
+    assert!(
+        markdown.contains("| results-2/single-user: Cold load time | 6.05 s | ✅ Target |"),
         "{markdown}"
     );
 }

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::document::{Block, Document, Section, Table};
 use super::svg::esc;
+use super::verdicts::css_class;
 
 const STYLE: &str = r#"
 :root { --fg: #1d1d1f; --muted: #555; --line: #d8d8d8; --bg: #fafafa;
@@ -137,7 +138,7 @@ fn render_section(out: &mut String, section: &Section) {
                         "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"level {}\">{} {}</td><td>{}</td><td>{}</td></tr>",
                         esc(&row.metric),
                         esc(&row.value),
-                        row.level.css_class(),
+                        css_class(row.level),
                         row.level.symbol(),
                         row.level.label(),
                         esc(&row.thresholds),
@@ -196,7 +197,7 @@ fn render_table(out: &mut String, table: &Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::verdicts::{VerdictLevel, VerdictRow};
+    use crate::report::verdicts::{Level, VerdictRow};
 
     #[test]
     fn verdicts_show_symbol_and_word_and_text_is_escaped() {
@@ -214,7 +215,7 @@ mod tests {
                     rows: vec![VerdictRow {
                         metric: "Tokens/second".into(),
                         value: "20 tok/s".into(),
-                        level: VerdictLevel::Critical,
+                        level: Level::Critical,
                         thresholds: "Target 40-50".into(),
                         advice: "Check the GPU".into(),
                     }],
