@@ -58,6 +58,49 @@ fn redact_numbers(text: &str) -> String {
     out
 }
 
+/// Redacts what a real run changes from one run to the next: numbers, the test's own command
+/// line, verdict levels (and the advice that comes with them), stability words, and which
+/// prompt had the largest variance.
+fn redact_run(markdown: &str) -> String {
+    let mut lines = Vec::new();
+    for line in markdown.lines() {
+        let mut line = line.to_string();
+        if line.starts_with("| Command line |") {
+            line = "| Command line | <command line> |".to_string();
+        }
+        let mut is_verdict = false;
+        for level in ["✅ Target", "✅ Good", "⚠️ Warning", "❌ Critical"] {
+            if line.contains(&format!("| {level} |")) {
+                line = line.replace(level, "<verdict>");
+                is_verdict = true;
+            }
+        }
+        if is_verdict {
+            // The fifth cell is the advice, which depends on the level (and may hold `\|`).
+            let mut bars = 0;
+            let mut previous = ' ';
+            for (index, c) in line.char_indices() {
+                if c == '|' && previous != '\\' {
+                    bars += 1;
+                    if bars == 5 {
+                        line = format!("{}| <advice> |", &line[..index]);
+                        break;
+                    }
+                }
+                previous = c;
+            }
+        }
+        for stability in ["Stable", "Variable", "Investigate", "Problem"] {
+            line = line.replace(&format!("| {stability} |"), "| <stability> |");
+        }
+        for prompt in ["Short", "Long"] {
+            line = line.replace(&format!("/{prompt})"), "/<prompt>)");
+        }
+        lines.push(line);
+    }
+    redact_numbers(&lines.join("\n"))
+}
+
 /// `data-points` of every chart in an HTML text, with the chart's kind and id.
 fn charts(html: &str) -> Vec<(String, String, usize)> {
     let mut found = Vec::new();
@@ -496,8 +539,17 @@ async fn a_report_of_a_real_run_against_the_simulator() {
     );
     assert!(html.contains("banner simulated"));
     let markdown = read(&written.markdown).replace(&url, "http://SIM");
-    insta::assert_snapshot!("real_simulated_run_summary", redact_numbers(&markdown));
+    insta::assert_snapshot!("real_simulated_run_summary", redact_run(&markdown));
     sim.shutdown().await;
+}
+
+#[test]
+fn redaction_hides_what_changes_between_runs() {
+    let markdown = "| Variance (tok/s) (phi3.5/Long) | 3.1% | ⚠️ Warning | Target < 5% | Check a \\| b |\n| phi3.5 | Short | 60.1 | Stable |\n| Command line | /tmp/x --y |";
+    assert_eq!(
+        redact_run(markdown),
+        "| Variance (tok/s) (phi3.5/<prompt>) | #% | <verdict> | Target < #% | <advice> |\n| phi3.5 | Short | # | <stability> |\n| Command line | <command line> |"
+    );
 }
 
 #[test]
