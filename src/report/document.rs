@@ -435,6 +435,22 @@ fn throughput_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
         blocks.push(Block::Table(table));
         return;
     }
+    let empty: Vec<String> = cells
+        .iter()
+        .filter(|c| c.average_tokens_per_second.is_none())
+        .map(|c| match (c.failed, c.attempted) {
+            (Some(failed), Some(attempted)) => {
+                format!("{} ({failed} of {attempted} requests failed)", c.name())
+            }
+            _ => c.name(),
+        })
+        .collect();
+    if !empty.is_empty() {
+        blocks.push(Block::Note(format!(
+            "No successful sample, so no bar, for: {}. See Errors below.",
+            empty.join("; ")
+        )));
+    }
     let svg = svg::bar_chart(
         &ChartMeta {
             id: format!("{id}-throughput"),
@@ -880,7 +896,7 @@ fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
             "Generate (s)",
             "Total (s)",
             "Tokens/second (tok/s)",
-            "Status (download / load / generate)",
+            "Status",
         ]
         .map(String::from)
         .to_vec(),
@@ -896,11 +912,7 @@ fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
                     num(u.generate_seconds),
                     num(u.total_seconds),
                     num(u.tokens_per_second),
-                    [&u.download_status, &u.load_status, &u.generate_status]
-                        .iter()
-                        .map(|s| text(s))
-                        .collect::<Vec<_>>()
-                        .join(" / "),
+                    user_status(u),
                 ]
             })
             .collect(),
@@ -949,6 +961,28 @@ fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
         &PHASES,
     );
     blocks.push(Block::Chart { svg, table });
+}
+
+/// One word when every phase ended the same way, else each phase's status.
+fn user_status(user: &super::model::UserView) -> String {
+    let phases = [
+        ("download", &user.download_status),
+        ("load", &user.load_status),
+        ("generate", &user.generate_status),
+    ];
+    let recorded: Vec<(&str, &String)> = phases
+        .iter()
+        .filter_map(|(name, status)| status.as_ref().map(|s| (*name, s)))
+        .collect();
+    match recorded.first() {
+        None => "-".to_string(),
+        Some((_, first)) if recorded.iter().all(|(_, s)| s == first) => first.to_string(),
+        Some(_) => recorded
+            .iter()
+            .map(|(name, status)| format!("{name} {status}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 fn comparison_blocks(id: &str, view: &ComparisonView, blocks: &mut Vec<Block>) {

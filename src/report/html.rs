@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::document::{Block, Document, Section, Table};
 use super::svg::esc;
-use super::verdicts::css_class;
+use super::verdicts::{css_class, html_symbol};
 
 const STYLE: &str = r#"
 :root { --fg: #1d1d1f; --muted: #555; --line: #d8d8d8; --bg: #fafafa;
@@ -36,12 +36,13 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px; p
 .note { color: #333; background: #f3f3f3; border-radius: 4px; padding: 6px 10px; margin: 10px 0; }
 figure.chart-block { display: grid; grid-template-columns: minmax(0, 11fr) minmax(0, 9fr); gap: 16px;
   align-items: start; margin: 16px 0; }
-@media (max-width: 1000px) { figure.chart-block { grid-template-columns: minmax(0, 1fr); } }
+figure.chart-block.wide { grid-template-columns: minmax(0, 9fr) minmax(0, 11fr); }
+@media (max-width: 1000px) { figure.chart-block, figure.chart-block.wide { grid-template-columns: minmax(0, 1fr); } }
 .plot svg { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 .data, .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 12.5px; margin: 8px 0; min-width: 50%; }
 caption { text-align: left; font-weight: 600; padding: 2px 0 6px; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+th, td { border-bottom: 1px solid var(--line); padding: 3px 6px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.level { font-weight: 600; white-space: nowrap; border-left: 5px solid; }
@@ -139,7 +140,7 @@ fn render_section(out: &mut String, section: &Section) {
                         esc(&row.metric),
                         esc(&row.value),
                         css_class(row.level),
-                        row.level.symbol(),
+                        html_symbol(row.level),
                         row.level.label(),
                         esc(&row.thresholds),
                         esc(&row.advice)
@@ -148,7 +149,13 @@ fn render_section(out: &mut String, section: &Section) {
                 out.push_str("</tbody></table></div>\n");
             }
             Block::Chart { svg, table } => {
-                out.push_str("<figure class=\"chart-block\"><div class=\"plot\">");
+                // A wide table gets the larger share of the row.
+                let class = if table.headers.len() > 6 {
+                    "chart-block wide"
+                } else {
+                    "chart-block"
+                };
+                let _ = write!(out, "<figure class=\"{class}\"><div class=\"plot\">");
                 out.push_str(svg);
                 out.push_str("</div><div class=\"data\">");
                 render_table(out, table);
@@ -223,7 +230,7 @@ mod tests {
             }],
         };
         let html = render(&doc, "now");
-        assert!(html.contains("level-critical\">❌ Critical"));
+        assert!(html.contains("level-critical\">✗ Critical"));
         assert!(html.contains("not valid JSON &lt;x&gt;"));
         assert!(html.contains("banner simulated"));
         assert!(!html.contains("<script"));

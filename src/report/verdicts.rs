@@ -5,6 +5,16 @@
 use super::load::{InputKind, LoadedFile};
 pub use crate::verdict::Level;
 
+/// The level's symbol for HTML: text glyphs that every common font has (the emoji of
+/// [`Level::symbol`] need an emoji font, which servers and CI browsers often lack).
+pub fn html_symbol(level: Level) -> &'static str {
+    match level {
+        Level::Target | Level::Good => "✓",
+        Level::Warning => "⚠",
+        Level::Critical => "✗",
+    }
+}
+
 /// The CSS class of a level (colours in `html.rs`; the symbol and word are shown too).
 pub fn css_class(level: Level) -> &'static str {
     match level {
