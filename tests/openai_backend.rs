@@ -262,8 +262,10 @@ async fn llama_cpp_chat_stream_with_timings_per_token() {
     assert_eq!(record.token_count_source, Some(TokenCountSource::Server));
     assert_eq!(record.prompt_tokens, Some(12));
     assert_eq!(record.done_reason.as_deref(), Some("stop"));
-    assert_eq!(record.server.eval_count, Some(5));
+    // llama.cpp's rate (100 tok/s) is over the 4 tokens decoded after the first.
+    assert_eq!(record.server.eval_count, Some(4));
     assert_eq!(record.server.eval_duration_ns, Some(40_000_000));
+    assert_eq!(record.server_tokens_per_second(), Some(100.0));
     assert_eq!(record.server.prompt_eval_count, Some(12));
     assert_eq!(record.server.prompt_eval_duration_ns, Some(24_500_000));
     assert!(record.chunk_offsets.windows(2).all(|w| w[0] <= w[1]));
@@ -327,6 +329,7 @@ async fn llama_cpp_completions_with_timings_only_on_the_last_chunk() {
     assert_eq!(record.token_count_source, Some(TokenCountSource::Server));
     assert_eq!(record.done_reason.as_deref(), Some("length"));
     assert_eq!(record.server.eval_duration_ns, Some(20_000_000));
+    assert_eq!(record.server_tokens_per_second(), Some(100.0));
 
     let seen = fake.seen();
     assert_eq!(seen[0].path, "/v1/completions");
