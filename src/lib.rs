@@ -39,18 +39,42 @@ pub fn run(cli: cli::Cli) -> u8 {
     runtime.block_on(async {
         let ctx = Ctx::from_environment();
         let cancel = ctx.cancel.clone();
-        // Ctrl-C cancels the token; every command checks it and writes what it measured.
+        // Ctrl-C (and SIGTERM, as sent by `kill` or a CI runner) cancels the token; every
+        // command checks it, writes what it measured and stops its child processes.
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
+            wait_for_interrupt().await;
+            cancel.cancel();
         });
         run_async(cli, ctx).await
     })
 }
 
+async fn wait_for_interrupt() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Runs a parsed command line inside an existing runtime; tests call this in-process.
 pub async fn run_async(cli: cli::Cli, ctx: Ctx) -> u8 {
     let outcome = cli.command.execute(&ctx).await;
+    // An error caused by Ctrl-C (e.g. while a port-forward was starting) is an interruption.
+    if outcome.is_err() && ctx.cancel.is_cancelled() {
+        if let Err(err) = &outcome {
+            eprintln!("interrupted: {err:#}");
+        }
+        return exit::INTERRUPTED;
+    }
     exit::report(outcome)
 }

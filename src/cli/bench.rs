@@ -89,6 +89,7 @@ impl EndpointArgs {
             TargetSpec::Simulate {
                 profile: profile.clone(),
                 time_scale,
+                preload: Vec::new(),
             }
         } else if self.use_port_forward {
             TargetSpec::PortForward(crate::kube::PortForwardOptions {
@@ -304,7 +305,9 @@ impl TokensPerSecondArgs {
     }
 
     pub async fn execute(self, ctx: &Ctx) -> anyhow::Result<Outcome> {
-        let options = self.to_options(self.endpoint.to_options()?)?;
+        // A simulated node already has the models a throughput test assumes are there.
+        let target = self.endpoint.to_options()?.with_preloaded(&self.models);
+        let options = self.to_options(target)?;
         tokens_per_second::run(options, ctx).await
     }
 }

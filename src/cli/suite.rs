@@ -6,6 +6,7 @@ use clap::Args;
 
 use crate::cli::bench::EndpointArgs;
 use crate::exit::{Ctx, Outcome};
+use crate::scenario::{multi_user, suite};
 
 /// Flags of `ollabench multi-user`.
 #[derive(Debug, Args)]
@@ -31,11 +32,23 @@ pub struct MultiUserArgs {
     /// Tokens each user generates.
     #[arg(long, default_value_t = 100)]
     pub generation_tokens: u32,
+    /// Delete the users' models first so that downloads are measured (destructive).
+    #[arg(long)]
+    pub redownload: bool,
 }
 
 impl MultiUserArgs {
-    pub async fn execute(self, _ctx: &Ctx) -> anyhow::Result<Outcome> {
-        anyhow::bail!("multi-user: not implemented yet")
+    pub async fn execute(self, ctx: &Ctx) -> anyhow::Result<Outcome> {
+        let options = multi_user::MultiUserOptions::validate(
+            self.endpoint.to_options()?,
+            self.concurrent_users,
+            &self.models,
+            self.output,
+            self.baseline.as_deref(),
+            self.generation_tokens,
+            self.redownload,
+        )?;
+        multi_user::run(options, ctx).await
     }
 }
 
@@ -51,10 +64,34 @@ pub struct RunArgs {
     /// The folder in which results-YYYYMMDD-HHMMSS/ is created.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub results_dir: PathBuf,
+    /// single-user's model.
+    #[arg(long, default_value = "llama3.1:8b")]
+    pub model: String,
+    /// tokens-per-second's models (comma list or repeated).
+    #[arg(long, value_delimiter = ',', default_values_t = ["phi3.5".to_string(), "gemma2:2b".to_string(), "llama3.1:8b".to_string()])]
+    pub tps_models: Vec<String>,
+    /// multi-user's models, assigned round-robin (comma list or repeated).
+    #[arg(long, value_delimiter = ',', default_values_t = ["phi3.5".to_string(), "gemma2:2b".to_string(), "mistral:7b".to_string(), "llama3.1:8b".to_string()])]
+    pub multi_user_models: Vec<String>,
+    /// Delete models first so that downloads are measured (destructive; not needed with
+    /// --simulate, whose nodes start empty).
+    #[arg(long)]
+    pub redownload: bool,
 }
 
 impl RunArgs {
-    pub async fn execute(self, _ctx: &Ctx) -> anyhow::Result<Outcome> {
-        anyhow::bail!("run: not implemented yet")
+    pub async fn execute(self, ctx: &Ctx) -> anyhow::Result<Outcome> {
+        let options = suite::SuiteOptions {
+            target: self
+                .endpoint
+                .to_options_with_default_scale(suite::DEMO_TIME_SCALE)?,
+            scenarios: suite::parse_scenarios(&self.scenario)?,
+            results_dir: self.results_dir,
+            model: self.model,
+            tps_models: self.tps_models,
+            multi_user_models: self.multi_user_models,
+            redownload: self.redownload,
+        };
+        suite::run(options, ctx).await
     }
 }

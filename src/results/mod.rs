@@ -2,6 +2,7 @@
 //! nesting) plus ollabench's added fields, the provenance every file carries, and atomic
 //! writes (temp file + rename) so that a file on disk is always complete.
 
+pub mod multi_user;
 pub mod single_user;
 pub mod tokens_per_second;
 

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::backend::ollama::{same_model, OllamaClient};
-use crate::backend::{GenerationRecord, GenerationRequest, RequestError};
+use crate::backend::openai::OpenAiClient;
+use crate::backend::{Backend, GenerationRecord, GenerationRequest, RequestError};
 use crate::exit::{Ctx, Outcome};
 use crate::prompts::PromptLength;
 use crate::report::progress;
@@ -54,7 +55,6 @@ pub async fn run_on(
     options: &SingleUserOptions,
     ctx: &Ctx,
 ) -> anyhow::Result<SingleUserResult> {
-    let client = target.ollama("single-user")?;
     let mut result = SingleUserResult {
         timestamp: timestamp_now(),
         model: options.model.clone(),
@@ -73,20 +73,84 @@ pub async fn run_on(
             .provenance
             .set_simulator(&sim.profile, sim.time_scale);
     }
+    let client = match &target.backend {
+        Backend::Ollama(client) => client,
+        Backend::OpenAi(client) => {
+            result.provenance.api = "openai".into();
+            let finished = measure_openai(client, options, ctx, &mut result).await;
+            finish(&mut result, finished);
+            write_json_atomic(&options.output, &result)?;
+            return Ok(result);
+        }
+    };
     let steps = Steps {
         client,
         options,
         ctx,
     };
     let finished = steps.measure(&mut result).await;
+    finish(&mut result, finished);
+    write_json_atomic(&options.output, &result)?;
+    Ok(result)
+}
+
+fn finish(result: &mut SingleUserResult, finished: bool) {
     if !finished {
         result.status = RunStatus::Interrupted;
     } else if !result.errors.is_empty() {
         result.status = RunStatus::Failed;
     }
     result.provenance.finished_at = Some(chrono::Local::now().to_rfc3339());
-    write_json_atomic(&options.output, &result)?;
-    Ok(result)
+}
+
+/// The OpenAI-compatible API has no pull, and loads only through llama.cpp's router mode:
+/// what it cannot do is marked `NotAvailable`, and the generation is measured as usual.
+/// `false` when interrupted.
+async fn measure_openai(
+    client: &OpenAiClient,
+    options: &SingleUserOptions,
+    ctx: &Ctx,
+    result: &mut SingleUserResult,
+) -> bool {
+    if let Some(Ok(kind)) = cancellable(ctx, client.server_kind()).await {
+        result.provenance.server_version = Some(
+            format!("{} {}", kind.name(), kind.version().unwrap_or(""))
+                .trim()
+                .to_string(),
+        );
+    }
+    let m = &mut result.measurements;
+    m.download_status = status::NOT_AVAILABLE.into();
+    m.load_status = status::NOT_AVAILABLE.into();
+    match cancellable(ctx, client.load_model_timed(&options.model)).await {
+        None => return false,
+        Some(Ok(Some(load))) if !load.already_loaded => {
+            m.load_time_cold_seconds = Some(round2(load.elapsed.as_secs_f64()));
+            m.load_status = status::SUCCESS.into();
+        }
+        Some(Ok(_)) => {}
+        Some(Err(err)) => result
+            .errors
+            .push(ErrorRecord::from_request("load-cold", &err)),
+    }
+    let request = GenerationRequest::new(
+        &options.model,
+        PromptLength::Short.text(),
+        options.generation_tokens,
+    );
+    match cancellable(ctx, client.generate(&request)).await {
+        None => false,
+        Some(Ok(record)) => {
+            record_generation(&mut result.measurements, &record);
+            true
+        }
+        Some(Err(err)) => {
+            result
+                .errors
+                .push(ErrorRecord::from_request("generate", &err));
+            true
+        }
+    }
 }
 
 struct Steps<'a> {

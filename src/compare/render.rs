@@ -1,0 +1,695 @@
+//! Printing a [`Comparison`]: a terminal table (comfy-table), Markdown, JSON (the comparison
+//! report) or CSV (one row per run per metric). Table and Markdown share one list of sections,
+//! so they always say the same things.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use comfy_table::{presets, ContentArrangement, Table};
+
+use super::model::{Kind, Run, Unit};
+use super::trend::{Assessment, Change};
+use super::Comparison;
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Markdown,
+    Json,
+    Csv,
+}
+
+/// The comparison in `format`.
+pub fn render(comparison: &Comparison, format: Format) -> String {
+    match format {
+        Format::Table => to_text(&sections(comparison)),
+        Format::Markdown => to_markdown(&sections(comparison)),
+        Format::Json => to_json(comparison),
+        Format::Csv => to_csv(comparison),
+    }
+}
+
+/// The comparison report: pretty JSON.
+pub fn to_json(comparison: &Comparison) -> String {
+    let mut text = serde_json::to_string_pretty(comparison)
+        .unwrap_or_else(|err| format!("{{\"Error\": \"cannot serialize the report: {err}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// A titled part of the output: an optional table and lines of text under it.
+#[derive(Debug, Default)]
+struct Section {
+    title: String,
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+    lines: Vec<String>,
+}
+
+impl Section {
+    fn new(title: impl Into<String>) -> Self {
+        Section {
+            title: title.into(),
+            ..Section::default()
+        }
+    }
+
+    fn headers(mut self, headers: &[&str]) -> Self {
+        self.headers = headers.iter().map(|h| h.to_string()).collect();
+        self
+    }
+}
+
+fn number(value: f64) -> String {
+    format!("{value:.2}")
+}
+
+fn optional(value: Option<f64>) -> String {
+    value.map(number).unwrap_or_else(|| "-".to_string())
+}
+
+fn with_unit(value: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Percent => format!("{value:.1}%"),
+        _ => format!("{value:.2} {}", unit.suffix()),
+    }
+}
+
+fn percent(value: Option<f64>) -> String {
+    match value {
+        Some(p) => format!("{p:+.1}%"),
+        None => "-".to_string(),
+    }
+}
+
+fn sections(comparison: &Comparison) -> Vec<Section> {
+    let mut sections = Vec::new();
+    let mut head = Section::new("ollabench compare");
+    let kinds: Vec<String> = [Kind::SingleUser, Kind::TokensPerSecond, Kind::MultiUser]
+        .iter()
+        .map(|kind| (kind, comparison.runs_of(*kind).len()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(kind, n)| format!("{n} {}", kind.label()))
+        .collect();
+    head.lines.push(format!(
+        "{} runs compared ({}); {} file(s) not usable.",
+        comparison.runs.len(),
+        if kinds.is_empty() {
+            "none".to_string()
+        } else {
+            kinds.join(", ")
+        },
+        comparison.errors.len()
+    ));
+    let simulated: Vec<&str> = comparison
+        .runs
+        .iter()
+        .filter(|r| r.simulated)
+        .map(|r| r.label.as_str())
+        .collect();
+    if !simulated.is_empty() {
+        head.lines.push(format!(
+            "SIMULATED: {} came from ollabench's built-in simulator, not from real hardware.",
+            simulated.join(", ")
+        ));
+    }
+    head.lines.push(
+        "Runs of one kind and configuration are ordered by Timestamp and compared with the \
+         baseline (--baseline, else the first run); a change counts only beyond the runs' own \
+         noise (see `ollabench compare --help`)."
+            .to_string(),
+    );
+    sections.push(head);
+
+    let baseline_labels: Vec<&str> = comparison
+        .groups
+        .iter()
+        .filter(|g| g.runs.len() > 1)
+        .flat_map(|g| {
+            comparison
+                .runs
+                .iter()
+                .filter(|r| r.kind == g.kind && (r.baseline || r.label == g.baseline))
+                .map(|r| r.label.as_str())
+        })
+        .collect();
+    let run_cell = |run: &Run| {
+        let mut cell = run.label.clone();
+        if baseline_labels.contains(&run.label.as_str()) {
+            cell.push_str(" (baseline)");
+        }
+        if run.simulated {
+            cell.push_str(" [simulated]");
+        }
+        cell
+    };
+    let timestamp = |run: &Run| run.timestamp.clone().unwrap_or_else(|| "-".to_string());
+
+    let single = comparison.runs_of(Kind::SingleUser);
+    if !single.is_empty() {
+        let mut section = Section::new("Single-user runs").headers(&[
+            "Run",
+            "Timestamp",
+            "Model",
+            "Download s",
+            "Cold load s",
+            "Warm load s",
+            "Total s",
+            "tok/s",
+        ]);
+        for run in &single {
+            section.rows.push(vec![
+                run_cell(run),
+                timestamp(run),
+                run.models_text(),
+                optional(run.value("DownloadTimeSeconds")),
+                optional(run.value("LoadTimeColdSeconds")),
+                optional(run.value("LoadTimeWarmSeconds")),
+                optional(run.value("TotalTimeSeconds")),
+                optional(run.value("TokensPerSecond")),
+            ]);
+        }
+        section.lines = run_notes(&single);
+        sections.push(section);
+    }
+
+    let tps = comparison.runs_of(Kind::TokensPerSecond);
+    if !tps.is_empty() {
+        let mut section = Section::new("Tokens-per-second runs").headers(&[
+            "Run",
+            "Timestamp",
+            "Models",
+            "Avg tok/s",
+            "Min tok/s",
+            "Max tok/s",
+            "Samples",
+            "Success %",
+        ]);
+        for run in &tps {
+            let samples = run
+                .metric("OverallAverageTokensPerSecond")
+                .and_then(|m| m.sample_size)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".to_string());
+            section.rows.push(vec![
+                run_cell(run),
+                timestamp(run),
+                run.models_text(),
+                optional(run.value("OverallAverageTokensPerSecond")),
+                optional(run.value("OverallMinTokensPerSecond")),
+                optional(run.value("OverallMaxTokensPerSecond")),
+                samples,
+                optional(run.value("SuccessRate")),
+            ]);
+        }
+        section.lines = run_notes(&tps);
+        sections.push(section);
+
+        // Like with like: each model and prompt length across runs.
+        let mut cells: Vec<String> = Vec::new();
+        for run in &tps {
+            for metric in run.metrics.iter().filter(|m| m.subject.is_some()) {
+                let subject = metric.subject.clone().unwrap_or_default();
+                if !cells.contains(&subject) {
+                    cells.push(subject);
+                }
+            }
+        }
+        if !cells.is_empty() {
+            let mut headers = vec!["Model/prompt".to_string()];
+            headers.extend(tps.iter().map(|r| r.label.clone()));
+            let mut section = Section::new(
+                "Tokens per second by model and prompt length (average ± std dev, n samples)",
+            );
+            section.headers = headers;
+            for cell in cells {
+                let key = format!("AverageTokensPerSecond[{cell}]");
+                let mut row = vec![cell];
+                for run in &tps {
+                    row.push(match run.metric(&key) {
+                        Some(m) => {
+                            let mut text = number(m.value);
+                            if let Some(sd) = m.std_dev {
+                                text.push_str(&format!(" ± {sd:.2}"));
+                            }
+                            if let Some(n) = m.sample_size {
+                                text.push_str(&format!(" (n={n})"));
+                            }
+                            text
+                        }
+                        None => "-".to_string(),
+                    });
+                }
+                section.rows.push(row);
+            }
+            sections.push(section);
+        }
+    }
+
+    let multi = comparison.runs_of(Kind::MultiUser);
+    if !multi.is_empty() {
+        let mut section = Section::new("Multi-user runs").headers(&[
+            "Run",
+            "Timestamp",
+            "Users",
+            "Models",
+            "Overall s",
+            "Success %",
+            "Avg download s",
+            "Max download s",
+            "Avg load s",
+            "Max load s",
+            "Avg tok/s",
+        ]);
+        for run in &multi {
+            section.rows.push(vec![
+                run_cell(run),
+                timestamp(run),
+                run.concurrent_users
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| "-".to_string()),
+                run.models_text(),
+                optional(run.value("OverallDurationSeconds")),
+                optional(run.value("SuccessRate")),
+                optional(run.value("AverageDownloadTimeSeconds")),
+                optional(run.value("MaxDownloadTimeSeconds")),
+                optional(run.value("AverageLoadTimeSeconds")),
+                optional(run.value("MaxLoadTimeSeconds")),
+                optional(run.value("AverageThroughputTokensPerSecond")),
+            ]);
+        }
+        section.lines = run_notes(&multi);
+        sections.push(section);
+    }
+
+    for group in comparison.groups.iter().filter(|g| g.runs.len() > 1) {
+        let name = format!("{}, {}", group.kind.label(), group.key);
+        let mut statistics = Section::new(format!(
+            "Statistics across {} runs: {name}",
+            group.runs.len()
+        ))
+        .headers(&["Metric", "Runs", "Average", "Min", "Max", "Std dev", "CV"]);
+        for s in &group.statistics {
+            statistics.rows.push(vec![
+                s.metric.clone(),
+                s.runs.to_string(),
+                with_unit(s.average, s.unit),
+                with_unit(s.min, s.unit),
+                with_unit(s.max, s.unit),
+                with_unit(s.std_dev, s.unit),
+                format!("{:.1}%", s.coefficient_of_variation_percent),
+            ]);
+        }
+        sections.push(statistics);
+
+        if group.changes.is_empty() {
+            continue;
+        }
+        let mut trend = Section::new(format!(
+            "Trend: {name} (baseline {}{})",
+            group.baseline,
+            if group.baseline_from_option {
+                ", from --baseline"
+            } else {
+                ", the first run"
+            }
+        ))
+        .headers(&[
+            "Run",
+            "Timestamp",
+            "Metric",
+            "Baseline",
+            "Value",
+            "Change",
+            "Noise ±",
+            "Assessment",
+        ]);
+        for change in &group.changes {
+            trend.rows.push(vec![
+                change.run.clone(),
+                change.timestamp.clone().unwrap_or_else(|| "-".to_string()),
+                change.metric.clone(),
+                with_unit(change.baseline_value, change.unit),
+                with_unit(change.value, change.unit),
+                percent(change.change_percent),
+                change
+                    .noise
+                    .map(|n| with_unit(n, change.unit))
+                    .unwrap_or_else(|| "unknown".to_string()),
+                change.assessment.label().to_string(),
+            ]);
+        }
+        trend.lines = findings(&group.changes);
+        for direction in &group.directions {
+            let (words, advice) = match direction.direction {
+                Assessment::Worse => (
+                    "got worse at every step",
+                    " Declining performance over time: the reference names thermal throttling \
+                     (check kubectl exec -n ollama ollama-0 -- nvidia-smi).",
+                ),
+                _ => ("got better at every step", ""),
+            };
+            trend.lines.push(format!(
+                "{} {words} over {} runs ({} -> {}).{advice}",
+                direction.metric,
+                direction.runs,
+                number(direction.first),
+                number(direction.last)
+            ));
+        }
+        sections.push(trend);
+    }
+
+    if let Some(scaling) = &comparison.scaling {
+        let mut section = Section::new("Scaling efficiency (multi-user)").headers(&[
+            "Run",
+            "Users",
+            "Overall s",
+            "Single-user s",
+            "Efficiency",
+            "Speedup",
+            "Assessment",
+            "Max vs avg download",
+        ]);
+        for row in &scaling.rows {
+            section.rows.push(vec![
+                row.run.clone(),
+                row.users.to_string(),
+                number(row.overall_duration_seconds),
+                optional(row.single_user_time_seconds),
+                row.efficiency_percent
+                    .map(|e| format!("{e:.0}%"))
+                    .unwrap_or_else(|| "-".to_string()),
+                row.speedup
+                    .map(|s| format!("{s:.2}x"))
+                    .unwrap_or_else(|| "-".to_string()),
+                row.assessment.clone().unwrap_or_else(|| "-".to_string()),
+                row.download_contention
+                    .as_ref()
+                    .map(|c| format!("{:+.0}% ({})", c.max_above_average_percent, c.assessment))
+                    .unwrap_or_else(|| "-".to_string()),
+            ]);
+            if let (Some(single), Some(serial), Some(saved), Some(efficiency), Some(speedup)) = (
+                row.single_user_time_seconds,
+                row.serial_estimate_seconds,
+                row.saved_seconds,
+                row.efficiency_percent,
+                row.speedup,
+            ) {
+                if row.users > 1 {
+                    section.lines.push(format!(
+                        "{}: expected if serial {} x {}s = {}s; actual {}s; saved {}s ({:.0}%); \
+                         {:.2}x speedup ({efficiency:.0}% efficiency); single-user time from {}.",
+                        row.run,
+                        row.users,
+                        number(single),
+                        number(serial),
+                        number(row.overall_duration_seconds),
+                        number(saved),
+                        if serial > 0.0 {
+                            saved / serial * 100.0
+                        } else {
+                            0.0
+                        },
+                        speedup,
+                        row.single_user_time_source.as_deref().unwrap_or("-"),
+                    ));
+                }
+            }
+            if let Some(load) = &row.load_contention {
+                section.lines.push(format!(
+                    "{}: max load time {:+.0}% vs average ({}).",
+                    row.run, load.max_above_average_percent, load.assessment
+                ));
+            }
+        }
+        section.lines.push(
+            "Efficiency = single-user time / overall duration; >70% excellent, 50-70% good, \
+             30-50% acceptable, <30% poor (a bottleneck)."
+                .to_string(),
+        );
+        section.lines.extend(scaling.notes.iter().cloned());
+        sections.push(section);
+    }
+
+    if !comparison.verdicts.is_empty() {
+        let mut section = Section::new("Verdicts against the Performance Targets")
+            .headers(&["Run", "Metric", "Value", "Verdict", "Targets"]);
+        section.lines.push(comparison.targets.clone());
+        let mut advice: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+        let mut caveats: Vec<String> = Vec::new();
+        for run in &comparison.verdicts {
+            for verdict in &run.verdicts {
+                let metric = match &verdict.subject {
+                    Some(subject) => format!("{} ({subject})", verdict.metric.label()),
+                    None => verdict.metric.label().to_string(),
+                };
+                section.rows.push(vec![
+                    run.run.clone(),
+                    metric,
+                    verdict.value_text(),
+                    format!("{} {}", verdict.symbol, verdict.level.label()),
+                    verdict.thresholds.to_string(),
+                ]);
+                if let Some(text) = verdict.advice {
+                    advice
+                        .entry((verdict.metric.label(), text))
+                        .or_default()
+                        .push(format!("{} {}", run.run, verdict.level.label()));
+                }
+                if let Some(caveat) = &verdict.caveat {
+                    let line = format!("{}: {caveat}.", run.run);
+                    if !caveats.contains(&line) {
+                        caveats.push(line);
+                    }
+                }
+            }
+        }
+        section.lines.extend(caveats);
+        for ((metric, text), runs) in advice {
+            section.lines.push(format!(
+                "{metric} falls short in {}: {text}",
+                runs.join(", ")
+            ));
+        }
+        sections.push(section);
+    }
+
+    if let Some(gate) = &comparison.gate {
+        let mut section = Section::new(format!(
+            "Regression gate: worse than the baseline by more than {}% and beyond noise",
+            gate.threshold_percent
+        ));
+        if gate.passed {
+            section.lines.push(format!(
+                "passed: no metric regressed ({} changes judged).",
+                gate.compared
+            ));
+        } else {
+            section.headers = ["Run", "Metric", "Baseline", "Value", "Change", "Noise ±"]
+                .iter()
+                .map(|h| h.to_string())
+                .collect();
+            for change in &gate.regressions {
+                section.rows.push(vec![
+                    change.run.clone(),
+                    change.metric.clone(),
+                    with_unit(change.baseline_value, change.unit),
+                    with_unit(change.value, change.unit),
+                    percent(change.change_percent),
+                    change
+                        .noise
+                        .map(|n| with_unit(n, change.unit))
+                        .unwrap_or_else(|| "unknown".to_string()),
+                ]);
+            }
+            section.lines.push(format!(
+                "FAILED: {} regression(s) among {} changes judged.",
+                gate.regressions.len(),
+                gate.compared
+            ));
+        }
+        sections.push(section);
+    }
+
+    if !comparison.errors.is_empty() || !comparison.skipped.is_empty() {
+        let mut section = Section::new("Files not compared");
+        section
+            .lines
+            .extend(comparison.errors.iter().map(|e| format!("error: {e}")));
+        section
+            .lines
+            .extend(comparison.skipped.iter().map(|e| format!("skipped: {e}")));
+        sections.push(section);
+    }
+    sections
+}
+
+fn run_notes(runs: &[&Run]) -> Vec<String> {
+    runs.iter()
+        .flat_map(|run| {
+            run.notes
+                .iter()
+                .map(move |note| format!("{}: {note}", run.label))
+        })
+        .collect()
+}
+
+/// One line per later run: what changed beyond noise, and what did not.
+pub fn findings(changes: &[Change]) -> Vec<String> {
+    let mut runs: Vec<&str> = Vec::new();
+    for change in changes {
+        if !runs.contains(&change.run.as_str()) {
+            runs.push(&change.run);
+        }
+    }
+    runs.into_iter()
+        .map(|run| {
+            let of_run: Vec<&Change> = changes.iter().filter(|c| c.run == run).collect();
+            let describe = |c: &&Change| {
+                format!(
+                    "{} {} {}",
+                    c.metric,
+                    percent(c.change_percent),
+                    c.assessment.label()
+                )
+            };
+            let changed: Vec<String> = of_run
+                .iter()
+                .filter(|c| c.assessment.is_change())
+                .map(describe)
+                .collect();
+            let unchanged: Vec<String> = of_run
+                .iter()
+                .filter(|c| !c.assessment.is_change())
+                .map(describe)
+                .collect();
+            let baseline = of_run.first().map(|c| c.baseline.as_str()).unwrap_or("-");
+            format!(
+                "{run} vs {baseline}: changed beyond noise: {}; no real change: {}.",
+                if changed.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    changed.join(", ")
+                },
+                if unchanged.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    unchanged.join(", ")
+                }
+            )
+        })
+        .collect()
+}
+
+fn to_text(sections: &[Section]) -> String {
+    let mut out = String::new();
+    for section in sections {
+        let _ = writeln!(out, "{}", section.title);
+        let _ = writeln!(out, "{}", "=".repeat(section.title.chars().count()));
+        if !section.headers.is_empty() {
+            let mut table = Table::new();
+            table
+                .load_preset(presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_header(section.headers.clone());
+            for row in &section.rows {
+                table.add_row(row.clone());
+            }
+            let _ = writeln!(out, "{table}");
+        }
+        for line in &section.lines {
+            let _ = writeln!(out, "{line}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn markdown_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn to_markdown(sections: &[Section]) -> String {
+    let mut out = String::new();
+    for (index, section) in sections.iter().enumerate() {
+        let level = if index == 0 { "#" } else { "##" };
+        let _ = writeln!(out, "{level} {}\n", section.title);
+        if !section.headers.is_empty() {
+            let header: Vec<String> = section.headers.iter().map(|h| markdown_cell(h)).collect();
+            let _ = writeln!(out, "| {} |", header.join(" | "));
+            let _ = writeln!(out, "|{}", "---|".repeat(section.headers.len()));
+            for row in &section.rows {
+                let cells: Vec<String> = row.iter().map(|c| markdown_cell(c)).collect();
+                let _ = writeln!(out, "| {} |", cells.join(" | "));
+            }
+            out.push('\n');
+        }
+        for line in &section.lines {
+            let _ = writeln!(out, "- {line}");
+        }
+        if !section.lines.is_empty() {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// One row per run per metric, with the change against the baseline where there is one.
+pub fn to_csv(comparison: &Comparison) -> String {
+    let mut out = String::from(
+        "Kind,Group,Run,Source,Timestamp,Baseline,Metric,Value,Unit,StdDev,SampleSize,\
+         BaselineValue,ChangePercent,Noise,Assessment\n",
+    );
+    let changes: BTreeMap<(String, String), &Change> = comparison
+        .groups
+        .iter()
+        .flat_map(|g| &g.changes)
+        .map(|c| ((c.run.clone(), c.metric.clone()), c))
+        .collect();
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    for run in &comparison.runs {
+        let group = run.group_key();
+        let is_baseline = comparison.groups.iter().any(|g| {
+            g.kind == run.kind && g.key == group && (run.baseline || g.baseline == run.label)
+        });
+        for metric in &run.metrics {
+            let key = metric.key();
+            let change = changes.get(&(run.label.clone(), key.clone()));
+            let fields = [
+                run.kind.label().to_string(),
+                group.clone(),
+                run.label.clone(),
+                run.source.clone(),
+                run.timestamp.clone().unwrap_or_default(),
+                is_baseline.to_string(),
+                key,
+                metric.value.to_string(),
+                metric.unit.suffix().to_string(),
+                opt(metric.std_dev),
+                metric
+                    .sample_size
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+                opt(change.map(|c| c.baseline_value)),
+                opt(change.and_then(|c| c.change_percent)),
+                opt(change.and_then(|c| c.noise)),
+                change
+                    .map(|c| c.assessment.label().to_string())
+                    .unwrap_or_default(),
+            ];
+            let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            let _ = writeln!(out, "{}", row.join(","));
+        }
+    }
+    out
+}

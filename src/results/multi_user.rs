@@ -1,0 +1,100 @@
+//! The multi-user result file: the reference's Benchmark 3 schema (`Summary`,
+//! `IndividualResults[].Measurements`) with ollabench's timeline offsets, per-user errors, the
+//! scaling analysis, status and provenance.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ErrorRecord, Provenance, RunStatus};
+
+/// A multi-user result file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiUserResult {
+    pub timestamp: String,
+    pub ollama_endpoint: String,
+    pub concurrent_users: u32,
+    pub models: Vec<String>,
+    pub summary: MultiUserSummary,
+    pub individual_results: Vec<UserResult>,
+    pub scaling: Scaling,
+    pub status: RunStatus,
+    pub errors: Vec<ErrorRecord>,
+    pub provenance: Provenance,
+}
+
+/// `Summary`: exactly the reference's fields. Times are seconds; `None` when no user got there.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiUserSummary {
+    pub overall_duration_seconds: f64,
+    pub total_users: u32,
+    pub successful_downloads: u32,
+    pub successful_loads: u32,
+    /// Users whose download and load both succeeded, in percent.
+    pub success_rate: f64,
+    pub average_download_time_seconds: Option<f64>,
+    pub min_download_time_seconds: Option<f64>,
+    pub max_download_time_seconds: Option<f64>,
+    pub average_load_time_seconds: Option<f64>,
+    pub min_load_time_seconds: Option<f64>,
+    pub max_load_time_seconds: Option<f64>,
+    pub average_throughput_tokens_per_second: Option<f64>,
+}
+
+/// `IndividualResults[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserResult {
+    pub user_id: u32,
+    pub model: String,
+    pub measurements: UserMeasurements,
+    pub errors: Vec<ErrorRecord>,
+}
+
+/// A user's `Measurements`: the reference's fields first, then the timeline (offsets from the
+/// moment all users started).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserMeasurements {
+    pub download_time_seconds: Option<f64>,
+    pub download_status: String,
+    pub load_time_seconds: Option<f64>,
+    pub load_status: String,
+    /// Download + load, as the reference adds them.
+    pub total_time_seconds: Option<f64>,
+    pub tokens_per_second: Option<f64>,
+
+    pub download_start_seconds: Option<f64>,
+    pub load_start_seconds: Option<f64>,
+    pub generate_start_seconds: Option<f64>,
+    pub generate_time_seconds: Option<f64>,
+    pub generate_status: String,
+    pub time_to_first_token_seconds: Option<f64>,
+    pub download_bytes: Option<u64>,
+    /// The user's whole work: start to the end of its generation (or its failure).
+    pub finished_seconds: Option<f64>,
+}
+
+/// The reference's scaling analysis of one multi-user run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Scaling {
+    /// One user's time (download + cold load) that the efficiency compares against.
+    pub single_user_time_seconds: Option<f64>,
+    /// Where that time comes from: a baseline file, a user measured alone first, or this run.
+    pub baseline_source: String,
+    /// Users x single-user time: the time if users ran one after another.
+    pub serial_estimate_seconds: Option<f64>,
+    pub overall_duration_seconds: f64,
+    pub time_saved_seconds: Option<f64>,
+    pub time_saved_percent: Option<f64>,
+    /// Serial estimate / overall duration.
+    pub speedup: Option<f64>,
+    /// Single-user time / overall duration, in percent (the reference: 63 s vs 125 s = 50%).
+    pub efficiency_percent: Option<f64>,
+    /// >70% excellent, 50-70% good, 30-50% acceptable, <30% poor (the reference's words).
+    pub assessment: String,
+    /// Max download time over average, in percent above the average.
+    pub download_contention_percent: Option<f64>,
+    pub contention_assessment: String,
+}

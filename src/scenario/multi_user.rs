@@ -1,0 +1,527 @@
+//! `ollabench multi-user` (the reference's Benchmark 3): N users start together; each pulls,
+//! loads and generates with its model (round-robin over the models). Reports the reference's
+//! summary, every user's measurements with a timeline, and the scaling analysis: serial
+//! estimate, time saved, speedup, efficiency and contention.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use tokio::time::Instant;
+
+use crate::backend::ollama::OllamaClient;
+use crate::backend::{GenerationRequest, RequestError};
+use crate::compare::scaling;
+use crate::engine::{self, Plan};
+use crate::exit::{Ctx, Outcome, UsageError};
+use crate::prompts::PromptLength;
+use crate::results::multi_user::{
+    MultiUserResult, MultiUserSummary, Scaling, UserMeasurements, UserResult,
+};
+use crate::results::single_user::status;
+use crate::results::{
+    round2, timestamp_now, write_json_atomic, ErrorRecord, Provenance, RunStatus,
+};
+use crate::scenario::cancellable;
+use crate::scenario::target::{Target, TargetOptions};
+use crate::stats;
+
+/// Validated options of a multi-user run.
+#[derive(Debug, Clone)]
+pub struct MultiUserOptions {
+    pub target: TargetOptions,
+    pub concurrent_users: u32,
+    pub models: Vec<String>,
+    pub output: PathBuf,
+    /// Single-user time (seconds) to compute the efficiency against, and where it came from.
+    pub baseline: Option<(f64, String)>,
+    pub generation_tokens: u32,
+    /// Delete each model first so that downloads are measured (destructive).
+    pub redownload: bool,
+}
+
+impl MultiUserOptions {
+    /// Checks the values and reads the baseline file.
+    pub fn validate(
+        target: TargetOptions,
+        concurrent_users: u32,
+        models: &[String],
+        output: PathBuf,
+        baseline_file: Option<&std::path::Path>,
+        generation_tokens: u32,
+        redownload: bool,
+    ) -> anyhow::Result<Self> {
+        if concurrent_users == 0 || concurrent_users > 1000 {
+            return Err(UsageError::err(format!(
+                "--concurrent-users {concurrent_users} is out of range: use 1 to 1000"
+            )));
+        }
+        let models: Vec<String> = models
+            .iter()
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .collect();
+        if models.is_empty() {
+            return Err(UsageError::err(
+                "--models is empty: name at least one model",
+            ));
+        }
+        if generation_tokens < 2 {
+            return Err(UsageError::err("--generation-tokens must be at least 2"));
+        }
+        let baseline = match baseline_file {
+            Some(path) => Some(read_baseline(path)?),
+            None => None,
+        };
+        Ok(MultiUserOptions {
+            target,
+            concurrent_users,
+            models,
+            output,
+            baseline,
+            generation_tokens,
+            redownload,
+        })
+    }
+
+    fn model_of(&self, user_index: usize) -> &str {
+        &self.models[user_index % self.models.len()]
+    }
+}
+
+/// Reads a single-user time from a single-user file (`Measurements.TotalTimeSeconds`) or a
+/// one-user multi-user file (`Summary.OverallDurationSeconds`).
+pub fn read_baseline(path: &std::path::Path) -> anyhow::Result<(f64, String)> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        UsageError::err(format!(
+            "cannot read the baseline {}: {err}",
+            path.display()
+        ))
+    })?;
+    let text = text.trim_start_matches('\u{feff}');
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|err| {
+        UsageError::err(format!(
+            "the baseline {} is not JSON (line {}, column {}): {err}",
+            path.display(),
+            err.line(),
+            err.column()
+        ))
+    })?;
+    let number = |v: &serde_json::Value| -> Option<f64> {
+        v.as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    };
+    if let Some(total) = number(&value["Measurements"]["TotalTimeSeconds"]) {
+        return Ok((total, format!("single-user file {}", path.display())));
+    }
+    if number(&value["ConcurrentUsers"]) == Some(1.0) {
+        if let Some(overall) = number(&value["Summary"]["OverallDurationSeconds"]) {
+            return Ok((
+                overall,
+                format!("one-user multi-user file {}", path.display()),
+            ));
+        }
+    }
+    Err(UsageError::err(format!(
+        "the baseline {} has neither Measurements.TotalTimeSeconds (a single-user file) nor a \
+         one-user Summary.OverallDurationSeconds",
+        path.display()
+    )))
+}
+
+/// Connects, measures, writes the result file and prints a summary.
+pub async fn run(options: MultiUserOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let target = Target::connect(&options.target, ctx).await?;
+    let measured = run_on(&target, &options, ctx).await;
+    target.close().await;
+    let result = measured?;
+    print_summary(&result, &options);
+    Ok(match result.status {
+        RunStatus::Success => Outcome::Success,
+        RunStatus::Failed => Outcome::Failed,
+        RunStatus::Interrupted => Outcome::Interrupted,
+    })
+}
+
+/// Measures on a connected target; the file is written when users finish and at the end.
+pub async fn run_on(
+    target: &Target,
+    options: &MultiUserOptions,
+    ctx: &Ctx,
+) -> anyhow::Result<MultiUserResult> {
+    let client = target.ollama("multi-user")?;
+    let mut provenance = Provenance::start("ollama", &target.url, target.resolved_by);
+    if let Some(sim) = &target.simulated {
+        provenance.set_simulator(&sim.profile, sim.time_scale);
+    }
+    if let Ok(info) = client.server_info().await {
+        provenance.server_version = Some(info.version);
+        if let Some(header) = info.simulator {
+            provenance.set_simulator_from_header(&header);
+        }
+    }
+    let users = options.concurrent_users as usize;
+    let mut result = MultiUserResult {
+        timestamp: timestamp_now(),
+        ollama_endpoint: target.url.clone(),
+        concurrent_users: options.concurrent_users,
+        models: (0..users.min(options.models.len()))
+            .map(|i| options.model_of(i).to_string())
+            .collect(),
+        summary: MultiUserSummary::default(),
+        individual_results: Vec::new(),
+        scaling: Scaling::default(),
+        status: RunStatus::Success,
+        errors: Vec::new(),
+        provenance,
+    };
+    // Deleting models is destructive: only with --redownload, or on a simulator this
+    // process started (a disposable node).
+    let may_delete = options.redownload || target.simulated.is_some();
+
+    let mut baseline = options.baseline.clone();
+    if baseline.is_none() && users > 1 {
+        let model = options.model_of(0);
+        if may_delete {
+            delete_quietly(client, model).await;
+        }
+        let started = Instant::now();
+        let alone = cancellable(ctx, measure_user(client, options, 0, started, None)).await;
+        match alone {
+            None => {
+                result.status = RunStatus::Interrupted;
+                write_json_atomic(&options.output, &result)?;
+                return Ok(result);
+            }
+            Some(alone) => match alone.measurements.total_time_seconds {
+                Some(total) => {
+                    baseline = Some((total, format!("user 1 ({model}) measured alone first")));
+                }
+                None => result.errors.extend(alone.errors),
+            },
+        }
+        if may_delete {
+            delete_quietly(client, model).await;
+            let _ = client.unload(model).await;
+        }
+    }
+    if options.redownload {
+        for model in &result.models {
+            delete_quietly(client, model).await;
+        }
+    }
+
+    let progress = Progress::new(users);
+    let started = Instant::now();
+    let batch = engine::run(
+        Plan::all_at_once(users),
+        &ctx.cancel,
+        |index| measure_user(client, options, index, started, Some(&progress)),
+        |index, user| progress.keep(index, user.clone()),
+    )
+    .await;
+    let overall = batch.wall.as_secs_f64();
+    result.individual_results = progress.users();
+    if batch.interrupted {
+        result.status = RunStatus::Interrupted;
+    }
+    fill_summary(&mut result, overall);
+    result.scaling = scaling(&result, baseline, overall);
+    if result.status != RunStatus::Interrupted
+        && (result.summary.success_rate < 100.0 || !result.errors.is_empty())
+    {
+        result.status = RunStatus::Failed;
+    }
+    for model in &result.models {
+        let show = client.show(model).await.ok();
+        let loaded = client.ps().await.ok().and_then(|models| {
+            models
+                .into_iter()
+                .find(|m| crate::backend::ollama::same_model(&m.name, model))
+        });
+        result
+            .provenance
+            .model_mut(model)
+            .fill(show.as_ref(), loaded.as_ref());
+    }
+    result.provenance.finished_at = Some(chrono::Local::now().to_rfc3339());
+    write_json_atomic(&options.output, &result)?;
+    Ok(result)
+}
+
+/// Every user's latest state: finished users and the steps unfinished users completed.
+struct Progress {
+    users: Mutex<Vec<Option<UserResult>>>,
+}
+
+impl Progress {
+    fn new(users: usize) -> Self {
+        Progress {
+            users: Mutex::new(vec![None; users]),
+        }
+    }
+
+    fn keep(&self, index: usize, user: UserResult) {
+        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = users.get_mut(index) {
+            *slot = Some(user);
+        }
+    }
+
+    fn users(&self) -> Vec<UserResult> {
+        let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        users.iter().flatten().cloned().collect()
+    }
+}
+
+async fn delete_quietly(client: &OllamaClient, model: &str) {
+    let _ = client.delete(model).await;
+}
+
+/// One user's pull, load and generation, with offsets from the common start.
+async fn measure_user(
+    client: &OllamaClient,
+    options: &MultiUserOptions,
+    index: usize,
+    start: Instant,
+    progress: Option<&Progress>,
+) -> UserResult {
+    let model = options.model_of(index).to_string();
+    let offset = |at: Instant| round2(at.duration_since(start).as_secs_f64());
+    let mut m = UserMeasurements {
+        download_status: status::NOT_RUN.into(),
+        load_status: status::NOT_RUN.into(),
+        generate_status: status::NOT_RUN.into(),
+        ..UserMeasurements::default()
+    };
+    let mut errors = Vec::new();
+    let user = |m: UserMeasurements, errors: Vec<ErrorRecord>| UserResult {
+        user_id: index as u32 + 1,
+        model: model.clone(),
+        measurements: m,
+        errors,
+    };
+    // Each finished step is kept aside, so that Ctrl-C mid-user loses nothing measured.
+    let keep = |m: &UserMeasurements, errors: &[ErrorRecord]| {
+        if let Some(progress) = progress {
+            progress.keep(index, user(m.clone(), errors.to_vec()));
+        }
+    };
+
+    m.download_start_seconds = Some(offset(Instant::now()));
+    match client.pull(&model, |_| {}).await {
+        Ok(pull) => {
+            m.download_time_seconds = Some(round2(pull.duration.as_secs_f64()));
+            m.download_bytes = Some(pull.total_bytes);
+            m.download_status = if pull.already_present {
+                status::ALREADY_PRESENT
+            } else {
+                status::SUCCESS
+            }
+            .into();
+        }
+        Err(err) => {
+            m.download_status = status::FAILED.into();
+            errors.push(ErrorRecord::from_request("download", &err));
+            m.finished_seconds = Some(offset(Instant::now()));
+            return user(m, errors);
+        }
+    }
+
+    keep(&m, &errors);
+    m.load_start_seconds = Some(offset(Instant::now()));
+    match client.load(&model, None).await {
+        Ok(reply) => {
+            m.load_time_seconds = Some(round2(reply.elapsed.as_secs_f64()));
+            m.load_status = status::SUCCESS.into();
+        }
+        Err(err) => {
+            m.load_status = status::FAILED.into();
+            errors.push(ErrorRecord::from_request("load", &err));
+            m.finished_seconds = Some(offset(Instant::now()));
+            return user(m, errors);
+        }
+    }
+    m.total_time_seconds = match (m.download_time_seconds, m.load_time_seconds) {
+        (Some(download), Some(load)) => Some(round2(download + load)),
+        _ => None,
+    };
+
+    keep(&m, &errors);
+    let generate_start = Instant::now();
+    m.generate_start_seconds = Some(offset(generate_start));
+    let request = GenerationRequest::new(
+        &model,
+        PromptLength::Short.text(),
+        options.generation_tokens,
+    );
+    match client.generate(&request).await {
+        Ok(record) => {
+            m.tokens_per_second = record
+                .server_tokens_per_second()
+                .or_else(|| record.client_tokens_per_second())
+                .map(round2);
+            m.time_to_first_token_seconds =
+                record.ttft().map(|d| (d.as_secs_f64() * 1e4).round() / 1e4);
+            m.generate_status = status::SUCCESS.into();
+        }
+        Err(err) => {
+            m.generate_status = status::FAILED.into();
+            errors.push(generate_error(&err));
+        }
+    }
+    m.generate_time_seconds = Some(round2(generate_start.elapsed().as_secs_f64()));
+    m.finished_seconds = Some(offset(Instant::now()));
+    user(m, errors)
+}
+
+fn generate_error(err: &RequestError) -> ErrorRecord {
+    ErrorRecord::from_request("generate", err)
+}
+
+fn fill_summary(result: &mut MultiUserResult, overall: f64) {
+    let users = &result.individual_results;
+    let ok = |s: &str| s == status::SUCCESS || s == status::ALREADY_PRESENT;
+    let downloads: Vec<f64> = users
+        .iter()
+        .filter(|u| ok(&u.measurements.download_status))
+        .filter_map(|u| u.measurements.download_time_seconds)
+        .collect();
+    let loads: Vec<f64> = users
+        .iter()
+        .filter(|u| u.measurements.load_status == status::SUCCESS)
+        .filter_map(|u| u.measurements.load_time_seconds)
+        .collect();
+    let throughput: Vec<f64> = users
+        .iter()
+        .filter_map(|u| u.measurements.tokens_per_second)
+        .collect();
+    let complete = users
+        .iter()
+        .filter(|u| {
+            ok(&u.measurements.download_status) && u.measurements.load_status == status::SUCCESS
+        })
+        .count();
+    let total = result.concurrent_users;
+    let download = stats::summarize(&downloads);
+    let load = stats::summarize(&loads);
+    result.summary = MultiUserSummary {
+        overall_duration_seconds: round2(overall),
+        total_users: total,
+        successful_downloads: downloads.len() as u32,
+        successful_loads: loads.len() as u32,
+        success_rate: if total == 0 {
+            0.0
+        } else {
+            round2(100.0 * complete as f64 / f64::from(total))
+        },
+        average_download_time_seconds: download.map(|s| round2(s.mean)),
+        min_download_time_seconds: download.map(|s| round2(s.min)),
+        max_download_time_seconds: download.map(|s| round2(s.max)),
+        average_load_time_seconds: load.map(|s| round2(s.mean)),
+        min_load_time_seconds: load.map(|s| round2(s.min)),
+        max_load_time_seconds: load.map(|s| round2(s.max)),
+        average_throughput_tokens_per_second: stats::mean(&throughput).map(round2),
+    };
+}
+
+/// The reference's scaling analysis: efficiency = single-user time / overall duration.
+fn scaling(result: &MultiUserResult, baseline: Option<(f64, String)>, overall: f64) -> Scaling {
+    let users = f64::from(result.concurrent_users);
+    let (single, source) = match baseline {
+        Some((time, source)) => (Some(time), source),
+        // One user is its own baseline: its overall duration is the single-user time.
+        None if result.concurrent_users == 1 => (Some(overall), "this run (one user)".to_string()),
+        None => (None, "none: give --baseline single-user.json".to_string()),
+    };
+    let serial = single.map(|s| s * users);
+    let efficiency = single
+        .filter(|_| overall > 0.0)
+        .map(|s| 100.0 * s / overall);
+    let downloads: Vec<f64> = result
+        .individual_results
+        .iter()
+        .filter_map(|u| u.measurements.download_time_seconds)
+        .collect();
+    let contention = stats::summarize(&downloads).and_then(|s| scaling::contention(s.mean, s.max));
+    Scaling {
+        single_user_time_seconds: single.map(round2),
+        baseline_source: source,
+        serial_estimate_seconds: serial.map(round2),
+        overall_duration_seconds: round2(overall),
+        time_saved_seconds: serial.map(|s| round2(s - overall)),
+        time_saved_percent: serial
+            .filter(|&s| s > 0.0)
+            .map(|s| round2(100.0 * (s - overall) / s)),
+        speedup: serial
+            .filter(|_| overall > 0.0)
+            .map(|s| round2(s / overall)),
+        efficiency_percent: efficiency.map(round2),
+        assessment: efficiency_assessment(efficiency, result.concurrent_users),
+        download_contention_percent: contention
+            .as_ref()
+            .map(|c| round2(c.max_above_average_percent)),
+        contention_assessment: contention
+            .map_or("not computed".into(), |c| c.assessment.to_string()),
+    }
+}
+
+fn efficiency_assessment(efficiency: Option<f64>, users: u32) -> String {
+    match efficiency {
+        None => "not computed (no baseline)".into(),
+        Some(_) if users == 1 => "baseline (one user)".into(),
+        Some(e) => scaling::scaling_assessment(e).into(),
+    }
+}
+
+fn print_summary(result: &MultiUserResult, options: &MultiUserOptions) {
+    let s = &result.summary;
+    let seconds = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} s"));
+    println!(
+        "Multi-user benchmark: {} users at {}",
+        s.total_users, result.ollama_endpoint
+    );
+    if let Some(note) = result.provenance.simulated_note() {
+        println!("  {note}");
+    }
+    println!("  Overall duration: {:.2} s", s.overall_duration_seconds);
+    println!(
+        "  Downloads: {}/{} ok, average {} (min {}, max {})",
+        s.successful_downloads,
+        s.total_users,
+        seconds(s.average_download_time_seconds),
+        seconds(s.min_download_time_seconds),
+        seconds(s.max_download_time_seconds)
+    );
+    println!(
+        "  Loads: {}/{} ok, average {} (min {}, max {})",
+        s.successful_loads,
+        s.total_users,
+        seconds(s.average_load_time_seconds),
+        seconds(s.min_load_time_seconds),
+        seconds(s.max_load_time_seconds)
+    );
+    println!("  Success rate: {}%", s.success_rate);
+    let sc = &result.scaling;
+    if let (Some(single), Some(efficiency)) = (sc.single_user_time_seconds, sc.efficiency_percent) {
+        println!(
+            "  Scaling: single user {single:.2} s, serial estimate {:.2} s, actual {:.2} s, saved {}, speedup {}x, efficiency {efficiency:.0}% ({})",
+            sc.serial_estimate_seconds.unwrap_or_default(),
+            sc.overall_duration_seconds,
+            seconds(sc.time_saved_seconds),
+            sc.speedup.unwrap_or_default(),
+            sc.assessment
+        );
+    } else {
+        println!("  Scaling: {}", sc.baseline_source);
+    }
+    println!("  Contention: {}", sc.contention_assessment);
+    for user in &result.individual_results {
+        for error in &user.errors {
+            println!(
+                "  ❌ user {} ({}): {}: {} ({})",
+                user.user_id, user.model, error.phase, error.message, error.hint
+            );
+        }
+    }
+    println!("  Results written to {}", options.output.display());
+}

@@ -1,0 +1,456 @@
+//! `ollabench run` (the reference's run-benchmarks.ps1): runs scenarios into a timestamped
+//! `results-YYYYMMDD-HHMMSS/` folder with the reference's file names, and prints a summary.
+//! With `--simulate`, every scenario runs on a fresh simulated node (the throughput test's
+//! models already downloaded, as the reference assumes), so downloads are really measured.
+
+use std::path::{Path, PathBuf};
+
+use crate::exit::{Ctx, Outcome, UsageError};
+use crate::prompts::PromptLength;
+use crate::results::RunStatus;
+use crate::scenario::multi_user::{self, MultiUserOptions};
+use crate::scenario::single_user::{self, SingleUserOptions};
+use crate::scenario::target::{Target, TargetOptions};
+use crate::scenario::tokens_per_second::{self, TpsOptions};
+
+/// The time scale `run --simulate` uses unless `--time-scale` says otherwise: the whole
+/// suite then takes about a minute instead of ten.
+pub const DEMO_TIME_SCALE: f64 = 0.1;
+
+/// One scenario of the reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    SingleUser,
+    TokensPerSecond,
+    MultiUser(u32),
+}
+
+impl Scenario {
+    /// The reference's result file name.
+    pub fn file_name(self) -> String {
+        match self {
+            Scenario::SingleUser => "single-user.json".into(),
+            Scenario::TokensPerSecond => "tokens-per-second.json".into(),
+            Scenario::MultiUser(users) => format!("multi-user-{users}.json"),
+        }
+    }
+
+    /// The reference's name (SingleUser, TokensPerSecond, MultiUser3, ...).
+    pub fn name(self) -> String {
+        match self {
+            Scenario::SingleUser => "SingleUser".into(),
+            Scenario::TokensPerSecond => "TokensPerSecond".into(),
+            Scenario::MultiUser(users) => format!("MultiUser{users}"),
+        }
+    }
+}
+
+/// Parses scenario names in the reference's spelling or kebab-case; `AllScenarios` expands.
+pub fn parse_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
+    let mut scenarios = Vec::new();
+    for raw in names.iter().filter(|n| !n.trim().is_empty()) {
+        let key: String = raw
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let parsed: Vec<Scenario> = match key.as_str() {
+            "singleuser" => vec![Scenario::SingleUser],
+            "tokenspersecond" | "tps" => vec![Scenario::TokensPerSecond],
+            "allscenarios" | "all" => vec![
+                Scenario::SingleUser,
+                Scenario::TokensPerSecond,
+                Scenario::MultiUser(3),
+                Scenario::MultiUser(5),
+            ],
+            other => match other.strip_prefix("multiuser").map(str::parse::<u32>) {
+                Some(Ok(users)) if users > 0 => vec![Scenario::MultiUser(users)],
+                _ => {
+                    return Err(UsageError::err(format!(
+                        "unknown scenario '{raw}': use SingleUser, TokensPerSecond, MultiUser3, \
+                         MultiUser5 or AllScenarios (or single-user, tokens-per-second, \
+                         multi-user-3, multi-user-5, all-scenarios)"
+                    )))
+                }
+            },
+        };
+        for scenario in parsed {
+            if !scenarios.contains(&scenario) {
+                scenarios.push(scenario);
+            }
+        }
+    }
+    if scenarios.is_empty() {
+        return Err(UsageError::err(
+            "--scenario is empty: use e.g. all-scenarios",
+        ));
+    }
+    Ok(scenarios)
+}
+
+/// Validated options of a suite run.
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    pub target: TargetOptions,
+    pub scenarios: Vec<Scenario>,
+    pub results_dir: PathBuf,
+    /// single-user's model.
+    pub model: String,
+    /// tokens-per-second's models.
+    pub tps_models: Vec<String>,
+    /// multi-user's models.
+    pub multi_user_models: Vec<String>,
+    pub redownload: bool,
+}
+
+/// What one scenario left behind.
+#[derive(Debug, Clone)]
+pub struct ScenarioOutcome {
+    pub scenario: Scenario,
+    pub file: PathBuf,
+    pub status: Option<RunStatus>,
+    pub headline: String,
+}
+
+/// Creates `results-YYYYMMDD-HHMMSS` (with a suffix if it exists) below `parent`.
+pub fn create_results_folder(parent: &Path) -> anyhow::Result<PathBuf> {
+    let stamp = chrono::Local::now()
+        .format("results-%Y%m%d-%H%M%S")
+        .to_string();
+    std::fs::create_dir_all(parent).map_err(|err| {
+        UsageError::err(format!(
+            "cannot create the results folder {}: {err}",
+            parent.display()
+        ))
+    })?;
+    for attempt in 1..100 {
+        let name = if attempt == 1 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{attempt}")
+        };
+        let folder = parent.join(name);
+        match std::fs::create_dir(&folder) {
+            Ok(()) => return Ok(folder),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => {
+                return Err(UsageError::err(format!(
+                    "cannot create {}: {err}",
+                    folder.display()
+                )))
+            }
+        }
+    }
+    Err(UsageError::err(format!(
+        "too many results folders named {stamp}* in {}",
+        parent.display()
+    )))
+}
+
+/// Runs the scenarios and prints the summary.
+pub async fn run(options: SuiteOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let folder = create_results_folder(&options.results_dir)?;
+    println!("Results folder: {}", folder.display());
+    let simulate = options.target.is_in_process_simulator();
+    let shared = if simulate {
+        None
+    } else {
+        Some(Target::connect(&options.target, ctx).await?)
+    };
+    let mut outcomes: Vec<ScenarioOutcome> = Vec::new();
+    let mut single_user_time: Option<f64> = None;
+    let mut interrupted = false;
+    let mut suite_error = None;
+    for &scenario in &options.scenarios {
+        if ctx.cancel.is_cancelled() {
+            interrupted = true;
+            break;
+        }
+        println!("== {} ==", scenario.name());
+        let own_target = if simulate {
+            let preload = if scenario == Scenario::TokensPerSecond {
+                options.tps_models.clone()
+            } else {
+                Vec::new()
+            };
+            match Target::connect(&options.target.clone().with_preloaded(&preload), ctx).await {
+                Ok(target) => Some(target),
+                Err(err) => {
+                    suite_error = Some(err);
+                    break;
+                }
+            }
+        } else {
+            None
+        };
+        let Some(target) = own_target.as_ref().or(shared.as_ref()) else {
+            break;
+        };
+        let file = folder.join(scenario.file_name());
+        let outcome = run_scenario(scenario, target, &options, &file, single_user_time, ctx).await;
+        if let Some(target) = own_target {
+            target.close().await;
+        }
+        match outcome {
+            Ok((status, headline, total)) => {
+                if scenario == Scenario::SingleUser {
+                    single_user_time = total;
+                }
+                println!("   {headline}");
+                interrupted |= status == RunStatus::Interrupted;
+                outcomes.push(ScenarioOutcome {
+                    scenario,
+                    file,
+                    status: Some(status),
+                    headline,
+                });
+            }
+            Err(err) => {
+                println!("   ❌ {err:#}");
+                outcomes.push(ScenarioOutcome {
+                    scenario,
+                    file,
+                    status: None,
+                    headline: format!("failed: {err:#}"),
+                });
+            }
+        }
+        if interrupted {
+            break;
+        }
+    }
+    if let Some(target) = shared {
+        target.close().await;
+    }
+    print_suite_summary(&folder, &outcomes, simulate, &options);
+    if let Some(err) = suite_error {
+        return Err(err);
+    }
+    Ok(if interrupted {
+        Outcome::Interrupted
+    } else if outcomes
+        .iter()
+        .all(|o| o.status == Some(RunStatus::Success))
+    {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}
+
+/// Runs one scenario; returns its status, a one-line headline and (single-user) its total time.
+async fn run_scenario(
+    scenario: Scenario,
+    target: &Target,
+    options: &SuiteOptions,
+    file: &Path,
+    single_user_time: Option<f64>,
+    ctx: &Ctx,
+) -> anyhow::Result<(RunStatus, String, Option<f64>)> {
+    match scenario {
+        Scenario::SingleUser => {
+            let su = SingleUserOptions {
+                target: options.target.clone(),
+                model: options.model.clone(),
+                output: file.to_path_buf(),
+                redownload: options.redownload,
+                drop_caches_cmd: None,
+                generation_tokens: 100,
+            };
+            let result = single_user::run_on(target, &su, ctx).await?;
+            let m = &result.measurements;
+            let headline = format!(
+                "{}: download {} ({}), cold load {}, warm load {}, {} tok/s",
+                result.model,
+                secs(m.download_time_seconds),
+                m.download_status,
+                secs(m.load_time_cold_seconds),
+                secs(m.load_time_warm_seconds),
+                num(m.tokens_per_second)
+            );
+            Ok((result.status, headline, m.total_time_seconds))
+        }
+        Scenario::TokensPerSecond => {
+            let tps = TpsOptions::validate(
+                options.target.clone(),
+                &options.tps_models,
+                &[
+                    PromptLength::Short.name().to_string(),
+                    PromptLength::Medium.name().to_string(),
+                    PromptLength::Long.name().to_string(),
+                ],
+                None,
+                100,
+                2,
+                5,
+                &[1],
+                file.to_path_buf(),
+                false,
+            )?;
+            let result = tokens_per_second::run_on(target, &tps, ctx).await?;
+            let s = &result.summary;
+            let headline = format!(
+                "{} tok/s average (min {}, max {}) over {} tests and {} samples, success {}%",
+                num(s.overall_average_tokens_per_second),
+                num(s.overall_min_tokens_per_second),
+                num(s.overall_max_tokens_per_second),
+                s.total_tests,
+                s.total_samples,
+                s.success_rate
+            );
+            Ok((result.status, headline, None))
+        }
+        Scenario::MultiUser(users) => {
+            let baseline =
+                single_user_time.map(|time| (time, "single-user.json of this run".to_string()));
+            let mut mu = MultiUserOptions::validate(
+                options.target.clone(),
+                users,
+                &options.multi_user_models,
+                file.to_path_buf(),
+                None,
+                100,
+                options.redownload,
+            )?;
+            mu.baseline = baseline;
+            let result = multi_user::run_on(target, &mu, ctx).await?;
+            let headline = format!(
+                "{users} users: overall {:.2} s, success {}%, efficiency {} ({})",
+                result.summary.overall_duration_seconds,
+                result.summary.success_rate,
+                result
+                    .scaling
+                    .efficiency_percent
+                    .map_or("-".into(), |e| format!("{e:.0}%")),
+                result.scaling.assessment
+            );
+            Ok((result.status, headline, None))
+        }
+    }
+}
+
+fn secs(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.2} s"))
+}
+
+fn num(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+fn print_suite_summary(
+    folder: &Path,
+    outcomes: &[ScenarioOutcome],
+    simulate: bool,
+    options: &SuiteOptions,
+) {
+    println!();
+    println!("Summary ({}):", folder.display());
+    if simulate {
+        if let crate::scenario::target::TargetSpec::Simulate {
+            profile,
+            time_scale,
+            ..
+        } = &options.target.spec
+        {
+            println!(
+                "  SIMULATED: every number below comes from ollabench's built-in simulator (profile {profile}, time scale {time_scale}: durations are {time_scale}x, tok/s {:.0}x real hardware)",
+                1.0 / time_scale
+            );
+        }
+    }
+    print_scenario_lines(outcomes);
+    print_verdicts(outcomes);
+}
+
+fn print_scenario_lines(outcomes: &[ScenarioOutcome]) {
+    for outcome in outcomes {
+        let mark = match outcome.status {
+            Some(RunStatus::Success) => "✅",
+            Some(RunStatus::Interrupted) => "⏹",
+            _ => "❌",
+        };
+        println!(
+            "  {mark} {:<16} {:<24} {}",
+            outcome.scenario.name(),
+            outcome.scenario.file_name(),
+            outcome.headline
+        );
+    }
+}
+
+/// The Performance Targets verdicts of every file written, with the hardware they assume.
+fn print_verdicts(outcomes: &[ScenarioOutcome]) {
+    let mut printed_any = false;
+    for outcome in outcomes {
+        let Ok(text) = std::fs::read_to_string(&outcome.file) else {
+            continue;
+        };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let Ok(verdicts) = crate::verdict::assess_result_json(&value) else {
+            continue;
+        };
+        if verdicts.is_empty() {
+            continue;
+        }
+        if !printed_any {
+            println!();
+            println!("Verdicts: {}", crate::verdict::targets_note());
+            printed_any = true;
+        }
+        println!("  {}:", outcome.scenario.file_name());
+        for verdict in verdicts {
+            println!("    {}", verdict.line());
+            if let Some(advice) = verdict.advice {
+                println!("       -> {advice}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn scenarios_parse_in_both_spellings() {
+        assert_eq!(
+            parse_scenarios(&names(&["AllScenarios"])).unwrap(),
+            vec![
+                Scenario::SingleUser,
+                Scenario::TokensPerSecond,
+                Scenario::MultiUser(3),
+                Scenario::MultiUser(5)
+            ]
+        );
+        assert_eq!(
+            parse_scenarios(&names(&["multi-user-3", "MultiUser3", "single-user"])).unwrap(),
+            vec![Scenario::MultiUser(3), Scenario::SingleUser]
+        );
+        assert_eq!(
+            parse_scenarios(&names(&["TokensPerSecond"])).unwrap(),
+            vec![Scenario::TokensPerSecond]
+        );
+        assert!(parse_scenarios(&names(&["everything"])).is_err());
+        assert!(parse_scenarios(&names(&["multi-user-0"])).is_err());
+        assert!(parse_scenarios(&names(&[])).is_err());
+    }
+
+    #[test]
+    fn results_folders_are_timestamped_and_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = create_results_folder(dir.path()).unwrap();
+        let second = create_results_folder(dir.path()).unwrap();
+        assert_ne!(first, second);
+        let name = first.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("results-") && name.len() == "results-20251031-140000".len(),
+            "{name}"
+        );
+    }
+}
