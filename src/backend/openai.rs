@@ -32,7 +32,13 @@
 //!
 //! The hot path allocates nothing per token beyond amortized growth of the record's vectors:
 //! lines are slices of the line reader's buffer, events borrow from the line, and only the
-//! first choice of an event is decoded (content is only checked for being non-empty).
+//! first choice of an event is decoded (content is only checked for being non-empty). The one
+//! exception is a content string with JSON escapes (`\n`, `\"`), which serde_json unescapes
+//! into a small buffer of its own.
+//!
+//! llama.cpp's server closes the connection after every streamed reply although it announces
+//! keep-alive; a request that went out on such a pooled connection is sent once more on a new
+//! one, timed from the new send.
 //!
 //! The API key travels only in the `Authorization` header, marked sensitive, and never
 //! appears in `Debug` output, errors or logs.
