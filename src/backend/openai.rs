@@ -16,11 +16,13 @@
 //!   chunk has one, the record keeps the tokens each chunk carried, so rates and ITL are per
 //!   token even when a chunk holds several (llama.cpp holds back incomplete UTF-8 and partial
 //!   stop words; vLLM batches under load). Servers that do not know these fields ignore them.
-//! - llama.cpp's `timings` (last chunk) fill [`ServerTimings`]: `predicted_n` and
-//!   `predicted_ms` are `eval_count` and `eval_duration`, `prompt_n` and `prompt_ms` the
-//!   prompt evaluation. Note that llama.cpp's own `predicted_per_second` divides by
-//!   `predicted_n - 1` (the first token comes from the prompt batch), so `eval_count /
-//!   eval_duration` reads slightly higher than llama.cpp's figure on short generations.
+//! - llama.cpp's `timings` (last chunk) fill [`ServerTimings`]: `prompt_n` and `prompt_ms`
+//!   are the prompt evaluation (cached tokens excluded); `predicted_ms` is `eval_duration`,
+//!   and `eval_count` the tokens decoded within it. Current llama.cpp starts that clock after
+//!   the first token (which comes out of the prompt batch), so `eval_count` is
+//!   `predicted_n - 1` and `eval_count / eval_duration` equals its `predicted_per_second`;
+//!   the output token count stays `usage.completion_tokens`. A one-token generation has no
+//!   decode time.
 //! - Errors before the stream are an HTTP status with a JSON body in one of several shapes
 //!   (`{"error":{"message",...}}` from vLLM, llama.cpp, Ollama and OpenAI; vLLM's older flat
 //!   `{"object":"error","message"}`; `{"error":"text"}`; FastAPI's `{"detail":...}`). An error
@@ -30,7 +32,13 @@
 //!
 //! The hot path allocates nothing per token beyond amortized growth of the record's vectors:
 //! lines are slices of the line reader's buffer, events borrow from the line, and only the
-//! first choice of an event is decoded (content is only checked for being non-empty).
+//! first choice of an event is decoded (content is only checked for being non-empty). The one
+//! exception is a content string with JSON escapes (`\n`, `\"`), which serde_json unescapes
+//! into a small buffer of its own.
+//!
+//! llama.cpp's server closes the connection after every streamed reply although it announces
+//! keep-alive; a request that went out on such a pooled connection is sent once more on a new
+//! one, timed from the new send.
 //!
 //! The API key travels only in the `Authorization` header, marked sensitive, and never
 //! appears in `Debug` output, errors or logs.
@@ -215,17 +223,19 @@ impl OpenAiClient {
             .map_err(|err| RequestError::Other(format!("cannot encode the request: {err}")))?;
         let url = self.url(path);
 
-        let start = Instant::now();
-        let deadline = start + self.timeouts.total;
-        let response = self
+        let (wait, phase) = self.header_wait();
+        let (response, start) = self
             .send(
                 self.http
                     .post(&url)
                     .header(CONTENT_TYPE, "application/json")
                     .body(body),
                 &url,
+                wait,
+                phase,
             )
             .await?;
+        let deadline = start + self.timeouts.total;
         if !response.status().is_success() {
             return Err(self.status_error(&url, response).await);
         }
@@ -336,16 +346,18 @@ impl OpenAiClient {
     /// timed through the OpenAI API there.
     pub async fn load_model_timed(&self, model: &str) -> Result<Option<RouterLoad>, RequestError> {
         let url = self.url("/models/load");
-        let start = Instant::now();
-        let deadline = start + self.timeouts.total;
-        let response = self
+        let (wait, phase) = self.header_wait();
+        let (response, start) = self
             .send(
                 self.http
                     .post(&url)
                     .json(&serde_json::json!({ "model": model })),
                 &url,
+                wait,
+                phase,
             )
             .await?;
+        let deadline = start + self.timeouts.total;
         if !response.status().is_success() {
             return match self.status_error(&url, response).await {
                 // The router knows the route but not the model: that is the user's error.
@@ -419,21 +431,48 @@ impl OpenAiClient {
         url
     }
 
-    /// Sends a request with the API key, waiting at most for the response headers.
-    async fn send(&self, builder: RequestBuilder, url: &str) -> Result<Response, RequestError> {
+    /// Sends a request with the API key and waits at most `wait` for the response headers;
+    /// returns the response and the moment the request was sent.
+    ///
+    /// A request that fails because the pooled connection it went out on had been closed by
+    /// the server is sent once more, on a new connection, with a new start: llama.cpp's
+    /// server closes the connection after every streamed reply although it announces
+    /// keep-alive, and the next request often leaves before the client has seen the close.
+    /// That lost attempt says nothing about the server's latency.
+    async fn send(
+        &self,
+        builder: RequestBuilder,
+        url: &str,
+        wait: Duration,
+        phase: TimeoutPhase,
+    ) -> Result<(Response, Instant), RequestError> {
         let builder = match &self.authorization {
             Some(value) => builder.header(AUTHORIZATION, value.clone()),
             None => builder,
         };
-        let (wait, phase) = if self.timeouts.first_byte <= self.timeouts.total {
+        let retry = builder.try_clone();
+        let mut sent = Instant::now();
+        let mut outcome = tokio::time::timeout(wait, builder.send()).await;
+        if let (Ok(Err(err)), Some(retry)) = (&outcome, retry) {
+            if is_stale_connection(err) {
+                sent = Instant::now();
+                outcome = tokio::time::timeout(wait, retry.send()).await;
+            }
+        }
+        match outcome {
+            Err(_) => Err(RequestError::Timeout { phase, after: wait }),
+            Ok(Err(err)) => Err(RequestError::from_send(url, &err, &self.timeouts)),
+            Ok(Ok(response)) => Ok((response, sent)),
+        }
+    }
+
+    /// The wait for response headers of a generation: the first-byte timeout, or the whole
+    /// request's when that is shorter.
+    fn header_wait(&self) -> (Duration, TimeoutPhase) {
+        if self.timeouts.first_byte <= self.timeouts.total {
             (self.timeouts.first_byte, TimeoutPhase::FirstByte)
         } else {
             (self.timeouts.total, TimeoutPhase::Total)
-        };
-        match tokio::time::timeout(wait, builder.send()).await {
-            Err(_) => Err(RequestError::Timeout { phase, after: wait }),
-            Ok(Err(err)) => Err(RequestError::from_send(url, &err, &self.timeouts)),
-            Ok(Ok(response)) => Ok(response),
         }
     }
 
@@ -444,20 +483,9 @@ impl OpenAiClient {
         wait: Duration,
     ) -> Result<T, RequestError> {
         let url = self.url(path);
-        let builder = match &self.authorization {
-            Some(value) => self.http.get(&url).header(AUTHORIZATION, value.clone()),
-            None => self.http.get(&url),
-        };
-        let response = match tokio::time::timeout(wait, builder.send()).await {
-            Err(_) => {
-                return Err(RequestError::Timeout {
-                    phase: TimeoutPhase::FirstByte,
-                    after: wait,
-                })
-            }
-            Ok(Err(err)) => return Err(RequestError::from_send(&url, &err, &self.timeouts)),
-            Ok(Ok(response)) => response,
-        };
+        let (response, _) = self
+            .send(self.http.get(&url), &url, wait, TimeoutPhase::FirstByte)
+            .await?;
         if !response.status().is_success() {
             return Err(self.status_error(&url, response).await);
         }
@@ -489,6 +517,22 @@ impl OpenAiClient {
             message,
         }
     }
+}
+
+/// The request went out on a pooled connection that the server had already closed.
+/// (reqwest does not expose hyper's error kinds, so the texts are matched.)
+fn is_stale_connection(err: &reqwest::Error) -> bool {
+    if err.is_connect() || err.is_timeout() {
+        return false;
+    }
+    let chain = error_chain(err).to_ascii_lowercase();
+    [
+        "connection closed before message completed",
+        "connection reset",
+        "broken pipe",
+    ]
+    .iter()
+    .any(|text| chain.contains(text))
 }
 
 /// `Some(type)` when a 200 reply is plainly not an event stream.
@@ -728,23 +772,47 @@ impl StreamAccumulator {
 /// llama.cpp's timings when sent; otherwise only the server's token counts.
 fn server_timings(timings: Option<Timings>, usage: Option<Usage>) -> ServerTimings {
     let ms_to_ns = |ms: f64| (ms.is_finite() && ms >= 0.0).then(|| (ms * 1e6).round() as u64);
-    let count = |n: i64| u64::try_from(n).ok();
     let mut server = ServerTimings {
         prompt_eval_count: usage.and_then(|u| u.prompt_tokens),
         eval_count: usage.and_then(|u| u.completion_tokens),
         ..ServerTimings::default()
     };
-    if let Some(t) = timings {
-        if let Some(n) = t.prompt_n.and_then(count) {
-            server.prompt_eval_count = Some(n);
-        }
-        if let Some(n) = t.predicted_n.and_then(count) {
-            server.eval_count = Some(n);
-        }
+    let Some(t) = timings else {
+        return server;
+    };
+    if let Some(n) = t.prompt_n.and_then(|n| u64::try_from(n).ok()) {
+        server.prompt_eval_count = Some(n);
         server.prompt_eval_duration_ns = t.prompt_ms.and_then(ms_to_ns);
-        server.eval_duration_ns = t.predicted_ms.and_then(ms_to_ns);
+    }
+    if let (Some(n), Some(ms)) = (
+        t.predicted_n.and_then(|n| u64::try_from(n).ok()),
+        t.predicted_ms,
+    ) {
+        let steps = decode_steps(n, ms, t.predicted_per_second);
+        server.eval_count = Some(steps);
+        // A single token has no decode step to time (llama.cpp then says 0.001 ms).
+        server.eval_duration_ns = if steps > 0 { ms_to_ns(ms) } else { None };
     }
     server
+}
+
+/// How many of `predicted_n` tokens were decoded within `predicted_ms`. Current llama.cpp
+/// starts the clock after the first token, which comes out of the prompt batch, and divides
+/// by `predicted_n - 1` in its own `predicted_per_second`; the server's own rate tells which
+/// count goes with the duration, so `eval_count / eval_duration` is llama.cpp's figure.
+fn decode_steps(predicted_n: u64, predicted_ms: f64, per_second: Option<f64>) -> u64 {
+    let without_first = predicted_n.saturating_sub(1);
+    match per_second {
+        Some(rate) if rate > 0.0 && predicted_ms > 0.0 => {
+            let rate_of = |count: u64| count as f64 / (predicted_ms / 1000.0);
+            if (rate - rate_of(predicted_n)).abs() < (rate - rate_of(without_first)).abs() {
+                predicted_n
+            } else {
+                without_first
+            }
+        }
+        _ => without_first,
+    }
 }
 
 #[derive(Serialize)]
@@ -942,6 +1010,8 @@ struct Timings {
     predicted_n: Option<i64>,
     #[serde(default)]
     predicted_ms: Option<f64>,
+    #[serde(default)]
+    predicted_per_second: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -1095,6 +1165,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(!bad.to_string().contains("sk-bad"), "{bad}");
+    }
+
+    #[test]
+    fn llama_cpp_decode_steps_follow_its_own_rate() {
+        // Current llama.cpp: 16 tokens, 15 decode steps in 126.276 ms.
+        assert_eq!(decode_steps(16, 126.276, Some(118.787)), 15);
+        // A server whose rate counts every token.
+        assert_eq!(decode_steps(16, 126.276, Some(126.707)), 16);
+        assert_eq!(decode_steps(16, 126.276, None), 15);
+        let one = server_timings(
+            Some(Timings {
+                prompt_n: Some(31),
+                prompt_ms: Some(566.69),
+                predicted_n: Some(1),
+                predicted_ms: Some(0.001),
+                predicted_per_second: Some(0.0),
+            }),
+            None,
+        );
+        assert_eq!(one.eval_count, Some(0));
+        assert_eq!(one.eval_duration_ns, None);
+        assert_eq!(one.prompt_eval_duration_ns, Some(566_690_000));
     }
 
     #[test]
