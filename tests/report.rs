@@ -493,7 +493,6 @@ async fn the_report_opens_in_headless_chromium_without_errors() {
 }
 
 #[tokio::test]
-#[ignore = "needs the built-in simulator (branch sim); main has a stub that serves nothing"]
 async fn a_report_of_a_real_run_against_the_simulator() {
     let sim = support::start_sim(support::sim_config(0.02, &[])).await;
     let url = sim.url();
