@@ -174,6 +174,23 @@ async fn run_simulate_writes_the_four_reference_files() {
         assert_eq!(result["Provenance"]["SimulatorTimeScale"], 0.02, "{name}");
         assert!(result["Timestamp"].is_string());
     }
+    let html = std::fs::read_to_string(folder.join("report.html")).expect("run writes report.html");
+    assert!(html.contains("<svg"), "the report has charts");
+    assert!(folder.join("summary.md").exists());
+    assert!(stdout.contains("Verdicts"), "{stdout}");
+
+    let comparison = dir.path().join("comparison");
+    let (code, stdout, stderr) = ollabench_binary(&[
+        "compare",
+        folder.to_str().unwrap(),
+        "--report",
+        comparison.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(comparison.join("report.html").exists());
+    assert!(comparison.join("summary.md").exists());
+
     let three = read_json(&folder.join("multi-user-3.json"));
     assert!(
         three["Scaling"]["SingleUserTimeSeconds"].is_number(),

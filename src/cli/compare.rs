@@ -91,7 +91,11 @@ pub struct CompareArgs {
     /// Also write the comparison report (JSON, readable by `compare` again) to FILE.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    // `--report` (HTML/Markdown files from the comparison) is added with `ollabench report`.
+
+    /// Also write report.html (charts: a trend line per metric, baseline marked) and
+    /// summary.md into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
 }
 
 fn parse_percent(text: &str) -> Result<f64, String> {
@@ -143,6 +147,25 @@ impl CompareArgs {
                     path.display()
                 ))
             })?;
+        }
+
+        if let Some(dir) = &self.report {
+            let mut inputs = self.inputs.clone();
+            inputs.extend(self.output.iter().cloned());
+            let options = crate::report::ReportOptions {
+                baseline: self.baseline.first().cloned(),
+            };
+            let dir = dir.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                crate::report::write_report_with(&inputs, &dir, &options)
+            })
+            .await
+            .map_err(|err| anyhow::anyhow!("the report stopped unexpectedly: {err}"))??;
+            eprintln!(
+                "report: {} and {}",
+                written.html.display(),
+                written.markdown.display()
+            );
         }
 
         let text = render::render(&comparison, self.format.into());

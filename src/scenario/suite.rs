@@ -223,6 +223,7 @@ pub async fn run(options: SuiteOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
         target.close().await;
     }
     print_suite_summary(&folder, &outcomes, simulate, &options);
+    write_suite_report(&folder).await;
     if let Some(err) = suite_error {
         return Err(err);
     }
@@ -375,6 +376,23 @@ fn print_scenario_lines(outcomes: &[ScenarioOutcome]) {
             outcome.scenario.file_name(),
             outcome.headline
         );
+    }
+}
+
+/// report.html and summary.md in the results folder; a failure here never hides the results.
+async fn write_suite_report(folder: &Path) {
+    let inputs = vec![folder.to_path_buf()];
+    let out_dir = folder.to_path_buf();
+    let written =
+        tokio::task::spawn_blocking(move || crate::report::write_report(&inputs, &out_dir)).await;
+    match written {
+        Ok(Ok(paths)) => println!(
+            "Report: {} and {}",
+            paths.html.display(),
+            paths.markdown.display()
+        ),
+        Ok(Err(err)) => eprintln!("warning: no report: {err:#}"),
+        Err(err) => eprintln!("warning: no report: {err}"),
     }
 }
 
