@@ -186,7 +186,7 @@ fn layer_line(layer: &Layer, completed: u64) -> Bytes {
 }
 
 fn ndjson(value: &serde_json::Value) -> Bytes {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    let mut bytes = super::streaming::go_json(value);
     bytes.push(b'\n');
     Bytes::from(bytes)
 }
@@ -393,6 +393,6 @@ pub(crate) async fn pull(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
 
 /// Non-stream pull replies are `application/json` without a charset (transcripts 45-48).
 fn plain_json(status: u16, value: &serde_json::Value) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_default();
+    let body = super::streaming::go_json(value);
     bytes_response(status, "application/json", Bytes::from(body))
 }

@@ -58,9 +58,42 @@ pub(crate) fn now_created_at() -> String {
     go_time(chrono::Utc::now())
 }
 
+/// Go's `encoding/json` escapes `<`, `>` and `&` in strings (`\u003c`), as the transcripts show.
+struct GoFormatter;
+
+impl serde_json::ser::Formatter for GoFormatter {
+    fn write_string_fragment<W>(&mut self, writer: &mut W, fragment: &str) -> std::io::Result<()>
+    where
+        W: ?Sized + std::io::Write,
+    {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(['<', '>', '&']) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let escape: &[u8] = match rest.as_bytes()[at] {
+                b'<' => b"\\u003c",
+                b'>' => b"\\u003e",
+                _ => b"\\u0026",
+            };
+            writer.write_all(escape)?;
+            rest = &rest[at + 1..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+}
+
+/// JSON bytes as Go writes them.
+pub(crate) fn go_json<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, GoFormatter);
+    if value.serialize(&mut serializer).is_err() {
+        return b"{}".to_vec();
+    }
+    bytes
+}
+
 /// A JSON reply with Ollama's content type.
 pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let bytes = go_json(body);
     bytes_response(
         status,
         "application/json; charset=utf-8",
@@ -340,6 +373,15 @@ pub(crate) async fn collected_reply<F: Framer>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_escapes_html_like_go() {
+        let value = serde_json::json!({ "template": "<|im_start|> & \"x\"" });
+        assert_eq!(
+            String::from_utf8(go_json(&value)).unwrap(),
+            r#"{"template":"\u003c|im_start|\u003e \u0026 \"x\""}"#
+        );
+    }
 
     #[test]
     fn go_time_trims_trailing_zeros() {
