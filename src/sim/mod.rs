@@ -297,8 +297,14 @@ async fn run(
     sim: Arc<Sim>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let app = routes::router(Arc::clone(&sim));
     let cancel = sim.cancel.clone();
+    // Go sets TCP_NODELAY on every connection; without it Nagle's algorithm would hold back
+    // token chunks and distort inter-token timing.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -38,7 +38,7 @@ pub(crate) fn openai_error(status: u16, message: &str) -> Response {
     bytes_response(
         status,
         "application/json",
-        Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+        Bytes::from(super::streaming::go_json(&body)),
     )
 }
 
@@ -46,7 +46,7 @@ fn json_reply(value: &Value) -> Response {
     bytes_response(
         200,
         "application/json",
-        Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+        Bytes::from(super::streaming::go_json(value)),
     )
 }
 
@@ -137,7 +137,7 @@ impl OpenAiFramer {
 
     fn event(value: &Value) -> Bytes {
         let mut bytes = b"data: ".to_vec();
-        bytes.extend(serde_json::to_vec(value).unwrap_or_default());
+        bytes.extend(super::streaming::go_json(value));
         bytes.extend_from_slice(b"\n\n");
         Bytes::from(bytes)
     }
@@ -257,7 +257,7 @@ impl Framer for OpenAiFramer {
         });
         (
             "application/json",
-            Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
+            Bytes::from(super::streaming::go_json(&value)),
         )
     }
 }

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::catalogue::{find_model, normalize_name, CatalogueModel, Layer};
 use super::faults::FaultKind;
 use super::routes::{decode, NameRequest};
-use super::streaming::{bytes_response, Outbox, FAULT_ERROR};
+use super::streaming::{bytes_response, Next, Outbox, FAULT_ERROR};
 use super::transfers::{FlowHandle, FlowKind};
 use super::Sim;
 
@@ -118,30 +118,36 @@ async fn run_download(sim: Arc<Sim>, download: Arc<Download>) {
     let clock = sim.clock;
     let noise = sim.request_rng().gen_range(0.98..1.02);
     let work = async {
-        tokio::time::sleep(clock.real(MANIFEST_SECONDS)).await;
+        // Every step is scheduled from the previous one's exact end, so late wake-ups of a
+        // busy machine do not add up.
+        let mut cursor = clock.deadline_after(Instant::now(), MANIFEST_SECONDS);
+        tokio::time::sleep_until(cursor).await;
         for (index, layer) in download.model.layers.iter().enumerate() {
             download
                 .phase
                 .send_replace(Phase::Layer { index, done: false });
-            let start = Instant::now();
+            let start = cursor;
+            let mut finished = start;
             if layer.size >= SMALL_LAYER_BYTES {
                 let flow = Arc::new(
                     sim.transfers
                         .start(FlowKind::Download, layer.size as f64 * noise),
                 );
                 *download.flow.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&flow));
-                flow.finished().await;
+                finished = flow.finished().await.max(start);
             }
             download
                 .phase
                 .send_replace(Phase::Layer { index, done: true });
             *download.flow.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            let took = clock.simulated_seconds(start.elapsed());
+            let took = clock.simulated_seconds(finished - start);
             let ticks = ((took - 1e-6) / LAYER_TICK_SECONDS).ceil().max(1.0);
-            tokio::time::sleep_until(clock.deadline_after(start, ticks * LAYER_TICK_SECONDS)).await;
+            cursor = clock.deadline_after(start, ticks * LAYER_TICK_SECONDS);
+            tokio::time::sleep_until(cursor).await;
         }
         download.phase.send_replace(Phase::Verifying);
-        tokio::time::sleep(clock.real(VERIFY_SECONDS)).await;
+        cursor = clock.deadline_after(cursor, VERIFY_SECONDS);
+        tokio::time::sleep_until(cursor).await;
         download.phase.send_replace(Phase::Writing);
         sim.scheduler.blobs_downloaded(download.model);
         download.phase.send_replace(Phase::Success);
@@ -180,7 +186,7 @@ fn layer_line(layer: &Layer, completed: u64) -> Bytes {
 }
 
 fn ndjson(value: &serde_json::Value) -> Bytes {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    let mut bytes = super::streaming::go_json(value);
     bytes.push(b'\n');
     Bytes::from(bytes)
 }
@@ -344,10 +350,10 @@ pub(crate) async fn pull(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         (rx, Outbox::new(fault)),
         move |(mut rx, mut outbox)| async move {
             loop {
-                match outbox.pop() {
-                    Some(Some(item)) => return Some((item, (rx, outbox))),
-                    Some(None) => return None,
-                    None => {}
+                match outbox.next().await {
+                    Next::Item(item) => return Some((item, (rx, outbox))),
+                    Next::End => return None,
+                    Next::NeedMore => {}
                 }
                 match rx.recv().await {
                     None => outbox.finished = true,
@@ -387,6 +393,6 @@ pub(crate) async fn pull(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
 
 /// Non-stream pull replies are `application/json` without a charset (transcripts 45-48).
 fn plain_json(status: u16, value: &serde_json::Value) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_default();
+    let body = super::streaming::go_json(value);
     bytes_response(status, "application/json", Bytes::from(body))
 }

@@ -562,7 +562,7 @@ pub(crate) struct NativeFramer {
 impl NativeFramer {
     pub(crate) fn new(model: &str, chat: bool) -> Self {
         NativeFramer {
-            model_json: serde_json::to_string(model).unwrap_or_else(|_| "\"\"".into()),
+            model_json: String::from_utf8(super::streaming::go_json(model)).unwrap_or_default(),
             chat,
         }
     }
@@ -600,7 +600,7 @@ impl NativeFramer {
 }
 
 fn line(value: &Value) -> Bytes {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    let mut bytes = super::streaming::go_json(value);
     bytes.push(b'\n');
     Bytes::from(bytes)
 }
@@ -611,7 +611,7 @@ impl Framer for NativeFramer {
     }
 
     fn token(&mut self, piece: &str) -> Bytes {
-        let piece = serde_json::to_string(piece).unwrap_or_else(|_| "\"\"".into());
+        let piece = String::from_utf8(super::streaming::go_json(piece)).unwrap_or_default();
         let created_at = now_created_at();
         let text = if self.chat {
             format!(
@@ -647,7 +647,7 @@ impl Framer for NativeFramer {
     }
 
     fn collected(&mut self, text: &str, metrics: &Metrics) -> (&'static str, Bytes) {
-        let body = serde_json::to_vec(&self.final_object(text, metrics)).unwrap_or_default();
+        let body = super::streaming::go_json(&self.final_object(text, metrics));
         ("application/json; charset=utf-8", Bytes::from(body))
     }
 }

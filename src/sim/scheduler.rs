@@ -649,21 +649,23 @@ impl Scheduler {
             )
         };
         let work = async {
+            // Each phase starts at the previous one's exact end: late wake-ups do not add up.
             let bytes = model.weights_bytes() as f64 * read_noise;
-            if cold {
-                tokio::time::sleep(clock.real(profile.storage_latency_seconds * latency_noise))
-                    .await;
+            let read_done = if cold {
+                let latency = profile.storage_latency_seconds * latency_noise;
+                tokio::time::sleep_until(clock.deadline_after(Instant::now(), latency)).await;
                 self.transfers
                     .start(FlowKind::StorageRead, bytes)
                     .finished()
-                    .await;
+                    .await
             } else {
                 self.transfers
                     .start(FlowKind::CacheRead, bytes)
                     .finished()
-                    .await;
-            }
-            tokio::time::sleep(clock.real(profile.gpu_init_seconds * init_noise)).await;
+                    .await
+            };
+            let init = profile.gpu_init_seconds * init_noise;
+            tokio::time::sleep_until(clock.deadline_after(read_done, init)).await;
         };
         let finished = tokio::select! {
             _ = work => true,

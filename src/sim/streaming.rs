@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{stream, StreamExt};
 use tokio::sync::mpsc;
 
 use super::faults::FaultKind;
@@ -58,9 +58,42 @@ pub(crate) fn now_created_at() -> String {
     go_time(chrono::Utc::now())
 }
 
+/// Go's `encoding/json` escapes `<`, `>` and `&` in strings (`\u003c`), as the transcripts show.
+struct GoFormatter;
+
+impl serde_json::ser::Formatter for GoFormatter {
+    fn write_string_fragment<W>(&mut self, writer: &mut W, fragment: &str) -> std::io::Result<()>
+    where
+        W: ?Sized + std::io::Write,
+    {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(['<', '>', '&']) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let escape: &[u8] = match rest.as_bytes()[at] {
+                b'<' => b"\\u003c",
+                b'>' => b"\\u003e",
+                _ => b"\\u0026",
+            };
+            writer.write_all(escape)?;
+            rest = &rest[at + 1..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+}
+
+/// JSON bytes as Go writes them.
+pub(crate) fn go_json<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, GoFormatter);
+    if value.serialize(&mut serializer).is_err() {
+        return b"{}".to_vec();
+    }
+    bytes
+}
+
 /// A JSON reply with Ollama's content type.
 pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let bytes = go_json(body);
     bytes_response(
         status,
         "application/json; charset=utf-8",
@@ -127,6 +160,16 @@ impl MidStream {
     }
 }
 
+/// How long a cut waits for what was sent before it to reach the socket.
+const CUT_FLUSH: Duration = Duration::from_millis(20);
+
+/// What a body sends next.
+pub(crate) enum Next {
+    Item(std::io::Result<Bytes>),
+    End,
+    NeedMore,
+}
+
 /// Queues chunks for a body, applying a mid-stream fault.
 pub(crate) struct Outbox {
     mid: MidStream,
@@ -184,21 +227,23 @@ impl Outbox {
         self.queue.push_back(chunk);
     }
 
-    /// The next item of the body: a chunk, the cut, or `None` at the end.
-    pub(crate) fn pop(&mut self) -> Option<Option<std::io::Result<Bytes>>> {
+    /// The next item of the body. Before a cut it pauses briefly so that the server flushes
+    /// the chunks already queued: a client must see them arrive, then the connection break.
+    pub(crate) async fn next(&mut self) -> Next {
         if let Some(chunk) = self.queue.pop_front() {
-            return Some(Some(Ok(chunk)));
+            return Next::Item(Ok(chunk));
         }
         if self.cut {
             self.cut = false;
-            return Some(Some(Err(std::io::Error::other(
+            tokio::time::sleep(CUT_FLUSH).await;
+            return Next::Item(Err(std::io::Error::other(
                 "simulated fault: connection cut",
-            ))));
+            )));
         }
         if self.finished {
-            return Some(None);
+            return Next::End;
         }
-        None
+        Next::NeedMore
     }
 
     /// Aborts the body after what is queued (the producer vanished).
@@ -227,10 +272,10 @@ pub(crate) async fn stream_reply<F: Framer>(
         state,
         |(mut events, mut framer, mut outbox, mut first)| async move {
             loop {
-                match outbox.pop() {
-                    Some(Some(item)) => return Some((item, (events, framer, outbox, first))),
-                    Some(None) => return None,
-                    None => {}
+                match outbox.next().await {
+                    Next::Item(item) => return Some((item, (events, framer, outbox, first))),
+                    Next::End => return None,
+                    Next::NeedMore => {}
                 }
                 let event = match first.take() {
                     Some(event) => Some(event),
@@ -303,14 +348,21 @@ pub(crate) async fn collected_reply<F: Framer>(
         }
         Some(FaultKind::Cut { .. }) => {
             let half = body.slice(..body.len() / 2);
-            let parts: Vec<std::io::Result<Bytes>> = vec![
-                Ok(half),
-                Err(std::io::Error::other("simulated fault: connection cut")),
-            ];
+            let parts = stream::unfold(Some(half), |half| async move {
+                match half {
+                    Some(half) => Some((Ok(half), None)),
+                    None => {
+                        tokio::time::sleep(CUT_FLUSH).await;
+                        let cut = std::io::Error::other("simulated fault: connection cut");
+                        Some((Err(cut), None))
+                    }
+                }
+            })
+            .take(2);
             (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-                Body::from_stream(stream::iter(parts)),
+                Body::from_stream(parts),
             )
                 .into_response()
         }
@@ -321,6 +373,15 @@ pub(crate) async fn collected_reply<F: Framer>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_escapes_html_like_go() {
+        let value = serde_json::json!({ "template": "<|im_start|> & \"x\"" });
+        assert_eq!(
+            String::from_utf8(go_json(&value)).unwrap(),
+            r#"{"template":"\u003c|im_start|\u003e \u0026 \"x\""}"#
+        );
+    }
 
     #[test]
     fn go_time_trims_trailing_zeros() {

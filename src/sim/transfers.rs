@@ -39,6 +39,8 @@ struct Flow {
     cost: f64,
     remaining: f64,
     done: bool,
+    /// When it finished, exactly (not when someone noticed).
+    done_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -106,6 +108,7 @@ impl Transfers {
                 cost,
                 remaining: cost,
                 done: false,
+                done_at: None,
             },
         );
         drop(shared);
@@ -121,13 +124,21 @@ impl Transfers {
             return;
         }
         let dt = self.clock.simulated_seconds(now - shared.last);
+        let origin = shared.last;
         shared.last = now;
-        self.run(&mut shared.fluid, dt, None);
+        self.run(&mut shared.fluid, dt, None, Some(origin));
     }
 
     /// Advances `fluid` by `dt` simulated seconds, or until flow `until` is done; returns the
-    /// simulated time that passed.
-    fn run(&self, fluid: &mut FluidState, dt: f64, until: Option<u64>) -> f64 {
+    /// simulated time that passed. With `origin` (the real time `fluid` stood at), finished
+    /// flows record when exactly they finished.
+    fn run(
+        &self,
+        fluid: &mut FluidState,
+        dt: f64,
+        until: Option<u64>,
+        origin: Option<Instant>,
+    ) -> f64 {
         let mut elapsed = 0.0;
         for _ in 0..100_000 {
             if let Some(id) = until {
@@ -174,12 +185,15 @@ impl Transfers {
                 // Nothing moves (no flows, clean buffer): time passes without events.
                 break;
             }
+            let finished_at =
+                origin.map(|origin| self.clock.deadline_after(origin, elapsed + step));
             for &(id, rate) in &rates.flows {
                 if let Some(flow) = fluid.flows.get_mut(&id) {
                     flow.remaining -= rate * step;
                     if flow.remaining <= DONE_BYTES {
                         flow.remaining = 0.0;
                         flow.done = true;
+                        flow.done_at = finished_at;
                     }
                 }
             }
@@ -189,6 +203,7 @@ impl Transfers {
                     if let Some(flow) = fluid.flows.get_mut(&id) {
                         flow.remaining = 0.0;
                         flow.done = true;
+                        flow.done_at = finished_at;
                     }
                 }
                 Event::Full => fluid.dirty = buffer,
@@ -272,18 +287,20 @@ impl Transfers {
         }
     }
 
-    /// When flow `id` will be done if nothing else starts or stops; `None` once it is done.
-    fn predicted_finish(&self, id: u64) -> Option<Instant> {
+    /// When flow `id` finished, or when it will if nothing else starts or stops.
+    fn finish_time(&self, id: u64) -> Finish {
         let mut shared = self.lock();
         let now = Instant::now();
         self.advance(&mut shared, now);
-        if shared.fluid.flows.get(&id).is_none_or(|flow| flow.done) {
-            return None;
+        match shared.fluid.flows.get(&id) {
+            None => return Finish::Done(now),
+            Some(flow) if flow.done => return Finish::Done(flow.done_at.unwrap_or(now)),
+            Some(_) => {}
         }
         let mut future = shared.fluid.clone();
         drop(shared);
-        let simulated = self.run(&mut future, f64::INFINITY, Some(id));
-        Some(self.clock.deadline_after(now, simulated))
+        let simulated = self.run(&mut future, f64::INFINITY, Some(id), None);
+        Finish::Expected(self.clock.deadline_after(now, simulated))
     }
 
     fn remove(&self, id: u64) {
@@ -299,6 +316,11 @@ impl Transfers {
             self.changed.send_modify(|generation| *generation += 1);
         }
     }
+}
+
+enum Finish {
+    Done(Instant),
+    Expected(Instant),
 }
 
 /// Aggregate efficiency of `n` concurrent users of a device.
@@ -322,19 +344,21 @@ impl FlowHandle {
         self.transfers.progress(self.id)
     }
 
-    /// Waits until the flow is done.
-    pub(crate) async fn finished(&self) {
+    /// Waits until the flow is done; returns when exactly it finished, so that callers can
+    /// schedule what follows from that instant rather than from a late wake-up.
+    pub(crate) async fn finished(&self) -> Instant {
         let mut changed = self.transfers.changed.subscribe();
         loop {
             changed.borrow_and_update();
-            let Some(deadline) = self.transfers.predicted_finish(self.id) else {
-                return;
+            let deadline = match self.transfers.finish_time(self.id) {
+                Finish::Done(at) => return at,
+                Finish::Expected(at) => at,
             };
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => {}
                 result = changed.changed() => {
                     if result.is_err() {
-                        return;
+                        return Instant::now();
                     }
                 }
             }
@@ -363,13 +387,14 @@ mod tests {
             cost: bytes,
             remaining: bytes,
             done: false,
+            done_at: None,
         }
     }
 
     /// Simulated seconds until flow `id` is done, from `fluid`.
     fn time_to_finish(t: &Transfers, fluid: &FluidState, id: u64) -> f64 {
         let mut future = fluid.clone();
-        t.run(&mut future, f64::INFINITY, Some(id))
+        t.run(&mut future, f64::INFINITY, Some(id), None)
     }
 
     #[test]
@@ -385,14 +410,14 @@ mod tests {
         let expected =
             fill + (bytes - fill * p.network_bytes_per_second) / p.storage_write_bytes_per_second;
         assert!((took - expected).abs() < 1e-6, "{took} vs {expected}");
-        t.run(&mut fluid, took, None);
+        t.run(&mut fluid, took, None, None);
         assert!((fluid.dirty - p.write_back_buffer_bytes).abs() < 1.0);
         // With no download running, the buffer drains at storage speed.
         fluid.flows.clear();
-        t.run(&mut fluid, 1.0, None);
+        t.run(&mut fluid, 1.0, None, None);
         let drained = p.write_back_buffer_bytes - fluid.dirty;
         assert!((drained - p.storage_write_bytes_per_second).abs() < 1.0);
-        t.run(&mut fluid, 1e6, None);
+        t.run(&mut fluid, 1e6, None, None);
         assert_eq!(fluid.dirty, 0.0);
     }
 

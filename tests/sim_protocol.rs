@@ -1,0 +1,1649 @@
+//! The built-in simulator against Ollama's contract (server-apis.md part A and the recorded
+//! transcripts), driven by a raw HTTP client: protocol details, the scheduler, faults, the
+//! `/v1` routes, and the calibration of the performance model.
+//!
+//! Timing-sensitive tests take `TIMING` so that they do not share the two CPU cores with each
+//! other. Run with `--nocapture` to see the measured calibration numbers.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ollabench::sim::{self, FaultRule, Faults, SimConfig, SimHandle, SIM_HEADER};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn start(edit: impl FnOnce(&mut SimConfig)) -> SimHandle {
+    let mut config = SimConfig::default();
+    edit(&mut config);
+    sim::spawn(config, "127.0.0.1:0")
+        .await
+        .expect("simulator starts")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+/// One line (NDJSON) or event (SSE) and when it arrived.
+#[derive(Debug, Clone)]
+struct Piece {
+    at: Instant,
+    text: String,
+}
+
+/// Reads a streamed body into pieces split on `separator`; the error, if the body broke.
+async fn read_pieces(response: reqwest::Response, separator: &str) -> (Vec<Piece>, Option<String>) {
+    let mut pieces = Vec::new();
+    let mut buffer = String::new();
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(bytes) => {
+                buffer.push_str(&String::from_utf8_lossy(&bytes));
+                while let Some(end) = buffer.find(separator) {
+                    let text = buffer[..end].to_string();
+                    buffer.drain(..end + separator.len());
+                    pieces.push(Piece {
+                        at: Instant::now(),
+                        text,
+                    });
+                }
+            }
+            Err(error) => return (pieces, Some(error.to_string())),
+        }
+    }
+    (pieces, None)
+}
+
+fn json_of(piece: &Piece) -> Value {
+    serde_json::from_str(&piece.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", piece.text))
+}
+
+async fn post(url: impl reqwest::IntoUrl, body: Value) -> reqwest::Response {
+    client()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Polls `/api/ps` until `check` holds, or panics at the deadline.
+async fn wait_for_ps(base: &str, what: &str, within: Duration, check: impl Fn(&[Value]) -> bool) {
+    let deadline = Instant::now() + within;
+    loop {
+        let ps: Value = client()
+            .get(format!("{base}/api/ps"))
+            .send()
+            .await
+            .expect("ps")
+            .json()
+            .await
+            .expect("ps json");
+        let models = ps["models"].as_array().cloned().unwrap_or_default();
+        if check(&models) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {ps}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn ps_names(models: &[Value]) -> Vec<String> {
+    models
+        .iter()
+        .filter_map(|m| m["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A load-only request; returns its reply.
+async fn load(base: &str, model: &str) -> Value {
+    let response = post(&format!("{base}/api/generate"), json!({ "model": model })).await;
+    assert_eq!(response.status(), 200, "load {model}");
+    response.json().await.expect("load json")
+}
+
+/// Unloads and waits until `/api/ps` no longer lists the model.
+async fn unload(base: &str, model: &str) {
+    let response = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": model, "keep_alive": 0 }),
+    )
+    .await;
+    let reply: Value = response.json().await.expect("unload json");
+    assert_eq!(reply["done_reason"], "unload");
+    let full = sim::normalize_name(model).unwrap();
+    wait_for_ps(base, "the unload", Duration::from_secs(10), |models| {
+        !ps_names(models).contains(&full)
+    })
+    .await;
+}
+
+/// A streamed generation: content pieces and the final chunk.
+struct Streamed {
+    chunks: Vec<Piece>,
+    last: Value,
+}
+
+impl Streamed {
+    /// Client-side rate: tokens after the first over the time from first to last.
+    fn client_tps(&self) -> f64 {
+        let first = self.chunks.first().expect("a token").at;
+        let last = self.chunks.last().expect("a token").at;
+        (self.chunks.len() - 1) as f64 / (last - first).as_secs_f64()
+    }
+
+    fn server_tps(&self) -> f64 {
+        self.last["eval_count"].as_f64().unwrap() / self.last["eval_duration"].as_f64().unwrap()
+            * 1e9
+    }
+}
+
+async fn generate_stream(base: &str, model: &str, prompt: &str, num_predict: u64) -> Streamed {
+    let response = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": model, "prompt": prompt, "options": { "num_predict": num_predict } }),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let (mut pieces, error) = read_pieces(response, "\n").await;
+    assert!(error.is_none(), "{error:?}");
+    let last = json_of(&pieces.pop().expect("final chunk"));
+    assert_eq!(last["done"], true);
+    Streamed {
+        chunks: pieces,
+        last,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Protocol
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_matches_the_transcripts() {
+    let sim = start(|c| {
+        c.time_scale = 0.01;
+        c.preload = vec!["smollm2:135m".into()];
+    })
+    .await;
+    let base = sim.url();
+    // method, path, body, status, content type, check of the body
+    type Check = fn(&str);
+    type Case = (
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        u16,
+        &'static str,
+        Check,
+    );
+    let cases: Vec<Case> = vec![
+        ("GET", "/", None, 200, "text/plain; charset=utf-8", |b| {
+            assert_eq!(b, "Ollama is running")
+        }),
+        ("HEAD", "/", None, 200, "text/plain; charset=utf-8", |b| {
+            assert_eq!(b, "")
+        }),
+        (
+            "GET",
+            "/api/version",
+            None,
+            200,
+            "application/json; charset=utf-8",
+            |b| assert_eq!(b, r#"{"version":"0.24.0"}"#),
+        ),
+        (
+            "GET",
+            "/api/ps",
+            None,
+            200,
+            "application/json; charset=utf-8",
+            |b| assert_eq!(b, r#"{"models":[]}"#),
+        ),
+        (
+            "GET",
+            "/api/tags",
+            None,
+            200,
+            "application/json; charset=utf-8",
+            |b| {
+                let v: Value = serde_json::from_str(b).unwrap();
+                let m = &v["models"][0];
+                assert_eq!(m["name"], "smollm2:135m");
+                assert_eq!(m["model"], "smollm2:135m");
+                assert_eq!(m["size"], 98_363_007);
+                assert_eq!(
+                    m["digest"],
+                    "2c8852285167da567992397a490ca2dc798a35fd42942bfd32ffe1d5db4c433e"
+                );
+                assert_eq!(
+                    m["details"],
+                    json!({"parent_model":"","format":"gguf","family":"llama","families":["llama"],
+                       "parameter_size":"134.52M","quantization_level":"Q4_1"})
+                );
+                assert!(m["modified_at"].as_str().unwrap().ends_with('Z'));
+            },
+        ),
+        ("GET", "/api/nope", None, 404, "text/plain", |b| {
+            assert_eq!(b, "404 page not found")
+        }),
+        ("GET", "/api/generate", None, 404, "text/plain", |b| {
+            assert_eq!(b, "404 page not found")
+        }),
+        (
+            "POST",
+            "/api/generate",
+            Some(r#"{"model":"nonexistent-model:latest","prompt":"Hello","stream":false}"#),
+            404,
+            "application/json; charset=utf-8",
+            |b| {
+                assert_eq!(
+                    b,
+                    r#"{"error":"model 'nonexistent-model:latest' not found"}"#
+                )
+            },
+        ),
+        (
+            "POST",
+            "/api/generate",
+            Some(r#"{"model":"nonexistent-model:latest","prompt":"Hello"}"#),
+            404,
+            "application/json; charset=utf-8",
+            |b| {
+                assert_eq!(
+                    b,
+                    r#"{"error":"model 'nonexistent-model:latest' not found"}"#
+                )
+            },
+        ),
+        (
+            "POST",
+            "/api/chat",
+            Some(
+                r#"{"model":"nonexistent-model:latest","messages":[{"role":"user","content":"hi"}]}"#,
+            ),
+            404,
+            "application/json; charset=utf-8",
+            |b| {
+                assert_eq!(
+                    b,
+                    r#"{"error":"model 'nonexistent-model:latest' not found"}"#
+                )
+            },
+        ),
+        (
+            "POST",
+            "/api/generate",
+            Some(r#"{"model":"#),
+            400,
+            "application/json; charset=utf-8",
+            |b| assert_eq!(b, r#"{"error":"unexpected EOF"}"#),
+        ),
+        (
+            "POST",
+            "/api/generate",
+            Some(r#"{"prompt":"hi"}"#),
+            404,
+            "application/json; charset=utf-8",
+            |b| assert_eq!(b, r#"{"error":"model '' not found"}"#),
+        ),
+        (
+            "POST",
+            "/api/generate",
+            Some(r#"{"model":"smollm2:135m","prompt":"hi","keep_alive":"300"}"#),
+            400,
+            "application/json; charset=utf-8",
+            |b| assert_eq!(b, r#"{"error":"time: missing unit in duration \"300\""}"#),
+        ),
+        (
+            "POST",
+            "/api/generate",
+            Some(r#"{"model":"smollm2:135m","prompt":"hi","raw":true,"system":"x"}"#),
+            400,
+            "application/json; charset=utf-8",
+            |b| {
+                assert_eq!(
+                    b,
+                    r#"{"error":"raw mode does not support template, system, or context"}"#
+                )
+            },
+        ),
+        (
+            "POST",
+            "/api/show",
+            Some(r#"{"model":"nonexistent-model:latest"}"#),
+            404,
+            "application/json; charset=utf-8",
+            |b| {
+                assert_eq!(
+                    b,
+                    r#"{"error":"model 'nonexistent-model:latest' not found"}"#
+                )
+            },
+        ),
+        (
+            "POST",
+            "/api/show",
+            Some(r#"{}"#),
+            400,
+            "application/json; charset=utf-8",
+            |b| assert_eq!(b, r#"{"error":"model is required"}"#),
+        ),
+        (
+            "DELETE",
+            "/api/delete",
+            Some(r#"{"model":"nonexistent-model:latest"}"#),
+            404,
+            "application/json; charset=utf-8",
+            |b| {
+                assert_eq!(
+                    b,
+                    r#"{"error":"model 'nonexistent-model:latest' not found"}"#
+                )
+            },
+        ),
+        (
+            "POST",
+            "/api/pull",
+            Some(r#"{"model":"does-not-exist:latest"}"#),
+            200,
+            "application/x-ndjson",
+            |b| {
+                assert_eq!(
+                    b,
+                    "{\"status\":\"pulling manifest\"}\n{\"error\":\"pull model manifest: file does not exist\"}\n"
+                )
+            },
+        ),
+        (
+            "POST",
+            "/api/pull",
+            Some(r#"{"model":"does-not-exist:latest","stream":false}"#),
+            500,
+            "application/json",
+            |b| assert_eq!(b, r#"{"error":"pull model manifest: file does not exist"}"#),
+        ),
+        (
+            "POST",
+            "/api/pull",
+            Some(r#"{"model":"bad name!"}"#),
+            400,
+            "application/json; charset=utf-8",
+            |b| assert_eq!(b, r#"{"error":"invalid model name"}"#),
+        ),
+        ("GET", "/v1/models", None, 200, "application/json", |b| {
+            let v: Value = serde_json::from_str(b).unwrap();
+            assert_eq!(v["object"], "list");
+            let m = &v["data"][0];
+            assert_eq!(m["id"], "smollm2:135m");
+            assert_eq!(m["object"], "model");
+            assert_eq!(m["owned_by"], "library");
+            assert!(m["created"].as_i64().unwrap() > 1_700_000_000);
+        }),
+        (
+            "GET",
+            "/v1/models/smollm2:135m",
+            None,
+            200,
+            "application/json",
+            |b| {
+                let v: Value = serde_json::from_str(b).unwrap();
+                assert_eq!(v["id"], "smollm2:135m");
+            },
+        ),
+        (
+            "GET",
+            "/v1/models/nope",
+            None,
+            404,
+            "application/json",
+            |b| {
+                assert_eq!(
+                    b,
+                    r#"{"error":{"message":"model 'nope' not found","type":"not_found_error","param":null,"code":null}}"#
+                )
+            },
+        ),
+        (
+            "POST",
+            "/v1/chat/completions",
+            Some("{"),
+            400,
+            "application/json",
+            |b| {
+                let v: Value = serde_json::from_str(b).unwrap();
+                assert_eq!(v["error"]["type"], "invalid_request_error");
+                assert_eq!(v["error"]["param"], Value::Null);
+                assert_eq!(v["error"]["code"], Value::Null);
+            },
+        ),
+        (
+            "POST",
+            "/v1/chat/completions",
+            Some(r#"{"model":"nope","messages":[{"role":"user","content":"hi"}]}"#),
+            404,
+            "application/json",
+            |b| {
+                let v: Value = serde_json::from_str(b).unwrap();
+                assert_eq!(v["error"]["type"], "not_found_error");
+                assert_eq!(v["error"]["message"], "model 'nope' not found");
+            },
+        ),
+    ];
+    let client = client();
+    for (method, path, body, status, content_type, check) in cases {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = client.request(method.clone(), format!("{base}{path}"));
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let what = format!("{method} {path} {body:?}");
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], content_type, "{what}");
+        assert_eq!(
+            headers[SIM_HEADER], "profile=t4 time-scale=0.01",
+            "{what}: every response names the simulator"
+        );
+        let text = response.text().await.unwrap();
+        check(&text);
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_and_chat_stream_with_ollamas_fields() {
+    let sim = start(|c| {
+        c.time_scale = 0.01;
+        c.preload = vec!["smollm2:135m".into()];
+    })
+    .await;
+    let base = sim.url();
+    let prompt = "Why is the sky blue? Answer in one sentence.";
+    let response = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "prompt": prompt, "options": { "num_predict": 12, "seed": 7 } }),
+    )
+    .await;
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let (pieces, error) = read_pieces(response, "\n").await;
+    assert!(error.is_none());
+    assert_eq!(pieces.len(), 13, "12 tokens and the final chunk");
+    let mut streamed_text = String::new();
+    for piece in &pieces[..12] {
+        let chunk = json_of(piece);
+        let keys: Vec<&str> = chunk
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["model", "created_at", "response", "done"]);
+        assert_eq!(chunk["model"], "smollm2:135m");
+        assert_eq!(chunk["done"], false);
+        streamed_text.push_str(chunk["response"].as_str().unwrap());
+    }
+    let last = json_of(&pieces[12]);
+    let keys: Vec<&str> = last
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "model",
+            "created_at",
+            "response",
+            "done",
+            "done_reason",
+            "context",
+            "total_duration",
+            "load_duration",
+            "prompt_eval_count",
+            "prompt_eval_duration",
+            "eval_count",
+            "eval_duration"
+        ]
+    );
+    assert_eq!(last["done_reason"], "length");
+    assert_eq!(last["response"], "");
+    assert_eq!(last["eval_count"], 12);
+    assert_eq!(
+        last["prompt_eval_count"], 20,
+        "as transcript 06 for this prompt"
+    );
+    assert_eq!(last["context"].as_array().unwrap().len(), 32);
+    let ns = |key: &str| {
+        last[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} is integer ns"))
+    };
+    // The first request had to load: load_duration covers it (warm t4 smollm2 ~1.2 s scaled).
+    assert!(ns("load_duration") > 5_000_000, "{last}");
+    assert!(
+        ns("total_duration")
+            >= ns("load_duration") + ns("prompt_eval_duration") + ns("eval_duration")
+    );
+
+    // The same seed gives the same text without streaming; an already loaded model loads fast.
+    let response = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "prompt": prompt, "stream": false, "options": { "num_predict": 12, "seed": 7 } }),
+    )
+    .await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    let whole: Value = response.json().await.unwrap();
+    assert_eq!(whole["response"].as_str().unwrap(), streamed_text);
+    assert_eq!(whole["done"], true);
+    assert!(
+        whole["load_duration"].as_u64().unwrap() < 20_000_000,
+        "{whole}"
+    );
+
+    // Without num_predict the model stops by itself.
+    let natural: Value = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "prompt": "Hello", "stream": false }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(natural["done_reason"], "stop");
+    let count = natural["eval_count"].as_u64().unwrap();
+    assert!((80..=320).contains(&count), "{count}");
+    assert_eq!(natural["prompt_eval_count"], 11);
+
+    // Chat: message objects, no context.
+    let response = post(
+        &format!("{base}/api/chat"),
+        json!({ "model": "smollm2:135m", "messages": [{ "role": "user", "content": "Name three colors." }], "options": { "num_predict": 5 } }),
+    )
+    .await;
+    let (pieces, _) = read_pieces(response, "\n").await;
+    assert_eq!(pieces.len(), 6);
+    let first = json_of(&pieces[0]);
+    assert_eq!(first["message"]["role"], "assistant");
+    assert!(first["message"]["content"].is_string());
+    assert!(first.get("response").is_none());
+    let last = json_of(&pieces[5]);
+    assert_eq!(
+        last["message"],
+        json!({ "role": "assistant", "content": "" })
+    );
+    assert!(last.get("context").is_none());
+    assert_eq!(last["eval_count"], 5);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_only_unload_and_ps_tell_the_truth() {
+    let sim = start(|c| {
+        c.time_scale = 0.01;
+        c.preload = vec!["smollm2:135m".into(), "qwen2.5:0.5b".into()];
+    })
+    .await;
+    let base = sim.url();
+    // Load-only answers JSON with done_reason "load", whatever stream says, without metrics.
+    let response = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "stream": true }),
+    )
+    .await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    let reply: Value = response.json().await.unwrap();
+    let keys: Vec<&str> = reply
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["model", "created_at", "response", "done", "done_reason"]
+    );
+    assert_eq!(reply["done_reason"], "load");
+
+    let ps: Value = client()
+        .get(format!("{base}/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = &ps["models"][0];
+    let keys: Vec<&str> = entry
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "name",
+            "model",
+            "size",
+            "digest",
+            "details",
+            "expires_at",
+            "size_vram",
+            "context_length"
+        ]
+    );
+    assert_eq!(entry["name"], "smollm2:135m");
+    assert_eq!(entry["size_vram"], entry["size"], "fits in the T4's memory");
+    assert_eq!(entry["context_length"], 4096);
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(entry["expires_at"].as_str().unwrap()).unwrap();
+    let left = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds();
+    // Five minutes at time scale 0.01 is three seconds.
+    assert!((2_500..=3_100).contains(&left), "{left} ms");
+
+    // A second model with a shorter keep-alive sorts after the first (latest expiry first).
+    let reply: Value = post(
+        &format!("{base}/api/chat"),
+        json!({ "model": "qwen2.5:0.5b", "messages": [], "keep_alive": "10s" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(reply["done_reason"], "load");
+    assert_eq!(
+        reply["message"],
+        json!({ "role": "assistant", "content": "" })
+    );
+    wait_for_ps(&base, "two models", Duration::from_secs(5), |m| {
+        m.len() == 2
+    })
+    .await;
+    let ps: Value = client()
+        .get(format!("{base}/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ps_names(ps["models"].as_array().unwrap()),
+        ["smollm2:135m", "qwen2.5:0.5b"]
+    );
+
+    // Unload: immediate reply, and /api/ps no longer lists it.
+    let response = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "keep_alive": 0 }),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["done_reason"], "unload");
+    assert_eq!(reply["response"], "");
+    wait_for_ps(&base, "the unload", Duration::from_secs(5), |m| {
+        ps_names(m) == ["qwen2.5:0.5b"]
+    })
+    .await;
+    // Unloading a model that is not loaded still answers; a missing model is a 404.
+    let reply: Value = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "keep_alive": 0 }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(reply["done_reason"], "unload");
+    let response = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "llama3.1:8b", "keep_alive": 0 }),
+    )
+    .await;
+    assert_eq!(response.status(), 404);
+
+    // keep_alive -1 keeps it forever (Go's maximum duration: about 292 years).
+    post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "keep_alive": -1 }),
+    )
+    .await;
+    let ps: Value = client()
+        .get(format!("{base}/api/ps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let forever = ps["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "smollm2:135m")
+        .unwrap();
+    assert!(
+        forever["expires_at"].as_str().unwrap().starts_with("23"),
+        "{forever}"
+    );
+    sim.shutdown().await;
+
+    // On the CPU profile nothing sits in GPU memory.
+    let cpu = start(|c| {
+        c.profile = "cpu".into();
+        c.time_scale = 0.01;
+        c.preload = vec!["smollm2:135m".into()];
+    })
+    .await;
+    load(&cpu.url(), "smollm2:135m").await;
+    let ps: Value = client()
+        .get(format!("{}/api/ps", cpu.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ps["models"][0]["size_vram"], 0);
+    let size = ps["models"][0]["size"].as_f64().unwrap();
+    assert!(
+        (size / 190_948_608.0 - 1.0).abs() < 0.02,
+        "transcript 10's CPU size: {size}"
+    );
+    cpu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_delete_and_pull_like_ollama() {
+    let sim = start(|c| c.time_scale = 0.01).await;
+    let base = sim.url();
+    // A fresh pull of smollm2: the transcript's layers, cadence and statuses.
+    let started = Instant::now();
+    let response = post(
+        &format!("{base}/api/pull"),
+        json!({ "model": "smollm2:135m" }),
+    )
+    .await;
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let (pieces, error) = read_pieces(response, "\n").await;
+    assert!(error.is_none());
+    let took = started.elapsed().as_secs_f64() / 0.01;
+    let lines: Vec<Value> = pieces.iter().map(json_of).collect();
+    assert_eq!(lines[0], json!({ "status": "pulling manifest" }));
+    let n = lines.len();
+    assert_eq!(lines[n - 3], json!({ "status": "verifying sha256 digest" }));
+    assert_eq!(lines[n - 2], json!({ "status": "writing manifest" }));
+    assert_eq!(lines[n - 1], json!({ "status": "success" }));
+    let model = sim::find_model("smollm2:135m").unwrap();
+    let mut seen = Vec::new();
+    for line in &lines[1..n - 3] {
+        let digest = line["digest"].as_str().unwrap();
+        let layer = model.layers.iter().find(|l| l.digest == digest).unwrap();
+        assert_eq!(line["status"], format!("pulling {}", &digest[7..19]));
+        assert_eq!(line["total"], layer.size);
+        assert_ne!(
+            line.get("completed"),
+            Some(&json!(0)),
+            "completed is omitted while 0"
+        );
+        if seen.last() != Some(&digest.to_string()) {
+            seen.push(digest.to_string());
+        }
+    }
+    let expected: Vec<String> = model.layers.iter().map(|l| l.digest.clone()).collect();
+    assert_eq!(seen, expected, "every layer, in order");
+    let template_lines = lines
+        .iter()
+        .filter(|l| l["digest"] == model.layers[1].digest.as_str())
+        .count();
+    // Transcript 44: a small layer repeats for about a second at 60 ms (about 16 lines).
+    assert!((8..=20).contains(&template_lines), "{template_lines}");
+    // Transcript 44: the whole pull took about 4.1 s.
+    assert!((3.5..=5.5).contains(&took), "{took} s simulated");
+
+    // The model is installed; a second pull walks every layer at once.
+    let tags: Value = client()
+        .get(format!("{base}/api/tags"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tags["models"][0]["name"], "smollm2:135m");
+    let started = Instant::now();
+    let (pieces, _) = read_pieces(
+        post(
+            &format!("{base}/api/pull"),
+            json!({ "name": "smollm2:135m" }),
+        )
+        .await,
+        "\n",
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_millis(200));
+    let lines: Vec<Value> = pieces.iter().map(json_of).collect();
+    assert_eq!(lines.len(), 1 + model.layers.len() + 3);
+    for (line, layer) in lines[1..].iter().zip(&model.layers) {
+        assert_eq!(line["completed"], layer.size);
+    }
+    let response = post(
+        &format!("{base}/api/pull"),
+        json!({ "model": "smollm2:135m", "stream": false }),
+    )
+    .await;
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.text().await.unwrap(), r#"{"status":"success"}"#);
+
+    // Show.
+    let show: Value = post(
+        &format!("{base}/api/show"),
+        json!({ "model": "smollm2:135m" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(show["details"]["parameter_size"], "134.52M");
+    assert_eq!(show["model_info"]["general.parameter_count"], 134_515_008);
+    assert_eq!(show["model_info"]["general.architecture"], "llama");
+    assert_eq!(show["model_info"]["llama.context_length"], 8192);
+    assert_eq!(show["capabilities"], json!(["completion"]));
+    assert!(show["modelfile"].as_str().unwrap().contains("FROM "));
+    assert!(show["template"].as_str().unwrap().contains("<|im_start|>"));
+    assert!(show["parameters"].as_str().unwrap().contains("stop"));
+    assert!(show["modified_at"].is_string());
+
+    // Delete: 200 with an empty body; then it is gone.
+    let response = client()
+        .delete(format!("{base}/api/delete"))
+        .json(&json!({ "model": "smollm2:135m" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("content-type").is_none());
+    assert_eq!(response.text().await.unwrap(), "");
+    let tags: Value = client()
+        .get(format!("{base}/api/tags"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tags, json!({ "models": [] }));
+    let response = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "prompt": "hi" }),
+    )
+    .await;
+    assert_eq!(response.status(), 404);
+    let models: Value = client()
+        .get(format!("{base}/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models, json!({ "object": "list", "data": null }));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pulls_of_one_model_share_the_download() {
+    let _timing = TIMING.lock().await;
+    let sim = start(|c| c.time_scale = 0.005).await;
+    let base = sim.url();
+    let pull = |name: &'static str| {
+        let base = base.clone();
+        async move {
+            let started = Instant::now();
+            let (pieces, _) = read_pieces(
+                post(&format!("{base}/api/pull"), json!({ "model": name })).await,
+                "\n",
+            )
+            .await;
+            assert_eq!(json_of(pieces.last().unwrap())["status"], "success");
+            started.elapsed().as_secs_f64()
+        }
+    };
+    let alone = pull("gemma2:2b").await;
+    let (a, b) = tokio::join!(pull("phi3.5"), pull("phi3.5:latest"));
+    let shared = a.max(b);
+    let single_phi = 18.0 * 0.005;
+    eprintln!("gemma alone {alone:.3}s, two phi3.5 pulls {a:.3}s/{b:.3}s (one ~{single_phi:.3}s)");
+    assert!(
+        shared < 1.35 * single_phi,
+        "{shared} vs {single_phi}: the pulls shared one download"
+    );
+    let tags: Value = client()
+        .get(format!("{base}/api/tags"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tags["models"].as_array().unwrap().len(), 2, "{tags}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_routes_frame_sse_and_count_usage() {
+    let sim = start(|c| {
+        c.time_scale = 0.01;
+        c.preload = vec!["smollm2:135m".into()];
+    })
+    .await;
+    let base = sim.url();
+    let response = post(
+        &format!("{base}/v1/chat/completions"),
+        json!({ "model": "smollm2:135m", "messages": [{ "role": "user", "content": "Say hello." }],
+                "max_tokens": 10, "stream": true, "stream_options": { "include_usage": true } }),
+    )
+    .await;
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let (events, error) = read_pieces(response, "\n\n").await;
+    assert!(error.is_none());
+    assert_eq!(events.len(), 10 + 3, "tokens, finish, usage, [DONE]");
+    let data = |piece: &Piece| -> Value {
+        let payload = piece.text.strip_prefix("data: ").expect("data: framing");
+        serde_json::from_str(payload).unwrap()
+    };
+    let first = data(&events[0]);
+    assert_eq!(first["object"], "chat.completion.chunk");
+    assert_eq!(first["system_fingerprint"], "fp_ollama");
+    assert!(first["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert_eq!(first["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(first["choices"][0]["finish_reason"], Value::Null);
+    let finish = data(&events[10]);
+    assert_eq!(finish["choices"][0]["finish_reason"], "length");
+    assert_eq!(finish["choices"][0]["delta"]["content"], "");
+    let usage = data(&events[11]);
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"]["completion_tokens"], 10);
+    let prompt_tokens = usage["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert_eq!(usage["usage"]["total_tokens"], prompt_tokens + 10);
+    assert_eq!(events[12].text, "data: [DONE]");
+
+    // Without include_usage there is no usage chunk.
+    let (events, _) = read_pieces(
+        post(
+            &format!("{base}/v1/chat/completions"),
+            json!({ "model": "smollm2:135m", "messages": [{ "role": "user", "content": "hi" }],
+                    "max_tokens": 3, "stream": true }),
+        )
+        .await,
+        "\n\n",
+    )
+    .await;
+    assert_eq!(events.len(), 3 + 2);
+    assert!(events.iter().all(|e| !e.text.contains("\"usage\"")));
+
+    // Non-streamed chat completion.
+    let response = post(
+        &format!("{base}/v1/chat/completions"),
+        json!({ "model": "smollm2:135m", "messages": [{ "role": "user", "content": "Say hello." }], "max_tokens": 20 }),
+    )
+    .await;
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["object"], "chat.completion");
+    assert_eq!(reply["choices"][0]["message"]["role"], "assistant");
+    assert_eq!(reply["choices"][0]["finish_reason"], "length");
+    assert_eq!(reply["usage"]["completion_tokens"], 20);
+
+    // Completions: every chunk carries a zeroed usage, then the real usage.
+    let (events, _) = read_pieces(
+        post(
+            &format!("{base}/v1/completions"),
+            json!({ "model": "smollm2:135m", "prompt": "Once upon a time", "max_tokens": 4,
+                    "stream": true, "stream_options": { "include_usage": true } }),
+        )
+        .await,
+        "\n\n",
+    )
+    .await;
+    assert_eq!(events.len(), 4 + 3);
+    let chunk = data(&events[0]);
+    assert_eq!(chunk["object"], "text_completion");
+    assert!(chunk["choices"][0]["text"].is_string());
+    assert_eq!(chunk["usage"]["total_tokens"], 0);
+    assert_eq!(data(&events[4])["choices"][0]["finish_reason"], "length");
+    assert_eq!(data(&events[5])["usage"]["completion_tokens"], 4);
+    assert_eq!(events[6].text, "data: [DONE]");
+    let reply: Value = post(
+        &format!("{base}/v1/completions"),
+        json!({ "model": "smollm2:135m", "prompt": "Once", "max_tokens": 2 }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(reply["object"], "text_completion");
+    assert!(reply["id"].as_str().unwrap().starts_with("cmpl-"));
+    assert_eq!(reply["usage"]["completion_tokens"], 2);
+    sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Scheduler
+// ---------------------------------------------------------------------------------------
+
+/// Runs `n` streamed generations at once; returns each result and the wall time.
+async fn concurrent(base: &str, model: &str, n: usize, tokens: u64) -> (Vec<Streamed>, f64) {
+    let started = Instant::now();
+    let runs = futures_util::future::join_all(
+        (0..n).map(|_| generate_stream(base, model, "Tell me about GPUs.", tokens)),
+    )
+    .await;
+    (runs, started.elapsed().as_secs_f64())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn num_parallel_slots_queue_and_batch() {
+    let _timing = TIMING.lock().await;
+    let scale = 0.02;
+    let mut aggregate = Vec::new();
+    for num_parallel in [1, 4] {
+        let sim = start(|c| {
+            c.time_scale = scale;
+            c.num_parallel = num_parallel;
+            c.preload = vec!["llama3.1:8b".into()];
+        })
+        .await;
+        let base = sim.url();
+        load(&base, "llama3.1:8b").await;
+        let (single, single_wall) = concurrent(&base, "llama3.1:8b", 1, 150).await;
+        let (runs, wall) = concurrent(&base, "llama3.1:8b", 3, 150).await;
+        let single_tps = 149.0 / single_wall.max(1e-9);
+        let efficiency = (3.0 * 150.0 / wall) / (3.0 * single_tps);
+        eprintln!(
+            "num_parallel {num_parallel}: single {:.1} tok/s (server {:.1}), 3 at once: wall {wall:.3}s, efficiency {:.0}%",
+            single[0].client_tps() * scale,
+            single[0].server_tps() * scale,
+            efficiency * 100.0
+        );
+        if num_parallel == 1 {
+            // One slot: the three wait for each other; waiting shows in total_duration only.
+            assert!(efficiency < 0.45, "{efficiency}");
+            let waited = runs
+                .iter()
+                .map(|r| r.last["total_duration"].as_f64().unwrap())
+                .fold(0.0, f64::max);
+            let busy = runs[0].last["eval_duration"].as_f64().unwrap();
+            assert!(waited > 2.0 * busy, "the last one queued behind two others");
+            for run in &runs {
+                assert!(
+                    run.last["load_duration"].as_u64().unwrap() < 20_000_000,
+                    "a loaded model loads in a few ms: {}",
+                    run.last
+                );
+            }
+        } else {
+            // Four slots: they decode together, each a little slower, the aggregate higher.
+            assert!(efficiency > 0.6, "{efficiency}");
+            let each = runs.iter().map(Streamed::client_tps).sum::<f64>() / 3.0;
+            assert!(
+                each < single[0].client_tps(),
+                "batching slows each stream a little"
+            );
+        }
+        aggregate.push(3.0 * 150.0 / wall);
+        sim.shutdown().await;
+    }
+    assert!(aggregate[1] > 2.0 * aggregate[0], "{aggregate:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_loaded_models_and_memory_evict_the_least_recently_used() {
+    let sim = start(|c| {
+        c.time_scale = 0.005;
+        c.max_loaded_models = 2;
+        c.preload = vec![
+            "smollm2:135m".into(),
+            "qwen2.5:0.5b".into(),
+            "llama3.2:1b".into(),
+        ];
+    })
+    .await;
+    let base = sim.url();
+    load(&base, "smollm2:135m").await;
+    load(&base, "qwen2.5:0.5b").await;
+    // Touch smollm2 so that qwen is the least recently used.
+    generate_stream(&base, "smollm2:135m", "hi", 2).await;
+    load(&base, "llama3.2:1b").await;
+    wait_for_ps(&base, "qwen's eviction", Duration::from_secs(5), |m| {
+        let mut names = ps_names(m);
+        names.sort();
+        names == ["llama3.2:1b", "smollm2:135m"]
+    })
+    .await;
+    sim.shutdown().await;
+
+    // Memory: three 8B-class models do not fit a T4 together; the oldest idle one goes.
+    let sim = start(|c| {
+        c.time_scale = 0.005;
+        c.preload = vec!["llama3.1:8b".into(), "deepseek-r1".into(), "mistral".into()];
+    })
+    .await;
+    let base = sim.url();
+    load(&base, "llama3.1:8b").await;
+    load(&base, "deepseek-r1").await;
+    wait_for_ps(&base, "two loaded", Duration::from_secs(5), |m| {
+        m.len() == 2
+    })
+    .await;
+    load(&base, "mistral").await;
+    wait_for_ps(&base, "llama's eviction", Duration::from_secs(5), |m| {
+        let mut names = ps_names(m);
+        names.sort();
+        names == ["deepseek-r1:latest", "mistral:latest"]
+    })
+    .await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_expiry_unloads_idle_models() {
+    let sim = start(|c| {
+        c.time_scale = 0.01;
+        c.keep_alive = sim::KeepAlive::parse("20s").unwrap();
+        c.preload = vec!["smollm2:135m".into(), "qwen2.5:0.5b".into()];
+    })
+    .await;
+    let base = sim.url();
+    // 10 s at scale 0.01 is 100 ms; the default (20 s) is 200 ms.
+    let loaded = Instant::now();
+    post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "keep_alive": "10s" }),
+    )
+    .await;
+    load(&base, "qwen2.5:0.5b").await;
+    wait_for_ps(&base, "smollm2 to expire", Duration::from_secs(5), |m| {
+        ps_names(m) == ["qwen2.5:0.5b"]
+    })
+    .await;
+    let first = loaded.elapsed();
+    wait_for_ps(&base, "qwen to expire", Duration::from_secs(5), |m| {
+        m.is_empty()
+    })
+    .await;
+    let second = loaded.elapsed();
+    assert!(first >= Duration::from_millis(90), "{first:?}");
+    assert!(second >= Duration::from_millis(190), "{second:?}");
+    // A request with keep_alive 0 unloads once it completes.
+    let response = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "prompt": "hi", "keep_alive": 0, "stream": false, "options": { "num_predict": 3 } }),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    wait_for_ps(
+        &base,
+        "the keep_alive 0 unload",
+        Duration::from_secs(5),
+        |m| m.is_empty(),
+    )
+    .await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_load_queue_answers_503() {
+    let sim = start(|c| {
+        c.time_scale = 0.01;
+        c.max_loaded_models = 1;
+        c.max_queue = 2;
+        c.preload = [
+            "smollm2:135m",
+            "qwen2.5:0.5b",
+            "llama3.2:1b",
+            "llama3.2:3b",
+            "gemma2:2b",
+        ]
+        .map(String::from)
+        .to_vec();
+    })
+    .await;
+    let base = sim.url();
+    // A long generation keeps smollm2 busy, so loading anything else must wait for it.
+    let busy = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "prompt": "hi", "options": { "num_predict": 100000 } }),
+    )
+    .await;
+    let mut busy_body = busy.bytes_stream();
+    assert!(busy_body.next().await.is_some(), "the busy stream runs");
+    let waiting: Vec<_> = ["qwen2.5:0.5b", "llama3.2:1b", "llama3.2:3b", "gemma2:2b"]
+        .into_iter()
+        .map(|model| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                let response =
+                    post(&format!("{base}/api/generate"), json!({ "model": model })).await;
+                let status = response.status().as_u16();
+                (status, response.text().await.unwrap())
+            })
+        })
+        .collect();
+    // The queue holds two (one more is being placed); the rest are refused at once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !waiting.iter().any(|handle| handle.is_finished()) {
+        assert!(Instant::now() < deadline, "no request was refused");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut refused = Vec::new();
+    drop(busy_body);
+    let mut ok = 0;
+    for handle in waiting {
+        let (status, body) = handle.await.unwrap();
+        match status {
+            200 => ok += 1,
+            503 => refused.push(body),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(!refused.is_empty(), "a request beyond the queue is refused");
+    assert!(ok >= 1, "queued requests load once the busy model is free");
+    for body in refused {
+        assert_eq!(
+            body,
+            r#"{"error":"server busy, please try again.  maximum pending requests exceeded"}"#
+        );
+    }
+    sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Faults
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_is_seen_by_a_raw_client() {
+    let rule = |kind: &str, spec: &str| FaultRule::parse(kind, spec).unwrap();
+    let sim = start(|c| {
+        c.time_scale = 0.005;
+        c.num_parallel = 2;
+        c.max_loaded_models = 5;
+        c.preload = [
+            "smollm2:135m",
+            "qwen2.5:0.5b",
+            "llama3.2:1b",
+            "llama3.2:3b",
+            "gemma2:2b",
+        ]
+        .map(String::from)
+        .to_vec();
+        c.faults = Faults {
+            rules: vec![
+                rule("status", "503@model:smollm2:135m"),
+                rule("error-line", "2@model:qwen2.5:0.5b"),
+                rule("cut", "2@model:llama3.2:1b"),
+                rule("stall", "300ms@model:llama3.2:3b"),
+                rule("malformed", "2@model:gemma2:2b"),
+            ],
+        };
+    })
+    .await;
+    let base = sim.url();
+    let stream = |model: &str| {
+        post(
+            format!("{base}/api/generate"),
+            json!({ "model": model, "prompt": "hi", "options": { "num_predict": 6 } }),
+        )
+    };
+    // Error status before anything is streamed.
+    let response = stream("smollm2:135m").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("simulated fault"));
+    // Load-only and unload requests are never faulted.
+    assert_eq!(load(&base, "smollm2:135m").await["done_reason"], "load");
+
+    // Error line after two chunks, in a 200 stream, with no final chunk.
+    let response = stream("qwen2.5:0.5b").await;
+    assert_eq!(response.status(), 200);
+    let (pieces, error) = read_pieces(response, "\n").await;
+    assert!(error.is_none());
+    assert_eq!(pieces.len(), 3);
+    assert!(json_of(&pieces[2])["error"].is_string());
+    assert!(pieces.iter().all(|p| !p.text.contains("\"done\":true")));
+
+    // Cut after two chunks: the body breaks.
+    let (pieces, error) = read_pieces(stream("llama3.2:1b").await, "\n").await;
+    assert_eq!(pieces.len(), 2);
+    assert!(error.is_some(), "the connection was cut");
+
+    // Stall after the first chunk, then the stream goes on to its end.
+    let (pieces, error) = read_pieces(stream("llama3.2:3b").await, "\n").await;
+    assert!(error.is_none());
+    assert_eq!(pieces.len(), 7);
+    let gap = pieces[1].at - pieces[0].at;
+    assert!(gap >= Duration::from_millis(290), "{gap:?}");
+    assert_eq!(json_of(&pieces[6])["done"], true);
+
+    // A malformed line after two chunks; the stream still ends normally.
+    let (pieces, _) = read_pieces(stream("gemma2:2b").await, "\n").await;
+    assert_eq!(pieces.len(), 8);
+    assert!(
+        serde_json::from_str::<Value>(&pieces[2].text).is_err(),
+        "{}",
+        pieces[2].text
+    );
+    assert_eq!(json_of(&pieces[7])["done"], true);
+
+    // The /v1 routes: an error event and no [DONE].
+    let (events, _) = read_pieces(
+        post(
+            &format!("{base}/v1/chat/completions"),
+            json!({ "model": "qwen2.5:0.5b", "messages": [{ "role": "user", "content": "hi" }],
+                    "max_tokens": 6, "stream": true }),
+        )
+        .await,
+        "\n\n",
+    )
+    .await;
+    assert_eq!(events.len(), 3);
+    assert!(
+        events[2].text.starts_with("data: {\"error\":{"),
+        "{}",
+        events[2].text
+    );
+    assert!(events.iter().all(|e| e.text != "data: [DONE]"));
+    sim.shutdown().await;
+
+    // Pull: a cut after two lines, every second pull.
+    let sim = start(|c| {
+        c.time_scale = 0.005;
+        c.faults = Faults {
+            rules: vec![rule("cut", "2@every:2")],
+        };
+    })
+    .await;
+    let base = sim.url();
+    let (pieces, error) = read_pieces(
+        post(
+            &format!("{base}/api/pull"),
+            json!({ "model": "smollm2:135m" }),
+        )
+        .await,
+        "\n",
+    )
+    .await;
+    assert!(error.is_none());
+    assert_eq!(json_of(pieces.last().unwrap())["status"], "success");
+    let (pieces, error) = read_pieces(
+        post(
+            &format!("{base}/api/pull"),
+            json!({ "model": "smollm2:135m" }),
+        )
+        .await,
+        "\n",
+    )
+    .await;
+    assert_eq!(pieces.len(), 2);
+    assert!(error.is_some());
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_streams_and_frees_the_port() {
+    let sim = start(|c| {
+        c.time_scale = 0.01;
+        c.preload = vec!["smollm2:135m".into()];
+    })
+    .await;
+    let base = sim.url();
+    let addr = sim.addr();
+    let response = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "prompt": "hi", "options": { "num_predict": 1000000 } }),
+    )
+    .await;
+    let mut body = response.bytes_stream();
+    assert!(body.next().await.is_some());
+    tokio::time::timeout(Duration::from_secs(5), sim.shutdown())
+        .await
+        .expect("shutdown does not wait for endless streams");
+    assert!(
+        client().get(&base).send().await.is_err(),
+        "nothing listens any more"
+    );
+    // Dropping a handle stops its server too.
+    let sim = sim::spawn(SimConfig::default(), &addr.to_string())
+        .await
+        .unwrap();
+    drop(sim);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client().get(&base).send().await.is_ok() {
+        assert!(Instant::now() < deadline, "the dropped handle still serves");
+        tokio::task::yield_now().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Calibration
+// ---------------------------------------------------------------------------------------
+
+async fn timed_pull(base: &str, model: &str) -> f64 {
+    let started = Instant::now();
+    let (pieces, error) = read_pieces(
+        post(&format!("{base}/api/pull"), json!({ "model": model })).await,
+        "\n",
+    )
+    .await;
+    assert!(error.is_none());
+    assert_eq!(
+        json_of(pieces.last().unwrap())["status"],
+        "success",
+        "{model}"
+    );
+    started.elapsed().as_secs_f64()
+}
+
+async fn timed_load(base: &str, model: &str) -> f64 {
+    let started = Instant::now();
+    assert_eq!(load(base, model).await["done_reason"], "load");
+    started.elapsed().as_secs_f64()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Decode speed (client side and server side, simulated tok/s) of a loaded model: the median
+/// of three 150-token runs, so that one scheduling hiccup of a busy machine does not decide it.
+async fn decode_speed(base: &str, model: &str, prompt: &str, scale: f64) -> (f64, f64) {
+    let mut client_tps = Vec::new();
+    let mut server_tps = Vec::new();
+    for _ in 0..3 {
+        let run = generate_stream(base, model, prompt, 150).await;
+        client_tps.push(run.client_tps() * scale);
+        server_tps.push(run.server_tps() * scale);
+    }
+    (median(client_tps), median(server_tps))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calibration_matches_the_reference_t4_table() {
+    let _timing = TIMING.lock().await;
+    let scale = 0.05;
+    let sim = start(|c| {
+        c.time_scale = scale;
+        c.preload = vec!["deepseek-r1".into()];
+    })
+    .await;
+    let base = sim.url();
+    // model, download, cold load, warm load, tokens/s ranges of the reference table
+    type Range = (f64, f64);
+    let table: [(&str, Range, Range, Range, Range); 4] = [
+        (
+            "phi3.5",
+            (15.0, 20.0),
+            (8.0, 12.0),
+            (1.0, 3.0),
+            (55.0, 65.0),
+        ),
+        (
+            "gemma2:2b",
+            (10.0, 15.0),
+            (6.0, 10.0),
+            (1.0, 3.0),
+            (60.0, 70.0),
+        ),
+        (
+            "llama3.1:8b",
+            (35.0, 50.0),
+            (16.0, 20.0),
+            (2.0, 4.0),
+            (40.0, 50.0),
+        ),
+        (
+            "mistral:7b",
+            (30.0, 45.0),
+            (14.0, 18.0),
+            (2.0, 4.0),
+            (42.0, 52.0),
+        ),
+    ];
+    let within = |what: &str, value: f64, (low, high): Range| {
+        assert!(
+            (low..=high).contains(&value),
+            "{what}: {value:.2} outside {low}-{high}"
+        );
+    };
+    let prompt = "Explain why the sky is blue in a few sentences, please.";
+    for (model, download, cold, warm, tps) in table {
+        let download_s = timed_pull(&base, model).await / scale;
+        let cold_s = timed_load(&base, model).await / scale;
+        unload(&base, model).await;
+        let warm_s = timed_load(&base, model).await / scale;
+        let (client_tps, server_tps) = decode_speed(&base, model, prompt, scale).await;
+        eprintln!(
+            "{model:12} download {download_s:5.1}s  cold {cold_s:5.1}s  warm {warm_s:4.1}s  \
+             {client_tps:5.1} tok/s (server {server_tps:5.1})"
+        );
+        within(&format!("{model} download"), download_s, download);
+        within(&format!("{model} cold load"), cold_s, cold);
+        within(&format!("{model} warm load"), warm_s, warm);
+        within(&format!("{model} tokens/s"), client_tps, tps);
+        assert!(
+            (client_tps / server_tps - 1.0).abs() < 0.02,
+            "{model}: client {client_tps} vs server {server_tps}"
+        );
+        unload(&base, model).await;
+    }
+
+    // deepseek-r1 (preloaded): only its speed is in the table.
+    load(&base, "deepseek-r1").await;
+    let (tps, _) = decode_speed(&base, "deepseek-r1", prompt, scale).await;
+    eprintln!("deepseek-r1  {tps:5.1} tok/s");
+    within("deepseek-r1 tokens/s", tps, (25.0, 35.0));
+    unload(&base, "deepseek-r1").await;
+
+    // A long prompt decodes 10-15% slower than a short one; both APIs give the same speed.
+    load(&base, "llama3.1:8b").await;
+    let (short, _) = decode_speed(&base, "llama3.1:8b", &"x".repeat(55), scale).await;
+    let (long, _) = decode_speed(&base, "llama3.1:8b", &"x".repeat(2500), scale).await;
+    let slowdown = 1.0 - long / short;
+    eprintln!(
+        "2500-char prompt: {:.1}% slower than a 55-char one",
+        slowdown * 100.0
+    );
+    assert!((0.08..=0.17).contains(&slowdown), "{slowdown}");
+    let mut native = Vec::new();
+    let mut openai = Vec::new();
+    for _ in 0..3 {
+        let run = generate_stream(&base, "llama3.1:8b", prompt, 150).await;
+        native.push(run.client_tps());
+        let response = post(
+            &format!("{base}/v1/completions"),
+            json!({ "model": "llama3.1:8b", "prompt": prompt, "max_tokens": 150, "stream": true }),
+        )
+        .await;
+        let (events, _) = read_pieces(response, "\n\n").await;
+        let span = (events[149].at - events[0].at).as_secs_f64();
+        openai.push(149.0 / span);
+    }
+    let (native, openai) = (median(native) * scale, median(openai) * scale);
+    eprintln!("llama3.1:8b native {native:.1} tok/s, /v1 {openai:.1} tok/s");
+    assert!((native / openai - 1.0).abs() < 0.03, "{native} vs {openai}");
+    sim.shutdown().await;
+}
+
+/// One multi-user run as the reference does it: every user pulls, loads and generates 100
+/// tokens with a model (round-robin), all at once. Returns the overall wall time.
+async fn multi_user(users: usize, scale: f64) -> f64 {
+    let models = ["phi3.5", "gemma2:2b", "mistral:7b", "llama3.1:8b"];
+    let sim = start(|c| c.time_scale = scale).await;
+    let base = sim.url();
+    let started = Instant::now();
+    let runs = (0..users).map(|user| {
+        let base = base.clone();
+        let model = if users == 1 {
+            "llama3.1:8b"
+        } else {
+            models[user % models.len()]
+        };
+        async move {
+            timed_pull(&base, model).await;
+            timed_load(&base, model).await;
+            let run = generate_stream(&base, model, "Write a haiku about GPUs.", 100).await;
+            assert_eq!(run.last["eval_count"], 100);
+        }
+    });
+    futures_util::future::join_all(runs).await;
+    let wall = started.elapsed().as_secs_f64();
+    sim.shutdown().await;
+    wall
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_user_scaling_follows_the_reference() {
+    let _timing = TIMING.lock().await;
+    let scale = 0.02;
+    let single = multi_user(1, scale).await;
+    let three = multi_user(3, scale).await;
+    let five = multi_user(5, scale).await;
+    let (e3, e5) = (single / three, single / five);
+    eprintln!(
+        "multi-user: 1 user {:.0}s, 3 users {:.0}s ({:.0}%), 5 users {:.0}s ({:.0}%) \
+         [reference 63s, 125s (50%), 180s (35%)]",
+        single / scale,
+        three / scale,
+        e3 * 100.0,
+        five / scale,
+        e5 * 100.0
+    );
+    assert!(
+        (55.0..=70.0).contains(&(single / scale)),
+        "single user {}",
+        single / scale
+    );
+    assert!((e3 - 0.50).abs() <= 0.10, "3 users: {e3}");
+    assert!((e5 - 0.35).abs() <= 0.10, "5 users: {e5}");
+}
