@@ -364,7 +364,7 @@ async fn concurrency_raises_the_aggregate_only_when_the_server_has_slots() {
     let mut efficiencies = Vec::new();
     for num_parallel in [4, 1] {
         let output = dir.path().join(format!("tps-{num_parallel}.json"));
-        let mut config = sim_config(0.02, &["gemma2:2b"]);
+        let mut config = sim_config(0.2, &["gemma2:2b"]);
         config.num_parallel = num_parallel;
         let sim = start_sim(config).await;
         let code = ollabench(&[

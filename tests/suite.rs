@@ -14,7 +14,15 @@ fn number(value: &serde_json::Value) -> f64 {
         .unwrap_or_else(|| panic!("not a number: {value}"))
 }
 
-async fn multi_user(sim_url: &str, users: u32, output: &Path, baseline: Option<&Path>) -> u8 {
+const SCALING_MODELS: &str = "llama3.1:8b,phi3.5,gemma2:2b,mistral:7b";
+
+async fn multi_user(
+    sim_url: &str,
+    users: u32,
+    models: &str,
+    output: &Path,
+    baseline: Option<&Path>,
+) -> u8 {
     let users = users.to_string();
     let mut args = vec![
         "multi-user",
@@ -23,7 +31,7 @@ async fn multi_user(sim_url: &str, users: u32, output: &Path, baseline: Option<&
         "--concurrent-users",
         &users,
         "--models",
-        "llama3.1:8b,phi3.5,gemma2:2b,mistral:7b",
+        models,
         "--output",
         output.to_str().unwrap(),
     ];
@@ -45,6 +53,7 @@ async fn multi_user_scaling_has_the_reference_shape() {
         let code = multi_user(
             &sim.url(),
             users,
+            SCALING_MODELS,
             &output,
             (users > 1).then_some(baseline.as_path()),
         )
@@ -94,7 +103,11 @@ async fn a_full_queue_makes_users_fail_with_their_cause_recorded() {
     config.max_queue = 1;
     let sim = start_sim(config).await;
     let output = dir.path().join("mu.json");
-    let code = multi_user(&sim.url(), 5, &output, None).await;
+    // Five users of one model ask for its load at the same moment: one loads, one waits in
+    // the queue, the rest are turned away.
+    let baseline = dir.path().join("single-user.json");
+    std::fs::write(&baseline, r#"{"Measurements": {"TotalTimeSeconds": 1.0}}"#).unwrap();
+    let code = multi_user(&sim.url(), 5, "gemma2:2b", &output, Some(&baseline)).await;
     let result = read_json(&output);
     assert_eq!(code, 1, "{result:#}");
     assert_eq!(result["Status"], "Failed");

@@ -1,15 +1,236 @@
-//! `ollabench sim`: flags of the built-in simulator.
+//! `ollabench sim`: flags of the built-in simulator, turned into a validated `SimConfig`.
 
 use clap::Args;
 
-use crate::exit::{Ctx, Outcome};
+use crate::exit::{Ctx, Outcome, UsageError};
+use crate::sim::{self, FaultRule, Faults, KeepAlive, SimConfig};
+
+const SIM_HELP: &str = "\
+Faults (repeat a flag for several rules; the first rule that fires decides a request's fault):
+  --fault-status [CODE@]TRIGGER      reply CODE (default 500) with {\"error\":...} before streaming
+  --fault-error-line [N@]TRIGGER     an {\"error\":...} line after N chunks (default 3), then end
+  --fault-cut [N@]TRIGGER            cut the connection after N chunks (default 3)
+  --fault-stall [DURATION@]TRIGGER   send nothing for DURATION (default 5s, wall clock, not
+                                     scaled) after the first chunk, then go on
+  --fault-malformed [N@]TRIGGER      one line that is not JSON after N chunks (default 3)
+TRIGGER: a probability (0.1, seeded by --seed), every:N (every Nth request), after:N (every
+request after the Nth), model:NAME (every request for that model) or always.
+Faults apply to generate, chat, /v1/chat/completions, /v1/completions and pull; load-only and
+unload requests are never faulted. Example: --fault-status 503@0.1 --fault-stall 2s@model:phi3.5
+
+Every response carries the header x-ollabench-simulator: profile=t4 time-scale=1.";
 
 /// Flags of `ollabench sim`.
 #[derive(Debug, Args)]
-pub struct SimArgs {}
+#[command(after_help = SIM_HELP)]
+pub struct SimArgs {
+    /// Port to listen on (Ollama's is 11434).
+    #[arg(long, default_value_t = 11434)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Hardware profile: t4 (16 GB, 320 GB/s), a100 (80 GB), h100 (80 GB), cpu (no GPU).
+    #[arg(long, default_value = "t4")]
+    pub profile: String,
+    /// Multiply every simulated delay by this factor (0.05: everything 20x faster).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Parallel request slots per loaded model (OLLAMA_NUM_PARALLEL).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub num_parallel: usize,
+    /// Models loaded at once (OLLAMA_MAX_LOADED_MODELS).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_loaded_models: usize,
+    /// Requests that may wait for a model load; more get 503 (OLLAMA_MAX_QUEUE).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_queue: usize,
+    /// Seed of the simulated noise, natural response lengths and fault probabilities.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Models already downloaded at start (not loaded); repeat or comma-separate.
+    #[arg(long, value_name = "MODEL", value_delimiter = ',')]
+    pub preload: Vec<String>,
+    /// Default keep-alive of requests that set none: a duration (5m, 30s), seconds, or a
+    /// negative value for forever (OLLAMA_KEEP_ALIVE).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5m",
+        allow_hyphen_values = true
+    )]
+    pub keep_alive: String,
+    /// Fault: an error status before streaming.
+    #[arg(long, value_name = "[CODE@]TRIGGER")]
+    pub fault_status: Vec<String>,
+    /// Fault: an error line in the middle of a stream.
+    #[arg(long, value_name = "[N@]TRIGGER")]
+    pub fault_error_line: Vec<String>,
+    /// Fault: the connection cut in the middle of a stream.
+    #[arg(long, value_name = "[N@]TRIGGER")]
+    pub fault_cut: Vec<String>,
+    /// Fault: a stream that stops sending for a while.
+    #[arg(long, value_name = "[DURATION@]TRIGGER")]
+    pub fault_stall: Vec<String>,
+    /// Fault: a line that is not JSON.
+    #[arg(long, value_name = "[N@]TRIGGER")]
+    pub fault_malformed: Vec<String>,
+}
 
 impl SimArgs {
-    pub async fn execute(self, _ctx: &Ctx) -> anyhow::Result<Outcome> {
-        anyhow::bail!("sim: not implemented yet")
+    /// The validated simulator configuration.
+    pub fn to_config(&self) -> anyhow::Result<SimConfig> {
+        let mut config = SimConfig::with_profile(&self.profile).map_err(UsageError::err)?;
+        config.time_scale = self.time_scale;
+        config.num_parallel = self.num_parallel;
+        config.max_loaded_models = self.max_loaded_models;
+        config.max_queue = self.max_queue;
+        config.seed = self.seed;
+        config.preload = self
+            .preload
+            .iter()
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .collect();
+        config.keep_alive = KeepAlive::parse(&self.keep_alive).map_err(|why| {
+            UsageError::err(format!(
+                "invalid --keep-alive '{}': {why}; write a duration such as 5m or 30s, a number \
+                 of seconds, or -1 for forever",
+                self.keep_alive
+            ))
+        })?;
+        let mut rules = Vec::new();
+        for (kind, specs) in [
+            ("status", &self.fault_status),
+            ("error-line", &self.fault_error_line),
+            ("cut", &self.fault_cut),
+            ("stall", &self.fault_stall),
+            ("malformed", &self.fault_malformed),
+        ] {
+            for spec in specs {
+                rules.push(FaultRule::parse(kind, spec).map_err(UsageError::err)?);
+            }
+        }
+        config.faults = Faults { rules };
+        config.validate().map_err(|why| {
+            UsageError::err(match why {
+                why if why.starts_with("invalid time scale") => {
+                    format!("--time-scale: {why}")
+                }
+                why => why
+                    .replace("num_parallel", "--num-parallel")
+                    .replace("max_loaded_models", "--max-loaded-models")
+                    .replace("max_queue", "--max-queue")
+                    .replace("cannot preload", "--preload: cannot preload"),
+            })
+        })?;
+        Ok(config)
+    }
+
+    pub async fn execute(self, ctx: &Ctx) -> anyhow::Result<Outcome> {
+        let config = self.to_config()?;
+        let address = format!("{}:{}", self.host, self.port);
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "cannot listen on {address}: {err} (is Ollama or another simulator running \
+                 there? pick another --port)"
+                )
+            })?;
+        let bound = listener.local_addr()?;
+        println!(
+            "ollabench sim: Ollama {} simulator listening on http://{bound} (profile {}, time \
+             scale {}, num_parallel {}, max_loaded_models {}); Ctrl-C stops it",
+            config.version,
+            config.profile,
+            config.time_scale,
+            config.num_parallel,
+            config.max_loaded_models,
+        );
+        for rule in &config.faults.rules {
+            println!("  fault: {rule}");
+        }
+        sim::serve(listener, config, ctx.cancel.clone().cancelled_owned()).await?;
+        Ok(Outcome::Success)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn parse(line: &[&str]) -> anyhow::Result<SimConfig> {
+        let mut argv = vec!["ollabench", "sim"];
+        argv.extend_from_slice(line);
+        let cli = Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{e}"))?;
+        match cli.command {
+            crate::cli::Command::Sim(args) => args.to_config(),
+            _ => anyhow::bail!("not the sim command"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_ollamas() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.profile, "t4");
+        assert_eq!(config.time_scale, 1.0);
+        assert_eq!(config.num_parallel, 1);
+        assert_eq!(config.max_loaded_models, 3);
+        assert_eq!(config.max_queue, 512);
+        assert!(config.faults.is_empty());
+    }
+
+    #[test]
+    fn flags_reach_the_config() {
+        let config = parse(&[
+            "--profile",
+            "cpu",
+            "--time-scale",
+            "0.05",
+            "--num-parallel",
+            "4",
+            "--preload",
+            "phi3.5,gemma2:2b",
+            "--preload",
+            "smollm2:135m",
+            "--keep-alive",
+            "-1",
+            "--fault-status",
+            "503@0.1",
+            "--fault-cut",
+            "every:3",
+            "--fault-stall",
+            "2s@model:phi3.5",
+        ])
+        .unwrap();
+        assert_eq!(config.profile, "cpu");
+        assert_eq!(config.time_scale, 0.05);
+        assert_eq!(config.num_parallel, 4);
+        assert_eq!(config.preload, ["phi3.5", "gemma2:2b", "smollm2:135m"]);
+        assert_eq!(config.keep_alive, KeepAlive::Forever);
+        assert_eq!(config.faults.rules.len(), 3);
+    }
+
+    #[test]
+    fn bad_values_say_what_to_write() {
+        for (line, expected) in [
+            (vec!["--profile", "tpu"], "t4, a100, h100, cpu"),
+            (vec!["--time-scale", "0"], "--time-scale"),
+            (vec!["--num-parallel", "0"], "--num-parallel"),
+            (vec!["--preload", "gpt-9"], "--preload"),
+            (vec!["--keep-alive", "soon"], "5m or 30s"),
+            (vec!["--fault-status", "200@0.1"], "400 to 599"),
+            (vec!["--fault-cut", "sometimes"], "every:N"),
+        ] {
+            let err = parse(&line).unwrap_err();
+            assert!(
+                err.downcast_ref::<UsageError>().is_some(),
+                "{line:?} should be a usage error: {err}"
+            );
+            assert!(err.to_string().contains(expected), "{line:?}: {err}");
+        }
     }
 }

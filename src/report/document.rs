@@ -1,0 +1,1158 @@
+//! The content of a report, independent of its format: sections of headline numbers,
+//! verdicts, charts with the table behind each one, provenance and errors. `html.rs` draws it
+//! with inline SVG, `markdown.rs` writes its tables; both show the same numbers because both
+//! read this one structure.
+
+use super::load::{FileProblem, InputKind, LoadedFile};
+use super::model::{
+    Body, CellView, ComparisonView, MultiUserView, RunView, SingleUserView, SummaryView, TpsView,
+};
+use super::svg::{self, fmt_num, BarSeries, BarValue, ChartMeta, LineSeries, XAxis};
+use super::trend::{self, TrendGroup};
+use super::verdicts::VerdictRow;
+
+/// A whole report.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub title: String,
+    /// One line per simulated file (profile and time scale).
+    pub simulated: Vec<String>,
+    /// Files that could not be used.
+    pub problems: Vec<String>,
+    /// The files rendered, in order.
+    pub files: Vec<(String, InputKind)>,
+    pub sections: Vec<Section>,
+}
+
+/// One file, or one trend across files.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// Anchor id (letters, digits, dashes).
+    pub id: String,
+    pub heading: String,
+    /// Timestamp, status and the like.
+    pub subtitle: Vec<String>,
+    pub blocks: Vec<Block>,
+}
+
+/// A piece of a section.
+#[derive(Debug, Clone)]
+pub enum Block {
+    /// The file's key numbers: (label, value with unit).
+    Headline(Vec<(String, String)>),
+    /// A remark the reader should see (a degraded chart, a simulated target).
+    Note(String),
+    /// Verdicts against the Performance Targets, with what they assume.
+    Verdicts {
+        note: Option<String>,
+        rows: Vec<VerdictRow>,
+    },
+    /// A chart and the table of its data.
+    Chart {
+        svg: String,
+        table: Table,
+    },
+    Table(Table),
+}
+
+/// A table with a caption; every cell already formatted with its unit in the header.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub caption: String,
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Builds the report of `files`; `baseline` names the file trends compare against.
+pub fn build(
+    files: &[LoadedFile],
+    problems: &[FileProblem],
+    baseline: Option<&std::path::Path>,
+) -> Document {
+    let runs: Vec<RunView> = files.iter().map(super::model::view).collect();
+    let mut sections = Vec::new();
+    for (index, (run, file)) in runs.iter().zip(files).enumerate() {
+        sections.push(run_section(index, run, file));
+    }
+    for (index, group) in trend::groups(&runs, baseline).iter().enumerate() {
+        sections.push(trend_section(&format!("trend-{}", index + 1), group));
+    }
+    // One line per distinct simulator setting, naming its files: a suite run of three
+    // scenarios shows one line, not three copies.
+    let mut notes: Vec<(String, Vec<String>)> = Vec::new();
+    for run in &runs {
+        if let Some(note) = run.provenance.simulated_note() {
+            match notes.iter_mut().find(|(n, _)| *n == note) {
+                Some((_, labels)) => labels.push(run.label.clone()),
+                None => notes.push((note, vec![run.label.clone()])),
+            }
+        }
+    }
+    let simulated = notes
+        .into_iter()
+        .map(|(note, labels)| format!("{note} ({})", labels.join(", ")))
+        .collect();
+    Document {
+        title: "ollabench report".to_string(),
+        simulated,
+        problems: problems.iter().map(|p| p.to_string()).collect(),
+        files: runs.iter().map(|r| (r.label.clone(), r.kind)).collect(),
+        sections,
+    }
+}
+
+/// Letters and digits of `text`, the rest as dashes: a safe HTML id.
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// `12.3 s`, or `-` when not recorded.
+fn with_unit(value: Option<f64>, unit: &str) -> String {
+    match value {
+        Some(v) if v.is_finite() => {
+            if unit == "%" {
+                format!("{}%", fmt_num(v))
+            } else {
+                format!("{} {unit}", fmt_num(v))
+            }
+        }
+        _ => "-".to_string(),
+    }
+}
+
+fn num(value: Option<f64>) -> String {
+    value.map(fmt_num).unwrap_or_else(|| "-".to_string())
+}
+
+fn ms(value: Option<f64>) -> String {
+    value
+        .map(|v| fmt_num(v * 1000.0))
+        .unwrap_or_else(|| "-".to_string())
+}
+
+fn count(value: Option<u64>) -> String {
+    value
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "-".to_string())
+}
+
+fn text(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "-".to_string())
+}
+
+fn run_section(index: usize, run: &RunView, file: &LoadedFile) -> Section {
+    let id = format!("file-{}-{}", index + 1, slug(&run.label));
+    let mut subtitle = vec![format!("{} result", run.kind.label())];
+    if let Some(timestamp) = &run.timestamp {
+        subtitle.push(format!("Timestamp {timestamp}"));
+    }
+    if let Some(status) = &run.status {
+        subtitle.push(format!("Status {status}"));
+    }
+    let mut blocks = Vec::new();
+    if let Some(note) = run.provenance.simulated_note() {
+        blocks.push(Block::Note(note));
+    }
+    let (rows, note) = super::verdicts::for_file(file);
+    if !rows.is_empty() {
+        blocks.push(Block::Verdicts { note, rows });
+    }
+    match &run.body {
+        Body::SingleUser(view) => single_user_blocks(&id, view, &mut blocks),
+        Body::TokensPerSecond(view) => tps_blocks(&id, view, &mut blocks),
+        Body::MultiUser(view) => multi_user_blocks(&id, view, &mut blocks),
+        Body::Comparison(view) => comparison_blocks(&id, view, &mut blocks),
+    }
+    if !run.errors.is_empty() {
+        blocks.push(Block::Table(Table {
+            caption: format!("Errors ({})", run.errors.len()),
+            headers: vec![
+                "Phase".into(),
+                "Kind".into(),
+                "Message".into(),
+                "What to try".into(),
+            ],
+            rows: run
+                .errors
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.phase.clone(),
+                        e.kind.clone(),
+                        e.message.clone(),
+                        e.hint.clone(),
+                    ]
+                })
+                .collect(),
+        }));
+    }
+    provenance_blocks(run, &mut blocks);
+    Section {
+        id,
+        heading: run.label.clone(),
+        subtitle,
+        blocks,
+    }
+}
+
+fn single_user_blocks(id: &str, view: &SingleUserView, blocks: &mut Vec<Block>) {
+    blocks.push(Block::Headline(vec![
+        ("Model".into(), text(&view.model)),
+        ("Download".into(), with_unit(view.download_seconds, "s")),
+        ("Cold load".into(), with_unit(view.load_cold_seconds, "s")),
+        ("Warm load".into(), with_unit(view.load_warm_seconds, "s")),
+        (
+            "Tokens/second".into(),
+            with_unit(view.tokens_per_second, "tok/s"),
+        ),
+        (
+            "Time to first token".into(),
+            with_unit(view.time_to_first_token_seconds, "s"),
+        ),
+    ]));
+    let phases = [
+        (
+            "Download",
+            view.download_seconds,
+            &view.download_status,
+            view.download_megabytes_per_second,
+        ),
+        (
+            "Cold load",
+            view.load_cold_seconds,
+            &view.load_status,
+            view.load_megabytes_per_second_cold,
+        ),
+        ("Warm load", view.load_warm_seconds, &view.load_status, None),
+    ];
+    let table = Table {
+        caption: "Download and load times".into(),
+        headers: vec![
+            "Phase".into(),
+            "Time (s)".into(),
+            "Status".into(),
+            "Rate (MB/s)".into(),
+        ],
+        rows: phases
+            .iter()
+            .map(|(name, seconds, status, rate)| {
+                vec![name.to_string(), num(*seconds), text(status), num(*rate)]
+            })
+            .chain(std::iter::once(vec![
+                "Total (download + cold load)".into(),
+                num(view.total_seconds),
+                "-".into(),
+                "-".into(),
+            ]))
+            .collect(),
+    };
+    let measured: Vec<(String, f64)> = phases
+        .iter()
+        .filter_map(|(name, seconds, _, _)| seconds.map(|s| (name.to_string(), s)))
+        .collect();
+    if measured.is_empty() {
+        blocks.push(Block::Note(
+            "No download or load time was recorded in this file.".into(),
+        ));
+        blocks.push(Block::Table(table));
+        return;
+    }
+    let svg = svg::bar_chart(
+        &ChartMeta {
+            id: format!("{id}-phases"),
+            kind: "bars",
+            title: "Download and load times".into(),
+            x_label: "Phase".into(),
+            y_label: "Time (s)".into(),
+        },
+        &measured.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        &[BarSeries {
+            name: "time".into(),
+            values: measured
+                .iter()
+                .map(|(_, s)| {
+                    Some(BarValue {
+                        value: *s,
+                        min: None,
+                        max: None,
+                        std_dev: None,
+                    })
+                })
+                .collect(),
+        }],
+        "s",
+    );
+    blocks.push(Block::Chart { svg, table });
+}
+
+/// Distinct values in first-seen order.
+fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.iter().any(|o| o == item) {
+            out.push(item.to_string());
+        }
+    }
+    out
+}
+
+fn tps_blocks(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
+    let range = match (view.overall_min, view.overall_max) {
+        (Some(min), Some(max)) => format!(" (min {}, max {})", fmt_num(min), fmt_num(max)),
+        _ => String::new(),
+    };
+    blocks.push(Block::Headline(vec![
+        (
+            "Average tokens/second".into(),
+            format!("{}{range}", with_unit(view.overall_average, "tok/s")),
+        ),
+        ("Tests (model x prompt)".into(), count(view.total_tests)),
+        ("Samples".into(), count(view.total_samples)),
+        ("Failed requests".into(), count(view.failed_requests)),
+        ("Success rate".into(), with_unit(view.success_rate, "%")),
+        (
+            "Median time to first token".into(),
+            with_unit(view.median_time_to_first_token_seconds, "s"),
+        ),
+    ]));
+    let mut settings = Vec::new();
+    if let Some(tokens) = view.generation_tokens {
+        settings.push(format!("{tokens} generation tokens"));
+    }
+    if let Some(warmup) = view.warmup_runs {
+        settings.push(format!("{warmup} warmup runs"));
+    }
+    if let Some(runs) = view.measurement_runs {
+        settings.push(format!("{runs} measurement runs"));
+    }
+    if !view.concurrency_levels.is_empty() {
+        let levels: Vec<String> = view
+            .concurrency_levels
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        settings.push(format!("concurrency levels {}", levels.join(", ")));
+    }
+    if let Some(source) = &view.tokens_per_second_source {
+        settings.push(format!("tok/s measured {source}-side"));
+    }
+    if !settings.is_empty() {
+        blocks.push(Block::Note(format!(
+            "Configuration: {}.",
+            settings.join(", ")
+        )));
+    }
+    if view.cells.is_empty() {
+        blocks.push(Block::Note(
+            "This file records no per-model results (ModelResults is empty or missing).".into(),
+        ));
+        return;
+    }
+    throughput_chart(id, &view.cells, blocks);
+    ttft_chart(id, &view.cells, blocks);
+    itl_chart(id, &view.cells, blocks);
+    scaling_charts(id, view, blocks);
+}
+
+fn throughput_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
+    let models = distinct(cells.iter().map(|c| c.model.as_str()));
+    let prompts = distinct(cells.iter().map(|c| c.prompt_length.as_str()));
+    let series: Vec<BarSeries> = prompts
+        .iter()
+        .map(|prompt| BarSeries {
+            name: prompt.clone(),
+            values: models
+                .iter()
+                .map(|model| {
+                    cells
+                        .iter()
+                        .find(|c| &c.model == model && &c.prompt_length == prompt)
+                        .and_then(|c| {
+                            Some(BarValue {
+                                value: c.average_tokens_per_second?,
+                                min: c.min_tokens_per_second,
+                                max: c.max_tokens_per_second,
+                                std_dev: c.std_dev_tokens_per_second,
+                            })
+                        })
+                })
+                .collect(),
+        })
+        .collect();
+    let table = Table {
+        caption: "Tokens per second by model and prompt length".into(),
+        headers: [
+            "Model",
+            "Prompt",
+            "Mean (tok/s)",
+            "Min (tok/s)",
+            "Max (tok/s)",
+            "Std dev (tok/s)",
+            "CV (%)",
+            "Stability",
+            "Samples",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: cells
+            .iter()
+            .map(|c| {
+                vec![
+                    c.model.clone(),
+                    c.prompt_length.clone(),
+                    num(c.average_tokens_per_second),
+                    num(c.min_tokens_per_second),
+                    num(c.max_tokens_per_second),
+                    num(c.std_dev_tokens_per_second),
+                    num(c.coefficient_of_variation_percent),
+                    text(&c.stability),
+                    count(c.sample_size),
+                ]
+            })
+            .collect(),
+    };
+    if series.iter().all(|s| s.values.iter().all(Option::is_none)) {
+        blocks.push(Block::Note(
+            "No successful tokens-per-second sample was recorded.".into(),
+        ));
+        blocks.push(Block::Table(table));
+        return;
+    }
+    let svg = svg::bar_chart(
+        &ChartMeta {
+            id: format!("{id}-throughput"),
+            kind: "bars",
+            title: "Tokens per second by model and prompt length".into(),
+            x_label: "Model".into(),
+            y_label: "Tokens per second (tok/s, mean)".into(),
+        },
+        &models,
+        &series,
+        "tok/s",
+    );
+    blocks.push(Block::Chart { svg, table });
+}
+
+fn distribution_row(name: String, summary: Option<&SummaryView>) -> Vec<String> {
+    let s = summary.copied().unwrap_or_default();
+    vec![
+        name,
+        count(s.n),
+        ms(s.mean),
+        ms(s.min),
+        ms(s.median),
+        ms(s.p90),
+        ms(s.p95),
+        ms(s.p99),
+        ms(s.max),
+    ]
+}
+
+fn distribution_headers(first: &str) -> Vec<String> {
+    [
+        first,
+        "N",
+        "Mean (ms)",
+        "Min (ms)",
+        "Median (ms)",
+        "P90 (ms)",
+        "P95 (ms)",
+        "P99 (ms)",
+        "Max (ms)",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// An empirical CDF (step) of samples in seconds, drawn in milliseconds and percent.
+fn empirical_cdf(samples: &[f64]) -> Vec<(f64, f64)> {
+    let mut sorted: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len() as f64;
+    let mut points = Vec::with_capacity(sorted.len() + 1);
+    if let Some(first) = sorted.first() {
+        points.push((first * 1000.0, 0.0));
+    }
+    for (i, value) in sorted.iter().enumerate() {
+        points.push((value * 1000.0, (i + 1) as f64 / n * 100.0));
+    }
+    points
+}
+
+fn ttft_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
+    let mut from_quantiles = false;
+    let series: Vec<LineSeries> = cells
+        .iter()
+        .filter_map(|c| {
+            if !c.time_to_first_token_samples.is_empty() {
+                Some(LineSeries {
+                    name: c.name(),
+                    points: empirical_cdf(&c.time_to_first_token_samples),
+                    step: true,
+                    reference: false,
+                })
+            } else {
+                let points: Vec<(f64, f64)> = c
+                    .time_to_first_token?
+                    .quantile_points()
+                    .into_iter()
+                    .map(|(v, share)| (v * 1000.0, share))
+                    .collect();
+                from_quantiles = true;
+                (!points.is_empty()).then(|| LineSeries {
+                    name: c.name(),
+                    points,
+                    step: false,
+                    reference: false,
+                })
+            }
+        })
+        .collect();
+    if series.is_empty() {
+        return;
+    }
+    let table = Table {
+        caption: "Time to first token (TTFT)".into(),
+        headers: distribution_headers("Model / prompt"),
+        rows: cells
+            .iter()
+            .map(|c| distribution_row(c.name(), c.time_to_first_token.as_ref()))
+            .collect(),
+    };
+    let svg = svg::line_chart(
+        &ChartMeta {
+            id: format!("{id}-ttft"),
+            kind: "cdf",
+            title: "Time to first token: cumulative distribution".into(),
+            x_label: "Time to first token (ms)".into(),
+            y_label: "Requests at or below (%)".into(),
+        },
+        &series,
+        &XAxis::Linear {
+            from_zero: false,
+            integer: false,
+        },
+        true,
+        Some(100.0),
+    );
+    if from_quantiles {
+        blocks.push(Block::Note(
+            "Some TTFT curves are drawn through the recorded percentiles (min, median, p90, p95, p99, max): the file holds no per-request samples for them.".into(),
+        ));
+    }
+    blocks.push(Block::Chart { svg, table });
+}
+
+fn itl_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
+    let series: Vec<LineSeries> = cells
+        .iter()
+        .filter_map(|c| {
+            let points: Vec<(f64, f64)> = c
+                .inter_token_latency?
+                .quantile_points()
+                .into_iter()
+                .map(|(v, share)| (v * 1000.0, share))
+                .collect();
+            (!points.is_empty()).then(|| LineSeries {
+                name: c.name(),
+                points,
+                step: false,
+                reference: false,
+            })
+        })
+        .collect();
+    if series.is_empty() {
+        return;
+    }
+    let table = Table {
+        caption: "Inter-token latency (ITL)".into(),
+        headers: distribution_headers("Model / prompt"),
+        rows: cells
+            .iter()
+            .map(|c| distribution_row(c.name(), c.inter_token_latency.as_ref()))
+            .collect(),
+    };
+    let svg = svg::line_chart(
+        &ChartMeta {
+            id: format!("{id}-itl"),
+            kind: "cdf",
+            title: "Inter-token latency: cumulative distribution (recorded percentiles)".into(),
+            x_label: "Gap between tokens (ms)".into(),
+            y_label: "Gaps at or below (%)".into(),
+        },
+        &series,
+        &XAxis::Linear {
+            from_zero: false,
+            integer: false,
+        },
+        true,
+        Some(100.0),
+    );
+    blocks.push(Block::Chart { svg, table });
+}
+
+fn scaling_charts(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
+    if view.concurrency.is_empty() {
+        return;
+    }
+    let keys = distinct_pairs(view);
+    let mut aggregate = Vec::new();
+    let mut efficiency = Vec::new();
+    for (model, prompt) in &keys {
+        let mut levels: Vec<_> = view
+            .concurrency
+            .iter()
+            .filter(|c| &c.model == model && &c.prompt_length == prompt)
+            .collect();
+        levels.sort_by_key(|c| c.concurrent_requests);
+        let name = if prompt.is_empty() {
+            model.clone()
+        } else {
+            format!("{model} / {prompt}")
+        };
+        aggregate.push(LineSeries {
+            name: name.clone(),
+            points: levels
+                .iter()
+                .filter_map(|c| {
+                    Some((c.concurrent_requests as f64, c.aggregate_tokens_per_second?))
+                })
+                .collect(),
+            step: false,
+            reference: false,
+        });
+        efficiency.push(LineSeries {
+            name,
+            points: levels
+                .iter()
+                .filter_map(|c| Some((c.concurrent_requests as f64, c.efficiency_percent?)))
+                .collect(),
+            step: false,
+            reference: false,
+        });
+    }
+    let table = Table {
+        caption: "Concurrency scaling".into(),
+        headers: [
+            "Model / prompt",
+            "Concurrent requests",
+            "Aggregate (tok/s)",
+            "Per request (tok/s)",
+            "Single stream (tok/s)",
+            "Efficiency (%)",
+            "Assessment",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: view
+            .concurrency
+            .iter()
+            .map(|c| {
+                vec![
+                    format!("{} / {}", c.model, c.prompt_length),
+                    c.concurrent_requests.to_string(),
+                    num(c.aggregate_tokens_per_second),
+                    num(c.per_request_tokens_per_second),
+                    num(c.single_stream_tokens_per_second),
+                    num(c.efficiency_percent),
+                    text(&c.assessment),
+                ]
+            })
+            .collect(),
+    };
+    let max_level = view
+        .concurrency
+        .iter()
+        .map(|c| c.concurrent_requests)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    // The ideal: every added request adds a whole single stream (100% efficiency).
+    if keys.len() == 1 {
+        let single = view
+            .concurrency
+            .iter()
+            .find_map(|c| c.single_stream_tokens_per_second);
+        if let Some(single) = single {
+            aggregate.push(LineSeries {
+                name: "ideal: N x single stream".into(),
+                points: vec![(0.0, 0.0), (max_level, single * max_level)],
+                step: false,
+                reference: true,
+            });
+        }
+    }
+    efficiency.push(LineSeries {
+        name: "100% (linear scaling)".into(),
+        points: vec![(0.0, 100.0), (max_level, 100.0)],
+        step: false,
+        reference: true,
+    });
+    let has_aggregate = aggregate
+        .iter()
+        .any(|s| !s.reference && !s.points.is_empty());
+    let has_efficiency = efficiency
+        .iter()
+        .any(|s| !s.reference && !s.points.is_empty());
+    if has_aggregate {
+        let svg = svg::line_chart(
+            &ChartMeta {
+                id: format!("{id}-scaling-aggregate"),
+                kind: "scaling",
+                title: "Aggregate throughput against concurrent requests".into(),
+                x_label: "Concurrent requests (N)".into(),
+                y_label: "Aggregate throughput (tok/s)".into(),
+            },
+            &aggregate,
+            &XAxis::Linear {
+                from_zero: true,
+                integer: true,
+            },
+            true,
+            None,
+        );
+        blocks.push(Block::Chart {
+            svg,
+            table: table.clone(),
+        });
+    }
+    if has_efficiency {
+        let svg = svg::line_chart(
+            &ChartMeta {
+                id: format!("{id}-scaling-efficiency"),
+                kind: "scaling",
+                title: "Scaling efficiency against concurrent requests".into(),
+                x_label: "Concurrent requests (N)".into(),
+                y_label: "Efficiency (% of N x single stream)".into(),
+            },
+            &efficiency,
+            &XAxis::Linear {
+                from_zero: true,
+                integer: true,
+            },
+            true,
+            None,
+        );
+        let table = Table {
+            caption: "Scaling efficiency".into(),
+            headers: vec![
+                "Model / prompt".into(),
+                "Concurrent requests".into(),
+                "Efficiency (%)".into(),
+                "Assessment".into(),
+            ],
+            rows: view
+                .concurrency
+                .iter()
+                .map(|c| {
+                    vec![
+                        format!("{} / {}", c.model, c.prompt_length),
+                        c.concurrent_requests.to_string(),
+                        num(c.efficiency_percent),
+                        text(&c.assessment),
+                    ]
+                })
+                .collect(),
+        };
+        blocks.push(Block::Chart { svg, table });
+    }
+    if !has_aggregate && !has_efficiency {
+        blocks.push(Block::Table(table));
+    }
+}
+
+fn distinct_pairs(view: &TpsView) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for c in &view.concurrency {
+        let key = (c.model.clone(), c.prompt_length.clone());
+        if !out.contains(&key) {
+            out.push(key);
+        }
+    }
+    out
+}
+
+const PHASES: [&str; 3] = ["download", "load", "generate"];
+
+fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
+    blocks.push(Block::Headline(vec![
+        (
+            "Concurrent users".into(),
+            count(view.concurrent_users.or(view.total_users)),
+        ),
+        (
+            "Overall duration".into(),
+            with_unit(view.overall_duration_seconds, "s"),
+        ),
+        ("Success rate".into(), with_unit(view.success_rate, "%")),
+        (
+            "Average download".into(),
+            with_unit(view.average_download_seconds, "s"),
+        ),
+        (
+            "Average load".into(),
+            with_unit(view.average_load_seconds, "s"),
+        ),
+        (
+            "Average throughput".into(),
+            with_unit(view.average_throughput, "tok/s"),
+        ),
+        ("Efficiency".into(), with_unit(view.efficiency_percent, "%")),
+        (
+            "Speedup".into(),
+            view.speedup
+                .map(|s| format!("{}x", fmt_num(s)))
+                .unwrap_or_else(|| "-".into()),
+        ),
+    ]));
+    let summary = Table {
+        caption: "Download and load times across users".into(),
+        headers: vec![
+            "Phase".into(),
+            "Average (s)".into(),
+            "Min (s)".into(),
+            "Max (s)".into(),
+            "Succeeded".into(),
+        ],
+        rows: vec![
+            vec![
+                "Download".into(),
+                num(view.average_download_seconds),
+                num(view.min_download_seconds),
+                num(view.max_download_seconds),
+                count(view.successful_downloads),
+            ],
+            vec![
+                "Load".into(),
+                num(view.average_load_seconds),
+                num(view.min_load_seconds),
+                num(view.max_load_seconds),
+                count(view.successful_loads),
+            ],
+        ],
+    };
+    blocks.push(Block::Table(summary));
+    let table = Table {
+        caption: "Users".into(),
+        headers: [
+            "User",
+            "Model",
+            "Download (s)",
+            "Download status",
+            "Load (s)",
+            "Load status",
+            "Generate (s)",
+            "Total (s)",
+            "Tokens/second (tok/s)",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: view
+            .users
+            .iter()
+            .map(|u| {
+                vec![
+                    u.user_id.clone(),
+                    text(&u.model),
+                    num(u.download_seconds),
+                    text(&u.download_status),
+                    num(u.load_seconds),
+                    text(&u.load_status),
+                    num(u.generate_seconds),
+                    num(u.total_seconds),
+                    num(u.tokens_per_second),
+                ]
+            })
+            .collect(),
+    };
+    let mut any_recorded = false;
+    let rows: Vec<svg::TimelineRow> = view
+        .users
+        .iter()
+        .map(|u| {
+            let (phases, recorded) = u.phases();
+            any_recorded |= recorded;
+            svg::TimelineRow {
+                label: match &u.model {
+                    Some(model) => format!("user {} ({model})", u.user_id),
+                    None => format!("user {}", u.user_id),
+                },
+                segments: phases
+                    .into_iter()
+                    .map(|(phase, start, end)| svg::Segment { phase, start, end })
+                    .collect(),
+            }
+        })
+        .collect();
+    if rows.iter().all(|r| r.segments.is_empty()) {
+        if view.users.is_empty() {
+            blocks.push(Block::Note("This file records no individual users.".into()));
+        } else {
+            blocks.push(Block::Table(table));
+        }
+        return;
+    }
+    if !any_recorded {
+        blocks.push(Block::Note(
+            "This file records durations, not start times: each user's phases are drawn end to end from 0 s, so overlaps between users are not shown.".into(),
+        ));
+    }
+    let svg = svg::timeline_chart(
+        &ChartMeta {
+            id: format!("{id}-timeline"),
+            kind: "timeline",
+            title: "Multi-user timeline: download, load and generate per user".into(),
+            x_label: "Time since the common start (s)".into(),
+            y_label: "User".into(),
+        },
+        &rows,
+        &PHASES,
+    );
+    blocks.push(Block::Chart { svg, table });
+}
+
+fn comparison_blocks(id: &str, view: &ComparisonView, blocks: &mut Vec<Block>) {
+    blocks.push(Block::Headline(vec![
+        ("Runs compared".into(), view.runs.len().to_string()),
+        (
+            "Baseline".into(),
+            view.baseline.clone().unwrap_or_else(|| "first run".into()),
+        ),
+    ]));
+    let groups = trend::comparison_groups(view);
+    if groups.is_empty() {
+        blocks.push(Block::Note(
+            "This comparison report records no runs with metrics.".into(),
+        ));
+    }
+    for (index, group) in groups.iter().enumerate() {
+        let section = trend_section(&format!("{id}-trend-{}", index + 1), group);
+        blocks.push(Block::Note(section.heading.clone()));
+        blocks.extend(section.blocks);
+    }
+}
+
+fn trend_section(id: &str, group: &TrendGroup) -> Section {
+    let mut blocks = Vec::new();
+    let labels: Vec<String> = group.runs.iter().map(|r| r.axis_label()).collect();
+    blocks.push(Block::Table(Table {
+        caption: "Runs in this trend (ordered by Timestamp)".into(),
+        headers: vec!["#".into(), "Run".into(), "Timestamp".into(), "Role".into()],
+        rows: group
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                vec![
+                    (i + 1).to_string(),
+                    r.label.clone(),
+                    text(&r.timestamp),
+                    if i == group.baseline {
+                        "baseline".into()
+                    } else {
+                        "-".into()
+                    },
+                ]
+            })
+            .collect(),
+    }));
+    for (chart_index, chart) in group.charts.iter().enumerate() {
+        let series: Vec<LineSeries> = chart
+            .lines
+            .iter()
+            .map(|line| LineSeries {
+                name: line.subject.clone(),
+                points: line
+                    .values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.map(|v| (i as f64, v)))
+                    .collect(),
+                step: false,
+                reference: false,
+            })
+            .collect();
+        let unit_text = if chart.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", chart.unit)
+        };
+        let svg = svg::line_chart(
+            &ChartMeta {
+                id: format!("{id}-{}", chart_index + 1),
+                kind: "trend",
+                title: format!("{} across runs", chart.metric),
+                x_label: "Run (ordered by Timestamp)".into(),
+                y_label: format!("{}{unit_text}", chart.metric),
+            },
+            &series,
+            &XAxis::Categories {
+                labels: labels.clone(),
+                marked: Some(group.baseline),
+                mark_label: "baseline".into(),
+            },
+            chart.unit == "tok/s" || chart.unit == "%",
+            None,
+        );
+        let mut headers = vec!["Run".to_string()];
+        headers.extend(
+            chart
+                .lines
+                .iter()
+                .map(|l| format!("{}{unit_text}", l.subject)),
+        );
+        let mut rows: Vec<Vec<String>> = group
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut row = vec![if i == group.baseline {
+                    format!("{} (baseline)", r.label)
+                } else {
+                    r.label.clone()
+                }];
+                row.extend(
+                    chart
+                        .lines
+                        .iter()
+                        .map(|l| num(l.values.get(i).copied().flatten())),
+                );
+                row
+            })
+            .collect();
+        if group.runs.len() > 1 {
+            let mut change = vec!["Last vs baseline".to_string()];
+            change.extend(chart.lines.iter().map(|l| l.change_text(group.baseline)));
+            rows.push(change);
+        }
+        blocks.push(Block::Chart {
+            svg,
+            table: Table {
+                caption: format!("{}{unit_text}", chart.metric),
+                headers,
+                rows,
+            },
+        });
+    }
+    Section {
+        id: id.to_string(),
+        heading: format!("Trend: {}", group.name),
+        subtitle: vec![format!("{} runs", group.runs.len())],
+        blocks,
+    }
+}
+
+fn provenance_blocks(run: &RunView, blocks: &mut Vec<Block>) {
+    let p = &run.provenance;
+    if !p.recorded {
+        blocks.push(Block::Note(
+            "Provenance not recorded: this file comes from the PowerShell suite or an older tool (no server version, model digest or GPU residency).".into(),
+        ));
+        return;
+    }
+    let simulated = if p.simulated {
+        format!(
+            "yes (profile {}, time scale {})",
+            p.simulator_profile.as_deref().unwrap_or("unknown"),
+            p.simulator_time_scale
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "1".into())
+        )
+    } else {
+        "no".into()
+    };
+    let rows = vec![
+        vec!["ollabench version".into(), text(&p.ollabench_version)],
+        vec!["Server version".into(), text(&p.server_version)],
+        vec!["API".into(), text(&p.api)],
+        vec!["Endpoint".into(), text(&p.endpoint)],
+        vec!["Endpoint found by".into(), text(&p.endpoint_resolved_by)],
+        vec!["Simulated".into(), simulated],
+        vec![
+            "Command line".into(),
+            if p.command_line.is_empty() {
+                "-".into()
+            } else {
+                p.command_line.join(" ")
+            },
+        ],
+    ];
+    blocks.push(Block::Table(Table {
+        caption: "Provenance".into(),
+        headers: vec!["Item".into(), "Value".into()],
+        rows,
+    }));
+    if !p.models.is_empty() {
+        blocks.push(Block::Table(Table {
+            caption: "Models".into(),
+            headers: [
+                "Model",
+                "Digest",
+                "Parameters",
+                "Quantization",
+                "Size (GB)",
+                "GPU residency",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: p
+                .models
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.name.clone(),
+                        m.digest
+                            .as_deref()
+                            .map(|d| d.trim_start_matches("sha256:").chars().take(12).collect())
+                            .unwrap_or_else(|| "-".into()),
+                        text(&m.parameter_size),
+                        text(&m.quantization),
+                        m.size_bytes
+                            .or(m.loaded_size_bytes)
+                            .map(|b| format!("{:.2}", b as f64 / 1e9))
+                            .unwrap_or_else(|| "-".into()),
+                        m.residency(),
+                    ]
+                })
+                .collect(),
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_safe_ids() {
+        assert_eq!(
+            slug("results-1/single user.json"),
+            "results-1-single-user-json"
+        );
+        assert_eq!(slug("../x"), "x");
+    }
+
+    #[test]
+    fn empirical_cdfs_end_at_100_percent() {
+        assert_eq!(empirical_cdf(&[0.2]), vec![(200.0, 0.0), (200.0, 100.0)]);
+        let points = empirical_cdf(&[0.3, 0.1, f64::NAN]);
+        assert_eq!(points, vec![(100.0, 0.0), (100.0, 50.0), (300.0, 100.0)]);
+        assert!(empirical_cdf(&[]).is_empty());
+    }
+
+    #[test]
+    fn missing_values_show_as_dashes() {
+        assert_eq!(with_unit(None, "s"), "-");
+        assert_eq!(with_unit(Some(f64::NAN), "s"), "-");
+        assert_eq!(with_unit(Some(99.5), "%"), "99.5%");
+        assert_eq!(with_unit(Some(2.0), "s"), "2.00 s");
+    }
+}
