@@ -58,6 +58,49 @@ fn redact_numbers(text: &str) -> String {
     out
 }
 
+/// Redacts what a real run changes from one run to the next: numbers, the test's own command
+/// line, verdict levels (and the advice that comes with them), stability words, and which
+/// prompt had the largest variance.
+fn redact_run(markdown: &str) -> String {
+    let mut lines = Vec::new();
+    for line in markdown.lines() {
+        let mut line = line.to_string();
+        if line.starts_with("| Command line |") {
+            line = "| Command line | <command line> |".to_string();
+        }
+        let mut is_verdict = false;
+        for level in ["✅ Target", "✅ Good", "⚠️ Warning", "❌ Critical"] {
+            if line.contains(&format!("| {level} |")) {
+                line = line.replace(level, "<verdict>");
+                is_verdict = true;
+            }
+        }
+        if is_verdict {
+            // The fifth cell is the advice, which depends on the level (and may hold `\|`).
+            let mut bars = 0;
+            let mut previous = ' ';
+            for (index, c) in line.char_indices() {
+                if c == '|' && previous != '\\' {
+                    bars += 1;
+                    if bars == 5 {
+                        line = format!("{}| <advice> |", &line[..index]);
+                        break;
+                    }
+                }
+                previous = c;
+            }
+        }
+        for stability in ["Stable", "Variable", "Investigate", "Problem"] {
+            line = line.replace(&format!("| {stability} |"), "| <stability> |");
+        }
+        for prompt in ["Short", "Long"] {
+            line = line.replace(&format!("/{prompt})"), "/<prompt>)");
+        }
+        lines.push(line);
+    }
+    redact_numbers(&lines.join("\n"))
+}
+
 /// `data-points` of every chart in an HTML text, with the chart's kind and id.
 fn charts(html: &str) -> Vec<(String, String, usize)> {
     let mut found = Vec::new();
@@ -108,6 +151,7 @@ fn assert_self_contained(html: &str) {
 
 #[test]
 fn fixtures_follow_the_result_models() {
+    use ollabench::results::multi_user::MultiUserResult;
     use ollabench::results::single_user::SingleUserResult;
     use ollabench::results::tokens_per_second::TpsResult;
     let parse =
@@ -128,6 +172,8 @@ fn fixtures_follow_the_result_models() {
         serde_json::from_value::<TpsResult>(parse(path))
             .unwrap_or_else(|err| panic!("{path}: {err}"));
     }
+    serde_json::from_value::<MultiUserResult>(parse("sim-run/multi-user.json"))
+        .unwrap_or_else(|err| panic!("multi-user: {err}"));
 }
 
 #[test]
@@ -242,10 +288,18 @@ fn a_comparison_report_draws_its_trend() {
     assert_self_contained(&html);
     let charts = charts(&html);
     assert_eq!(kinds(&charts), ["trend"]);
-    assert_eq!(charts.len(), 3);
+    // Download, cold load, warm load, total, tok/s: three runs each.
+    assert_eq!(charts.len(), 5, "{charts:?}");
+    assert!(charts.iter().all(|(_, _, points)| *points == 3));
+    assert_eq!(html.matches("class=\"baseline\"").count(), 5);
     let markdown = read(&written.markdown);
     assert!(
-        markdown.contains("results-1/single-user (baseline)"),
+        markdown.contains("| results-1/single-user (baseline) |"),
+        "{markdown}"
+    );
+    // The verdicts the comparison recorded, by run.
+    assert!(
+        markdown.contains("| results-2/single-user: Cold load time | 6.05 s | ✅ Target |"),
         "{markdown}"
     );
 }
@@ -439,7 +493,6 @@ async fn the_report_opens_in_headless_chromium_without_errors() {
 }
 
 #[tokio::test]
-#[ignore = "needs the built-in simulator (branch sim); main has a stub that serves nothing"]
 async fn a_report_of_a_real_run_against_the_simulator() {
     let sim = support::start_sim(support::sim_config(0.02, &[])).await;
     let url = sim.url();
@@ -485,8 +538,17 @@ async fn a_report_of_a_real_run_against_the_simulator() {
     );
     assert!(html.contains("banner simulated"));
     let markdown = read(&written.markdown).replace(&url, "http://SIM");
-    insta::assert_snapshot!("real_simulated_run_summary", redact_numbers(&markdown));
+    insta::assert_snapshot!("real_simulated_run_summary", redact_run(&markdown));
     sim.shutdown().await;
+}
+
+#[test]
+fn redaction_hides_what_changes_between_runs() {
+    let markdown = "| Variance (tok/s) (phi3.5/Long) | 3.1% | ⚠️ Warning | Target < 5% | Check a \\| b |\n| phi3.5 | Short | 60.1 | Stable |\n| Command line | /tmp/x --y |";
+    assert_eq!(
+        redact_run(markdown),
+        "| Variance (tok/s) (phi3.5/<prompt>) | #% | <verdict> | Target < #% | <advice> |\n| phi3.5 | Short | # | <stability> |\n| Command line | <command line> |"
+    );
 }
 
 #[test]

@@ -435,3 +435,44 @@ async fn bad_options_are_usage_errors() {
         assert!(stderr.starts_with("error: "), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_routes_and_the_native_api_give_the_same_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config(0.1, &["mistral:7b"])).await;
+    let mut rates = Vec::new();
+    for api in ["ollama", "openai"] {
+        let output = dir.path().join(format!("tps-{api}.json"));
+        let code = ollabench(&[
+            "tps",
+            "--api",
+            api,
+            "--endpoint",
+            &sim.url(),
+            "--models",
+            "mistral:7b",
+            "--prompt-lengths",
+            "short",
+            "--warmup-runs",
+            "1",
+            "--measurement-runs",
+            "3",
+            "--output",
+            output.to_str().unwrap(),
+        ])
+        .await;
+        let result = read_json(&output);
+        assert_eq!(code, 0, "{api}: {result:#}");
+        assert_eq!(result["Provenance"]["Api"], api);
+        let cell = &result["ModelResults"][0]["PromptResults"][0];
+        // The client-side rate exists for both APIs; the server's own timing only for Ollama's.
+        rates.push(f(cell, &["Metrics", "ClientTokensPerSecond", "Mean"]));
+    }
+    let difference = (rates[1] - rates[0]).abs() / rates[0] * 100.0;
+    assert!(
+        difference < 3.0,
+        "native {:.1} vs /v1 {:.1} tok/s: {difference:.1}%",
+        rates[0],
+        rates[1]
+    );
+}

@@ -99,15 +99,17 @@ async fn multi_user_scaling_has_the_reference_shape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_makes_users_fail_with_their_cause_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = sim_config(0.01, &[]);
+    // Every model is on disk and only one fits at a time, so all five users ask for a load at
+    // once: one loads, the next waits for it to finish (blocking Ollama's pending queue), one
+    // more fits in the queue, the rest are turned away with 503.
+    let mut config = sim_config(0.05, &["llama3.1:8b", "phi3.5", "gemma2:2b", "mistral:7b"]);
     config.max_queue = 1;
+    config.max_loaded_models = 1;
     let sim = start_sim(config).await;
     let output = dir.path().join("mu.json");
-    // Five users of one model ask for its load at the same moment: one loads, one waits in
-    // the queue, the rest are turned away.
     let baseline = dir.path().join("single-user.json");
     std::fs::write(&baseline, r#"{"Measurements": {"TotalTimeSeconds": 1.0}}"#).unwrap();
-    let code = multi_user(&sim.url(), 5, "gemma2:2b", &output, Some(&baseline)).await;
+    let code = multi_user(&sim.url(), 5, SCALING_MODELS, &output, Some(&baseline)).await;
     let result = read_json(&output);
     assert_eq!(code, 1, "{result:#}");
     assert_eq!(result["Status"], "Failed");

@@ -161,16 +161,25 @@ fn run_section(index: usize, run: &RunView, file: &LoadedFile) -> Section {
     if let Some(note) = run.provenance.simulated_note() {
         blocks.push(Block::Note(note));
     }
-    let (rows, note) = super::verdicts::for_file(file);
-    if !rows.is_empty() {
-        blocks.push(Block::Verdicts { note, rows });
-    }
+    let mut body = Vec::new();
     match &run.body {
-        Body::SingleUser(view) => single_user_blocks(&id, view, &mut blocks),
-        Body::TokensPerSecond(view) => tps_blocks(&id, view, &mut blocks),
-        Body::MultiUser(view) => multi_user_blocks(&id, view, &mut blocks),
-        Body::Comparison(view) => comparison_blocks(&id, view, &mut blocks),
+        Body::SingleUser(view) => single_user_blocks(&id, view, &mut body),
+        Body::TokensPerSecond(view) => tps_blocks(&id, view, &mut body),
+        Body::MultiUser(view) => multi_user_blocks(&id, view, &mut body),
+        Body::Comparison(view) => comparison_blocks(&id, view, &mut body),
     }
+    // Headline numbers first, then their verdicts, then the detail.
+    let headline = usize::from(matches!(body.first(), Some(Block::Headline(_))));
+    let (rows, note) = super::verdicts::for_file(file);
+    let verdicts = if !rows.is_empty() {
+        Some(Block::Verdicts { note, rows })
+    } else {
+        note.map(Block::Note)
+    };
+    if let Some(verdicts) = verdicts {
+        body.insert(headline, verdicts);
+    }
+    blocks.extend(body);
     if !run.errors.is_empty() {
         blocks.push(Block::Table(Table {
             caption: format!("Errors ({})", run.errors.len()),
@@ -425,6 +434,22 @@ fn throughput_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
         ));
         blocks.push(Block::Table(table));
         return;
+    }
+    let empty: Vec<String> = cells
+        .iter()
+        .filter(|c| c.average_tokens_per_second.is_none())
+        .map(|c| match (c.failed, c.attempted) {
+            (Some(failed), Some(attempted)) => {
+                format!("{} ({failed} of {attempted} requests failed)", c.name())
+            }
+            _ => c.name(),
+        })
+        .collect();
+    if !empty.is_empty() {
+        blocks.push(Block::Note(format!(
+            "No successful sample, so no bar, for: {}. See Errors below.",
+            empty.join("; ")
+        )));
     }
     let svg = svg::bar_chart(
         &ChartMeta {
@@ -813,6 +838,27 @@ fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
                 .unwrap_or_else(|| "-".into()),
         ),
     ]));
+    let mut scaling = Vec::new();
+    if let Some(single) = view.single_user_time_seconds {
+        let source = view
+            .baseline_source
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        scaling.push(format!(
+            "Efficiency compares against one user's {} s{source}.",
+            fmt_num(single)
+        ));
+    }
+    if let Some(assessment) = &view.scaling_assessment {
+        scaling.push(format!("Scaling: {assessment}."));
+    }
+    if let Some(assessment) = &view.contention_assessment {
+        scaling.push(format!("Contention: {assessment}."));
+    }
+    if !scaling.is_empty() {
+        blocks.push(Block::Note(scaling.join(" ")));
+    }
     let summary = Table {
         caption: "Download and load times across users".into(),
         headers: vec![
@@ -846,12 +892,11 @@ fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
             "User",
             "Model",
             "Download (s)",
-            "Download status",
             "Load (s)",
-            "Load status",
             "Generate (s)",
             "Total (s)",
             "Tokens/second (tok/s)",
+            "Status",
         ]
         .map(String::from)
         .to_vec(),
@@ -863,12 +908,11 @@ fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
                     u.user_id.clone(),
                     text(&u.model),
                     num(u.download_seconds),
-                    text(&u.download_status),
                     num(u.load_seconds),
-                    text(&u.load_status),
                     num(u.generate_seconds),
                     num(u.total_seconds),
                     num(u.tokens_per_second),
+                    user_status(u),
                 ]
             })
             .collect(),
@@ -919,15 +963,34 @@ fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
     blocks.push(Block::Chart { svg, table });
 }
 
+/// One word when every phase ended the same way, else each phase's status.
+fn user_status(user: &super::model::UserView) -> String {
+    let phases = [
+        ("download", &user.download_status),
+        ("load", &user.load_status),
+        ("generate", &user.generate_status),
+    ];
+    let recorded: Vec<(&str, &String)> = phases
+        .iter()
+        .filter_map(|(name, status)| status.as_ref().map(|s| (*name, s)))
+        .collect();
+    match recorded.first() {
+        None => "-".to_string(),
+        Some((_, first)) if recorded.iter().all(|(_, s)| s == first) => first.to_string(),
+        Some(_) => recorded
+            .iter()
+            .map(|(name, status)| format!("{name} {status}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 fn comparison_blocks(id: &str, view: &ComparisonView, blocks: &mut Vec<Block>) {
+    let groups = trend::comparison_groups(view);
     blocks.push(Block::Headline(vec![
         ("Runs compared".into(), view.runs.len().to_string()),
-        (
-            "Baseline".into(),
-            view.baseline.clone().unwrap_or_else(|| "first run".into()),
-        ),
+        ("Trends".into(), groups.len().to_string()),
     ]));
-    let groups = trend::comparison_groups(view);
     if groups.is_empty() {
         blocks.push(Block::Note(
             "This comparison report records no runs with metrics.".into(),
@@ -1152,7 +1215,7 @@ mod tests {
     fn missing_values_show_as_dashes() {
         assert_eq!(with_unit(None, "s"), "-");
         assert_eq!(with_unit(Some(f64::NAN), "s"), "-");
-        assert_eq!(with_unit(Some(99.5), "%"), "99.5%");
+        assert_eq!(with_unit(Some(99.5), "%"), "99.50%");
         assert_eq!(with_unit(Some(2.0), "s"), "2.00 s");
     }
 }

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::document::{Block, Document, Section, Table};
 use super::svg::esc;
+use super::verdicts::{css_class, html_symbol};
 
 const STYLE: &str = r#"
 :root { --fg: #1d1d1f; --muted: #555; --line: #d8d8d8; --bg: #fafafa;
@@ -35,12 +36,13 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px; p
 .note { color: #333; background: #f3f3f3; border-radius: 4px; padding: 6px 10px; margin: 10px 0; }
 figure.chart-block { display: grid; grid-template-columns: minmax(0, 11fr) minmax(0, 9fr); gap: 16px;
   align-items: start; margin: 16px 0; }
-@media (max-width: 1000px) { figure.chart-block { grid-template-columns: minmax(0, 1fr); } }
+figure.chart-block.wide { grid-template-columns: minmax(0, 9fr) minmax(0, 11fr); }
+@media (max-width: 1000px) { figure.chart-block, figure.chart-block.wide { grid-template-columns: minmax(0, 1fr); } }
 .plot svg { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 .data, .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 12.5px; margin: 8px 0; min-width: 50%; }
 caption { text-align: left; font-weight: 600; padding: 2px 0 6px; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+th, td { border-bottom: 1px solid var(--line); padding: 3px 6px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.level { font-weight: 600; white-space: nowrap; border-left: 5px solid; }
@@ -137,8 +139,8 @@ fn render_section(out: &mut String, section: &Section) {
                         "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"level {}\">{} {}</td><td>{}</td><td>{}</td></tr>",
                         esc(&row.metric),
                         esc(&row.value),
-                        row.level.css_class(),
-                        row.level.symbol(),
+                        css_class(row.level),
+                        html_symbol(row.level),
                         row.level.label(),
                         esc(&row.thresholds),
                         esc(&row.advice)
@@ -147,7 +149,13 @@ fn render_section(out: &mut String, section: &Section) {
                 out.push_str("</tbody></table></div>\n");
             }
             Block::Chart { svg, table } => {
-                out.push_str("<figure class=\"chart-block\"><div class=\"plot\">");
+                // A wide table gets the larger share of the row.
+                let class = if table.headers.len() > 6 {
+                    "chart-block wide"
+                } else {
+                    "chart-block"
+                };
+                let _ = write!(out, "<figure class=\"{class}\"><div class=\"plot\">");
                 out.push_str(svg);
                 out.push_str("</div><div class=\"data\">");
                 render_table(out, table);
@@ -196,7 +204,7 @@ fn render_table(out: &mut String, table: &Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::verdicts::{VerdictLevel, VerdictRow};
+    use crate::report::verdicts::{Level, VerdictRow};
 
     #[test]
     fn verdicts_show_symbol_and_word_and_text_is_escaped() {
@@ -214,7 +222,7 @@ mod tests {
                     rows: vec![VerdictRow {
                         metric: "Tokens/second".into(),
                         value: "20 tok/s".into(),
-                        level: VerdictLevel::Critical,
+                        level: Level::Critical,
                         thresholds: "Target 40-50".into(),
                         advice: "Check the GPU".into(),
                     }],
@@ -222,7 +230,7 @@ mod tests {
             }],
         };
         let html = render(&doc, "now");
-        assert!(html.contains("level-critical\">❌ Critical"));
+        assert!(html.contains("level-critical\">✗ Critical"));
         assert!(html.contains("not valid JSON &lt;x&gt;"));
         assert!(html.contains("banner simulated"));
         assert!(!html.contains("<script"));

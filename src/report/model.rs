@@ -262,6 +262,7 @@ pub struct UserView {
     pub load_start_seconds: Option<f64>,
     pub generate_start_seconds: Option<f64>,
     pub generate_seconds: Option<f64>,
+    pub generate_status: Option<String>,
 }
 
 impl UserView {
@@ -324,6 +325,12 @@ pub struct MultiUserView {
     pub average_throughput: Option<f64>,
     pub efficiency_percent: Option<f64>,
     pub speedup: Option<f64>,
+    /// One user's time the efficiency compares against, and where it came from.
+    pub single_user_time_seconds: Option<f64>,
+    pub baseline_source: Option<String>,
+    /// The reference's words for the efficiency and for the download contention.
+    pub scaling_assessment: Option<String>,
+    pub contention_assessment: Option<String>,
     pub users: Vec<UserView>,
 }
 
@@ -341,6 +348,8 @@ pub struct MetricPoint {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComparedRun {
     pub label: String,
+    /// Whether the comparison used it as (part of) a baseline (`Runs[].Baseline`).
+    pub is_baseline: bool,
     /// The file it came from, as the comparison report recorded it.
     pub source: Option<String>,
     pub kind: String,
@@ -349,11 +358,25 @@ pub struct ComparedRun {
     pub metrics: Vec<MetricPoint>,
 }
 
+/// A group of runs the comparison compared as a trend (`Groups[]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparedGroup {
+    /// `SingleUser: model llama3.1:8b`.
+    pub name: String,
+    /// Labels of its runs, in Timestamp order.
+    pub runs: Vec<String>,
+    /// The baseline's label (a run, or a mean of several `--baseline` runs).
+    pub baseline: Option<String>,
+}
+
 /// A comparison report written by `ollabench compare --output`.
 #[derive(Debug, Clone, Default)]
 pub struct ComparisonView {
     pub runs: Vec<ComparedRun>,
-    /// The run the report compared against (`Baseline`), by label or source.
+    /// The groups as the comparison formed them; empty in older or hand-written reports.
+    pub groups: Vec<ComparedGroup>,
+    /// The run the report compared against (`Baseline`), by label or source, when the report
+    /// names one at its top level.
     pub baseline: Option<String>,
 }
 
@@ -548,6 +571,7 @@ fn multi_user(root: Node) -> MultiUserView {
                 load_start_seconds: m.get("LoadStartSeconds").f64(),
                 generate_start_seconds: m.get("GenerateStartSeconds").f64(),
                 generate_seconds: m.get("GenerateTimeSeconds").f64(),
+                generate_status: m.get("GenerateStatus").text(),
             }
         })
         .collect();
@@ -575,6 +599,13 @@ fn multi_user(root: Node) -> MultiUserView {
             .get("Speedup")
             .f64()
             .or(summary.get("Speedup").f64()),
+        single_user_time_seconds: scaling.get("SingleUserTimeSeconds").f64(),
+        baseline_source: scaling.get("BaselineSource").text(),
+        scaling_assessment: scaling.get("Assessment").text().filter(|a| !a.is_empty()),
+        contention_assessment: scaling
+            .get("ContentionAssessment")
+            .text()
+            .filter(|a| !a.is_empty()),
         users,
     }
 }
@@ -608,6 +639,7 @@ fn comparison(root: Node) -> ComparisonView {
                 .filter(|l| !l.is_empty())
                 .or(run.get("Source").text())
                 .unwrap_or_else(|| format!("run {}", index + 1)),
+            is_baseline: run.get("Baseline").bool().unwrap_or(false),
             kind: run.get("Kind").text().unwrap_or_default(),
             group: Some(compared_group(run)),
             source: run.get("Source").text(),
@@ -633,12 +665,32 @@ fn comparison(root: Node) -> ComparisonView {
                 .collect(),
         })
         .collect();
+    let groups = root
+        .get("Groups")
+        .items()
+        .into_iter()
+        .map(|group| {
+            let kind = group.get("Kind").text().unwrap_or_else(|| "runs".into());
+            ComparedGroup {
+                name: match group.get("Key").text() {
+                    Some(key) => format!("{kind}: {key}"),
+                    None => kind,
+                },
+                runs: group.get("Runs").texts(),
+                baseline: group.get("Baseline").text(),
+            }
+        })
+        .collect();
     let baseline = root
         .get("Baseline")
         .text()
         .or(root.get("Baseline").get("Label").text())
         .or(root.get("Baseline").get("Source").text());
-    ComparisonView { runs, baseline }
+    ComparisonView {
+        runs,
+        groups,
+        baseline,
+    }
 }
 
 #[cfg(test)]

@@ -60,25 +60,26 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-/// A number for display: three significant digits for small values, fewer decimals for large.
+/// A number for display: two decimals from 1 up (as the reference's files round), more
+/// below 1 so that small latencies keep three significant digits.
 pub fn fmt_num(value: f64) -> String {
     if !value.is_finite() {
         return "-".to_string();
     }
     let magnitude = value.abs();
-    let text = if magnitude >= 100.0 || magnitude == 0.0 {
-        format!("{value:.0}")
-    } else if magnitude >= 10.0 {
-        format!("{value:.1}")
+    let text = if magnitude == 0.0 {
+        "0".to_string()
     } else if magnitude >= 1.0 {
         format!("{value:.2}")
-    } else if magnitude >= 0.01 {
+    } else if magnitude >= 0.1 {
         format!("{value:.3}")
+    } else if magnitude >= 0.0001 {
+        format!("{value:.4}")
     } else {
         format!("{value:.2e}")
     };
-    if text == "-0" {
-        "0".to_string()
+    if text.starts_with('-') && text.trim_start_matches(['-', '0', '.']).is_empty() {
+        text[1..].to_string()
     } else {
         text
     }
@@ -936,10 +937,13 @@ mod tests {
 
     #[test]
     fn numbers_read_well() {
-        assert_eq!(fmt_num(42.456), "42.5");
-        assert_eq!(fmt_num(125.45), "125");
+        assert_eq!(fmt_num(42.456), "42.46");
+        assert_eq!(fmt_num(125.45), "125.45");
         assert_eq!(fmt_num(2.1449), "2.14");
-        assert_eq!(fmt_num(0.0123), "0.012");
+        assert_eq!(fmt_num(0.336), "0.336");
+        assert_eq!(fmt_num(0.0123), "0.0123");
+        assert_eq!(fmt_num(-0.0001), "-0.0001");
+        assert_eq!(fmt_num(-0.00001), "-1.00e-5");
         assert_eq!(fmt_num(f64::NAN), "-");
         assert_eq!(fmt_tick(0.30000000000000004, 0.1), "0.3");
         assert_eq!(fmt_tick(-0.0, 0.5), "0.0");

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use chrono::NaiveDateTime;
 
-use super::model::{Body, ComparisonView, MetricPoint, RunView};
-use super::svg::fmt_num;
+use super::model::{Body, ComparedRun, ComparisonView, MetricPoint, RunView};
 
 /// One number of a run: (metric, unit, subject, value).
 type MetricValue = (String, String, String, f64);
@@ -50,11 +49,7 @@ impl TrendLine {
         match (base, last) {
             (Some(base), Some(last)) if base != 0.0 => {
                 let change = (last - base) / base.abs() * 100.0;
-                format!(
-                    "{}{}%",
-                    if change >= 0.0 { "+" } else { "" },
-                    fmt_num(change)
-                )
+                format!("{change:+.2}%")
             }
             _ => "-".to_string(),
         }
@@ -296,39 +291,58 @@ pub fn groups(runs: &[RunView], baseline: Option<&Path>) -> Vec<TrendGroup> {
         .collect()
 }
 
-/// The trends inside a comparison report, one group per kind and configuration.
+/// The trends inside a comparison report: its own groups when it records them (with their
+/// baselines), else one group per kind and configuration.
 pub fn comparison_groups(view: &ComparisonView) -> Vec<TrendGroup> {
-    let mut keyed: Vec<(String, Vec<usize>)> = Vec::new();
-    for (index, run) in view.runs.iter().enumerate() {
-        let key = run.group.clone().unwrap_or_else(|| run.kind.clone());
-        match keyed.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(index),
-            None => keyed.push((key, vec![index])),
+    let member = |run: &ComparedRun, is_base: bool| -> Member {
+        (
+            TrendRun {
+                label: run.label.clone(),
+                timestamp: run.timestamp.clone(),
+            },
+            run.metrics.iter().map(metric_tuple).collect(),
+            is_base,
+        )
+    };
+    let mut keyed: Vec<(String, Vec<Member>)> = Vec::new();
+    if !view.groups.is_empty() {
+        for group in &view.groups {
+            let runs: Vec<&ComparedRun> = group
+                .runs
+                .iter()
+                .filter_map(|label| view.runs.iter().find(|r| &r.label == label))
+                .collect();
+            let named = |run: &ComparedRun| group.baseline.as_deref() == Some(run.label.as_str());
+            // A baseline averaged from several --baseline runs has no run of its own: mark
+            // the first of them.
+            let base_index = runs
+                .iter()
+                .position(|r| named(r))
+                .or_else(|| runs.iter().position(|r| r.is_baseline));
+            let members = runs
+                .iter()
+                .enumerate()
+                .map(|(i, run)| member(run, Some(i) == base_index))
+                .collect();
+            keyed.push((group.name.clone(), members));
+        }
+    } else {
+        for run in &view.runs {
+            let key = run.group.clone().unwrap_or_else(|| run.kind.clone());
+            let is_base = run.is_baseline
+                || view
+                    .baseline
+                    .as_deref()
+                    .is_some_and(|b| b == run.label || Some(b) == run.source.as_deref());
+            match keyed.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(member(run, is_base)),
+                None => keyed.push((key, vec![member(run, is_base)])),
+            }
         }
     }
     keyed
         .into_iter()
-        .map(|(key, members)| {
-            let runs = members
-                .into_iter()
-                .map(|i| {
-                    let run = &view.runs[i];
-                    let is_base = view
-                        .baseline
-                        .as_deref()
-                        .is_some_and(|b| b == run.label || Some(b) == run.source.as_deref());
-                    (
-                        TrendRun {
-                            label: run.label.clone(),
-                            timestamp: run.timestamp.clone(),
-                        },
-                        run.metrics.iter().map(metric_tuple).collect(),
-                        is_base,
-                    )
-                })
-                .collect();
-            build_group(key, runs)
-        })
+        .map(|(key, members)| build_group(key, members))
         .filter(|g| !g.charts.is_empty())
         .collect()
 }
@@ -374,7 +388,7 @@ mod tests {
             group.charts[0].lines[0].values,
             vec![Some(1.0), Some(2.0), Some(3.0)]
         );
-        assert_eq!(group.charts[0].lines[0].change_text(0), "+200%");
+        assert_eq!(group.charts[0].lines[0].change_text(0), "+200.00%");
         assert_eq!(group.runs[1].axis_label(), "2025-11-01 10:00");
     }
 
@@ -387,7 +401,7 @@ mod tests {
         runs[1].2 = true;
         let group = build_group("g".into(), runs);
         assert_eq!(group.baseline, 1);
-        assert_eq!(group.charts[0].lines[0].change_text(1), "+0%");
+        assert_eq!(group.charts[0].lines[0].change_text(1), "+0.00%");
     }
 
     #[test]

@@ -1,0 +1,170 @@
+//! Failures as data: the simulator's fault injection makes requests fail mid-stream, and every
+//! command must exit non-zero with a one-line cause and a hint, never panic, and still write
+//! what it measured, with its failed status and the failures counted by kind.
+
+mod support;
+
+use ollabench::sim::{FaultRule, Faults, SimConfig};
+use support::*;
+
+fn faulty(time_scale: f64, preload: &[&str], kind: &str, spec: &str) -> SimConfig {
+    let mut config = sim_config(time_scale, preload);
+    config.faults = Faults {
+        rules: vec![FaultRule::parse(kind, spec).expect("a valid fault rule")],
+    };
+    config
+}
+
+/// Runs single-user against a simulator whose generations fail in one way; returns the exit
+/// code, stdout and the written file.
+async fn single_user_with_fault(
+    kind: &str,
+    spec: &str,
+    extra: &[&str],
+) -> (i32, String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("su.json");
+    // Pulls meet faults too: `after:1` spares the pull (the first request) and strikes the
+    // generation (load-only and unload requests are never faulted).
+    let sim = start_sim(faulty(0.01, &["gemma2:2b"], kind, spec)).await;
+    let url = sim.url();
+    let mut args = vec![
+        "single-user",
+        "--endpoint",
+        &url,
+        "--model",
+        "gemma2:2b",
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = ollabench_binary(&args).await;
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (code, stdout, read_json(&output))
+}
+
+fn assert_failed_generation(code: i32, stdout: &str, result: &serde_json::Value, kind: &str) {
+    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(result["Status"], "Failed", "{result:#}");
+    let errors = result["Errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{result:#}");
+    assert_eq!(errors[0]["Phase"], "generate");
+    assert_eq!(errors[0]["Kind"], kind, "{result:#}");
+    assert!(!errors[0]["Hint"].as_str().unwrap().is_empty());
+    // What was measured before the failure is kept.
+    assert!(
+        result["Measurements"]["LoadTimeColdSeconds"].is_number(),
+        "{result:#}"
+    );
+    assert!(
+        result["Measurements"]["LoadTimeWarmSeconds"].is_number(),
+        "{result:#}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("❌"))
+        .expect("a one-line cause");
+    assert!(line.contains("generate"), "{line}");
+}
+
+#[tokio::test]
+async fn a_connection_cut_mid_stream_is_recorded() {
+    let (code, stdout, result) = single_user_with_fault("cut", "after:1", &[]).await;
+    assert_failed_generation(code, &stdout, &result, "connection-cut");
+}
+
+#[tokio::test]
+async fn a_malformed_line_is_recorded() {
+    let (code, stdout, result) = single_user_with_fault("malformed", "after:1", &[]).await;
+    assert_failed_generation(code, &stdout, &result, "malformed-response");
+}
+
+#[tokio::test]
+async fn an_error_line_inside_a_200_stream_is_recorded() {
+    let (code, stdout, result) = single_user_with_fault("error-line", "after:1", &[]).await;
+    assert_failed_generation(code, &stdout, &result, "stream-error");
+}
+
+#[tokio::test]
+async fn a_stall_past_the_timeout_is_recorded() {
+    let (code, stdout, result) =
+        single_user_with_fault("stall", "5s@after:1", &["--first-byte-timeout", "300ms"]).await;
+    assert_failed_generation(code, &stdout, &result, "first-byte-timeout");
+}
+
+#[tokio::test]
+async fn an_unknown_model_fails_every_request_with_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("tps.json");
+    let sim = start_sim(sim_config(0.01, &[])).await;
+    let (code, _, stderr) = ollabench_binary(&[
+        "tps",
+        "--endpoint",
+        &sim.url(),
+        "--models",
+        "not-pulled:7b",
+        "--prompt-lengths",
+        "short",
+        "--warmup-runs",
+        "0",
+        "--measurement-runs",
+        "2",
+        "--output",
+        output.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 1, "{stderr}");
+    let result = read_json(&output);
+    assert_eq!(result["Status"], "Failed");
+    let cell = &result["ModelResults"][0]["PromptResults"][0];
+    assert_eq!(
+        cell["Requests"]["FailuresByKind"]["http-404"], 2,
+        "{cell:#}"
+    );
+    assert_eq!(cell["Statistics"]["SampleSize"], 0);
+    assert_eq!(result["Summary"]["SuccessRate"], 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tps_counts_failures_per_cell_with_their_causes() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("tps.json");
+    // Every 2nd generation of phi3.5 is cut; mistral is untouched.
+    let sim = start_sim(faulty(0.02, &["phi3.5", "mistral:7b"], "cut", "every:2")).await;
+    let (code, _, stderr) = ollabench_binary(&[
+        "tps",
+        "--endpoint",
+        &sim.url(),
+        "--models",
+        "phi3.5",
+        "--prompt-lengths",
+        "short,medium",
+        "--warmup-runs",
+        "0",
+        "--measurement-runs",
+        "4",
+        "--output",
+        output.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 1, "{stderr}");
+    let result = read_json(&output);
+    assert_eq!(result["Status"], "Failed");
+    for cell in result["ModelResults"][0]["PromptResults"]
+        .as_array()
+        .unwrap()
+    {
+        let requests = &cell["Requests"];
+        assert_eq!(requests["Attempted"], 4, "{cell:#}");
+        assert_eq!(requests["Failed"], 2, "{cell:#}");
+        assert_eq!(requests["FailuresByKind"]["connection-cut"], 2);
+        assert_eq!(requests["SuccessRate"], 50.0);
+        assert_eq!(
+            cell["Statistics"]["SampleSize"], 2,
+            "failures stay out of tok/s"
+        );
+        assert_eq!(requests["FailureExamples"][0]["Kind"], "connection-cut");
+    }
+    assert_eq!(result["Summary"]["SuccessRate"], 50.0);
+    assert_eq!(result["Summary"]["FailedRequests"], 4);
+}
