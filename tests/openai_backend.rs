@@ -928,6 +928,23 @@ async fn router_mode_load_answers_for_the_other_cases() {
     .await;
     let err = client(&failing).load_model_timed("m").await.unwrap_err();
     assert!(err.to_string().contains("exited with code 1"), "{err}");
+
+    let stopped = fake(vec![
+        (
+            "/models/load",
+            vec![json_reply(200, serde_json::json!({"success": true}))],
+        ),
+        (
+            "/models",
+            vec![router_models("loading"), router_models("unloaded")],
+        ),
+    ])
+    .await;
+    let err = client(&stopped)
+        .load_model_timed("smollm2")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ended without"), "{err}");
 }
 
 /// Reads one HTTP/1.1 request (headers and a Content-Length body); false at the end.

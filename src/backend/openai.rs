@@ -387,6 +387,7 @@ impl OpenAiClient {
         }
         let mut poll = tokio::time::interval(LOAD_POLL_INTERVAL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen_loading = false;
         loop {
             poll.tick().await;
             if Instant::now() >= deadline {
@@ -415,11 +416,21 @@ impl OpenAiClient {
                         .map_or_else(|| "?".to_string(), |code| code.to_string())
                 )));
             }
-            if status.value.as_deref() == Some("loaded") {
-                return Ok(Some(RouterLoad {
-                    elapsed: start.elapsed(),
-                    already_loaded: false,
-                }));
+            match status.value.as_deref() {
+                Some("loaded") => {
+                    return Ok(Some(RouterLoad {
+                        elapsed: start.elapsed(),
+                        already_loaded: false,
+                    }))
+                }
+                Some("loading") => seen_loading = true,
+                // Back to unloaded without a failure flag: the child stopped during the load.
+                Some("unloaded") if seen_loading => {
+                    return Err(RequestError::Other(format!(
+                        "llama.cpp's load of '{model}' ended without the model loaded: see the server's log"
+                    )))
+                }
+                _ => {}
             }
         }
     }
