@@ -1,12 +1,17 @@
 //! Line framing of streamed HTTP bodies (Ollama's NDJSON, OpenAI's server-sent events), with
 //! the inactivity and whole-request timeouts. Lines are handed out as slices of one reused
-//! buffer, so reading a stream allocates nothing per token.
+//! buffer, and the inactivity timer is re-armed only when it fires (not per chunk), so reading
+//! a stream allocates nothing and touches the timer wheel almost never per token.
 
+use std::pin::Pin;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::{error_chain, RequestError, TimeoutPhase};
+
+/// Bytes reserved for a stream's buffer at first; it grows to the longest line it meets.
+const INITIAL_BUFFER: usize = 512;
 
 /// Reads a response body line by line.
 pub struct LineStream {
@@ -17,6 +22,11 @@ pub struct LineStream {
     idle_timeout: Duration,
     deadline: Instant,
     total_timeout: Duration,
+    /// When the body last delivered data.
+    last_data: Instant,
+    /// Fires at the earlier of `last_data + idle_timeout` (as of when it was armed) and the
+    /// deadline; when it fires early because data came since, it is re-armed.
+    timer: Pin<Box<Sleep>>,
 }
 
 impl LineStream {
@@ -28,14 +38,17 @@ impl LineStream {
         deadline: Instant,
         total_timeout: Duration,
     ) -> Self {
+        let now = Instant::now();
         LineStream {
             response,
-            buffer: Vec::with_capacity(8 * 1024),
+            buffer: Vec::with_capacity(INITIAL_BUFFER),
             consumed: 0,
             body_ended: false,
             idle_timeout,
             deadline,
             total_timeout,
+            last_data: now,
+            timer: Box::pin(tokio::time::sleep_until((now + idle_timeout).min(deadline))),
         }
     }
 
@@ -70,35 +83,43 @@ impl LineStream {
     }
 
     async fn read_more(&mut self) -> Result<(), RequestError> {
-        let now = Instant::now();
-        if now >= self.deadline {
-            return Err(RequestError::Timeout {
-                phase: TimeoutPhase::Total,
-                after: self.total_timeout,
-            });
-        }
-        let until_deadline = self.deadline - now;
-        let (wait, phase, after) = if until_deadline < self.idle_timeout {
-            (until_deadline, TimeoutPhase::Total, self.total_timeout)
-        } else {
-            (
-                self.idle_timeout,
-                TimeoutPhase::FirstByte,
-                self.idle_timeout,
-            )
-        };
-        match tokio::time::timeout(wait, self.response.chunk()).await {
-            Err(_) => Err(RequestError::Timeout { phase, after }),
-            Ok(Err(err)) => Err(RequestError::Cut {
-                detail: error_chain(&err),
-            }),
-            Ok(Ok(None)) => {
-                self.body_ended = true;
-                Ok(())
-            }
-            Ok(Ok(Some(bytes))) => {
-                self.buffer.extend_from_slice(&bytes);
-                Ok(())
+        loop {
+            tokio::select! {
+                biased;
+                chunk = self.response.chunk() => {
+                    return match chunk {
+                        Err(err) => Err(RequestError::Cut {
+                            detail: error_chain(&err),
+                        }),
+                        Ok(None) => {
+                            self.body_ended = true;
+                            Ok(())
+                        }
+                        Ok(Some(bytes)) => {
+                            self.last_data = Instant::now();
+                            self.buffer.extend_from_slice(&bytes);
+                            Ok(())
+                        }
+                    };
+                }
+                () = self.timer.as_mut() => {
+                    let now = Instant::now();
+                    if now >= self.deadline {
+                        return Err(RequestError::Timeout {
+                            phase: TimeoutPhase::Total,
+                            after: self.total_timeout,
+                        });
+                    }
+                    let idle_until = self.last_data + self.idle_timeout;
+                    if now >= idle_until {
+                        return Err(RequestError::Timeout {
+                            phase: TimeoutPhase::FirstByte,
+                            after: self.idle_timeout,
+                        });
+                    }
+                    // Data came since the timer was armed: wait for the rest of the silence.
+                    self.timer.as_mut().reset(idle_until.min(self.deadline));
+                }
             }
         }
     }
