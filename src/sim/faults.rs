@@ -197,7 +197,7 @@ impl fmt::Display for FaultRule {
         }
         match &self.trigger {
             Trigger::Rate(p) => write!(f, " on {:.0}% of requests", p * 100.0),
-            Trigger::Every(n) => write!(f, " on every {n}th request"),
+            Trigger::Every(n) => write!(f, " on every request whose number is a multiple of {n}"),
             Trigger::After(n) => write!(f, " on every request after the {n}th"),
             Trigger::Model(name) => write!(f, " on every request for {name}"),
             Trigger::Always => write!(f, " on every request"),
