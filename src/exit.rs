@@ -27,6 +27,16 @@ pub enum Outcome {
     Interrupted,
 }
 
+impl From<crate::results::RunStatus> for Outcome {
+    fn from(status: crate::results::RunStatus) -> Self {
+        match status {
+            crate::results::RunStatus::Success => Outcome::Success,
+            crate::results::RunStatus::Failed => Outcome::Failed,
+            crate::results::RunStatus::Interrupted => Outcome::Interrupted,
+        }
+    }
+}
+
 /// An error in the user's input or configuration (exit code 2). Wrap it in `anyhow` and the
 /// top level maps it to [`USAGE`].
 #[derive(Debug, thiserror::Error)]

@@ -135,11 +135,7 @@ pub async fn run(options: MultiUserOptions, ctx: &Ctx) -> anyhow::Result<Outcome
     target.close().await;
     let result = measured?;
     print_summary(&result, &options);
-    Ok(match result.status {
-        RunStatus::Success => Outcome::Success,
-        RunStatus::Failed => Outcome::Failed,
-        RunStatus::Interrupted => Outcome::Interrupted,
-    })
+    Ok(result.status.into())
 }
 
 /// Measures on a connected target; the file is written when users finish and at the end.

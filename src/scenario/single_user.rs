@@ -41,11 +41,7 @@ pub async fn run(options: SingleUserOptions, ctx: &Ctx) -> anyhow::Result<Outcom
     target.close().await;
     let result = outcome?;
     print_summary(&result, &options);
-    Ok(match result.status {
-        RunStatus::Success => Outcome::Success,
-        RunStatus::Failed => Outcome::Failed,
-        RunStatus::Interrupted => Outcome::Interrupted,
-    })
+    Ok(result.status.into())
 }
 
 /// Measures on a connected target and writes the file after every step, so that nothing

@@ -160,11 +160,7 @@ pub async fn run(options: TpsOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
     target.close().await;
     let result = measured?;
     print_summary(&result, &options);
-    Ok(match result.status {
-        RunStatus::Success => Outcome::Success,
-        RunStatus::Failed => Outcome::Failed,
-        RunStatus::Interrupted => Outcome::Interrupted,
-    })
+    Ok(result.status.into())
 }
 
 /// Measures on a connected target, writing the file after every cell.
