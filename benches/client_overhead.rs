@@ -12,8 +12,8 @@ use ollabench::backend::{GenerationRequest, Timeouts};
 use ollabench::engine::{self, Plan};
 use tokio_util::sync::CancellationToken;
 
-/// CPU seconds (user + system) this process has used, from /proc/self/stat (USER_HZ = 100).
-fn cpu_seconds() -> f64 {
+/// CPU seconds (user, system) this process has used, from /proc/self/stat (USER_HZ = 100).
+fn cpu_seconds() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after_name.split_whitespace().collect();
@@ -24,7 +24,7 @@ fn cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     // Fields 14 and 15 of the stat line; index 11 and 12 after the name and state.
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(11) / 100.0, ticks(12) / 100.0)
 }
 
 /// Peak resident memory (VmHWM) in MB.
@@ -125,14 +125,17 @@ fn main() {
         let memory_before = peak_memory_mb();
 
         // CPU per token: enough streams to keep the simulator's token rate high.
-        let cpu_before = cpu_seconds();
-        let (tokens, failures, elapsed) = stream_batch(&client, 50, 2000).await;
-        let cpu = cpu_seconds() - cpu_before;
+        let (user_before, system_before) = cpu_seconds();
+        let (tokens, failures, elapsed) = stream_batch(&client, 50, 4000).await;
+        let (user_after, system_after) = cpu_seconds();
+        let (user, system) = (user_after - user_before, system_after - system_before);
+        let per_token = |seconds: f64| seconds * 1e6 / tokens.max(1) as f64;
         println!(
-            "cpu per token: {:.3} µs ({tokens} tokens in {:.2} s wall, {:.2} s client CPU, {failures} failed requests; one client thread)",
-            cpu * 1e6 / tokens.max(1) as f64,
+            "cpu per token: {:.3} µs ({:.3} µs user, {:.3} µs system/kernel; {tokens} tokens in {:.2} s wall, {failures} failed requests; one client thread)",
+            per_token(user + system),
+            per_token(user),
+            per_token(system),
             elapsed.as_secs_f64(),
-            cpu
         );
 
         for streams in [1000usize, 10_000] {

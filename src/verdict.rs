@@ -438,6 +438,21 @@ pub fn assess_run(run: &Run, scaling_efficiency_percent: Option<f64>) -> Vec<Ver
         }
         verdict
     };
+    // A simulator run at time scale s reports durations s times shorter and rates s times
+    // higher than the hardware it models: the targets judge the modelled hardware.
+    let scale = run
+        .simulator_time_scale
+        .filter(|s| run.simulated && (*s - 1.0).abs() > f64::EPSILON);
+    let assess = |metric: Metric, value: f64| {
+        let value = match (scale, metric) {
+            (Some(s), Metric::DownloadTime | Metric::ColdLoadTime | Metric::WarmLoadTime) => {
+                value / s
+            }
+            (Some(s), Metric::TokensPerSecond) => value * s,
+            _ => value,
+        };
+        assess(metric, value)
+    };
     let mut verdicts = Vec::new();
     match run.kind {
         Kind::SingleUser => {
@@ -504,8 +519,13 @@ pub fn assess_run(run: &Run, scaling_efficiency_percent: Option<f64>) -> Vec<Ver
         Kind::ComparisonReport => {}
     }
     if run.simulated {
+        let note = match scale {
+            Some(s) => format!(
+                "simulated target at time scale {s}: durations divided and rates multiplied by it, so this judges the simulator's model of the hardware"
+            ),
+            None => "simulated target: this judges the simulator's model of the hardware".into(),
+        };
         for verdict in &mut verdicts {
-            let note = "simulated target: this judges the simulator's model of the hardware";
             verdict.caveat = Some(match verdict.caveat.take() {
                 Some(caveat) => format!("{caveat}; {note}"),
                 None => note.to_string(),
@@ -542,6 +562,31 @@ pub fn assess_result<T: Serialize>(result: &T) -> Result<Vec<Verdict>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simulated_runs_are_judged_at_the_hardware_they_model() {
+        let file = |download: f64, tps: f64| {
+            serde_json::json!({
+                "Timestamp": "2026-11-28 01:00:00",
+                "Model": "llama3.1:8b",
+                "Measurements": {"DownloadTimeSeconds": download, "TokensPerSecond": tps},
+                "Provenance": {"Simulated": true, "SimulatorTimeScale": 0.1}
+            })
+        };
+        let verdicts = assess_result_json(&file(4.2, 450.0)).unwrap();
+        assert_eq!(verdicts.len(), 2);
+        assert!((verdicts[0].value - 42.0).abs() < 1e-9, "{:?}", verdicts[0]);
+        assert_eq!(verdicts[0].level, Level::Target);
+        assert!((verdicts[1].value - 45.0).abs() < 1e-9);
+        assert!(verdicts[0]
+            .caveat
+            .as_deref()
+            .unwrap()
+            .contains("time scale 0.1"));
+        let slow = assess_result_json(&file(10.0, 200.0)).unwrap();
+        assert_eq!(slow[0].level, Level::Critical, "100 s modelled download");
+        assert_eq!(slow[1].level, Level::Critical, "20 tok/s modelled");
+    }
 
     #[test]
     fn levels_follow_the_table_and_its_boundaries() {
@@ -634,7 +679,7 @@ mod tests {
         use crate::results::single_user::{SingleUserMeasurements, SingleUserResult};
         use crate::results::{Provenance, RunStatus};
         let mut provenance = Provenance::default();
-        provenance.set_simulator("t4", 0.05);
+        provenance.set_simulator("t4", 1.0);
         let result = SingleUserResult {
             timestamp: "2025-10-31 14:30:00".to_string(),
             model: "llama3.1:8b".to_string(),

@@ -134,6 +134,10 @@ pub struct Run {
     /// Whether ollabench's simulator produced it (`Provenance.Simulated`).
     #[serde(default)]
     pub simulated: bool,
+    /// The simulator's time scale (`Provenance.SimulatorTimeScale`): its durations were
+    /// multiplied by it, its rates divided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulator_time_scale: Option<f64>,
     /// Whether it came from `--baseline`.
     #[serde(default)]
     pub baseline: bool,

@@ -352,6 +352,7 @@ fn read_run(root: &Node, kind: Kind, source: &str) -> Result<Run, String> {
         single_user_time_seconds: None,
         parameter_sizes: Vec::new(),
         simulated: false,
+        simulator_time_scale: None,
         baseline: false,
         status: root.get("Status").and_then(|s| s.text()),
         notes: Vec::new(),
@@ -393,6 +394,11 @@ fn read_provenance(root: &Node, run: &mut Run) {
     run.simulated = provenance
         .get("Simulated")
         .is_some_and(|s| s.boolean() == Some(true));
+    run.simulator_time_scale = provenance
+        .number("SimulatorTimeScale")
+        .ok()
+        .flatten()
+        .filter(|scale| *scale > 0.0);
     for model in provenance
         .get("Models")
         .map(|m| m.items())
@@ -1271,6 +1277,7 @@ mod tests {
             single_user_time_seconds: None,
             parameter_sizes: vec![],
             simulated: false,
+            simulator_time_scale: None,
             baseline: false,
             status: None,
             notes: vec![],

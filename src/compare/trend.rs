@@ -347,6 +347,7 @@ mod tests {
             single_user_time_seconds: None,
             parameter_sizes: vec![],
             simulated: false,
+            simulator_time_scale: None,
             status: None,
             baseline: false,
             notes: vec![],
