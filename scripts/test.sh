@@ -11,4 +11,4 @@ if [ -x scripts/install-chromium.sh ]; then
 fi
 # One test at a time: many tests time a simulator or llama-server on this two-core machine,
 # and running them side by side makes their timings (not their logic) fail.
-cargo test --locked "$@" -- --test-threads=1
+RUST_TEST_THREADS=1 cargo test --locked "$@"
