@@ -10,7 +10,9 @@ pub mod tokens_per_second;
 
 use std::future::Future;
 
+use crate::backend::ollama::{same_model, OllamaClient};
 use crate::exit::Ctx;
+use crate::results::Provenance;
 
 /// Runs `future` unless Ctrl-C comes first (`None`).
 pub async fn cancellable<T>(ctx: &Ctx, future: impl Future<Output = T>) -> Option<T> {
@@ -19,4 +21,22 @@ pub async fn cancellable<T>(ctx: &Ctx, future: impl Future<Output = T>) -> Optio
         _ = ctx.cancel.cancelled() => None,
         value = future => Some(value),
     }
+}
+
+/// Records what `/api/show` and `/api/ps` say about `model` (digest, quantization, parameter
+/// size, GPU residency) in the provenance; what the server does not answer stays unknown.
+pub async fn record_model_provenance(
+    client: &OllamaClient,
+    provenance: &mut Provenance,
+    model: &str,
+) {
+    let show = client.show(model).await.ok();
+    let loaded = client
+        .ps()
+        .await
+        .ok()
+        .and_then(|models| models.into_iter().find(|m| same_model(&m.name, model)));
+    provenance
+        .model_mut(model)
+        .fill(show.as_ref(), loaded.as_ref());
 }

@@ -21,8 +21,8 @@ use crate::results::single_user::status;
 use crate::results::{
     round2, timestamp_now, write_json_atomic, ErrorRecord, Provenance, RunStatus,
 };
-use crate::scenario::cancellable;
 use crate::scenario::target::{Target, TargetOptions};
+use crate::scenario::{cancellable, record_model_provenance};
 use crate::stats;
 
 /// Validated options of a multi-user run.
@@ -228,16 +228,7 @@ pub async fn run_on(
         result.status = RunStatus::Failed;
     }
     for model in &result.models {
-        let show = client.show(model).await.ok();
-        let loaded = client.ps().await.ok().and_then(|models| {
-            models
-                .into_iter()
-                .find(|m| crate::backend::ollama::same_model(&m.name, model))
-        });
-        result
-            .provenance
-            .model_mut(model)
-            .fill(show.as_ref(), loaded.as_ref());
+        record_model_provenance(client, &mut result.provenance, model).await;
     }
     result.provenance.finished_at = Some(chrono::Local::now().to_rfc3339());
     write_json_atomic(&options.output, &result)?;

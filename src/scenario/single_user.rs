@@ -17,8 +17,8 @@ use crate::results::single_user::{status, SingleUserMeasurements, SingleUserResu
 use crate::results::{
     round2, timestamp_now, write_json_atomic, ErrorRecord, Provenance, RunStatus,
 };
-use crate::scenario::cancellable;
 use crate::scenario::target::{Target, TargetOptions};
+use crate::scenario::{cancellable, record_model_provenance};
 
 /// How long an unload may take to show in `/api/ps`.
 const UNLOAD_LIMIT: Duration = Duration::from_secs(120);
@@ -229,17 +229,7 @@ impl Steps<'_> {
                 .push(ErrorRecord::from_request("generate", &err)),
         }
 
-        let show = self.client.show(model).await.ok();
-        let loaded = self
-            .client
-            .ps()
-            .await
-            .ok()
-            .and_then(|models| models.into_iter().find(|m| same_model(&m.name, model)));
-        result
-            .provenance
-            .model_mut(model)
-            .fill(show.as_ref(), loaded.as_ref());
+        record_model_provenance(self.client, &mut result.provenance, model).await;
         true
     }
 

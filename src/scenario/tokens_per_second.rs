@@ -234,16 +234,7 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
             }
         };
         if let Some(client) = target.backend.as_ollama() {
-            let show = client.show(model).await.ok();
-            let loaded = client.ps().await.ok().and_then(|models| {
-                models
-                    .into_iter()
-                    .find(|m| crate::backend::ollama::same_model(&m.name, model))
-            });
-            result
-                .provenance
-                .model_mut(model)
-                .fill(show.as_ref(), loaded.as_ref());
+            crate::scenario::record_model_provenance(client, &mut result.provenance, model).await;
         }
         let mut model_result = ModelResult {
             model: model.clone(),
