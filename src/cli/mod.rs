@@ -29,19 +29,24 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Is the server reachable, what is it, which models does it have (test-connection.ps1).
+    #[command(after_help = EXIT_CODES)]
     TestConnection(bench::TestConnectionArgs),
     /// Download, cold load, warm load and first-generation speed of one model (Benchmark 1).
+    #[command(after_help = EXIT_CODES)]
     SingleUser(bench::SingleUserArgs),
     /// Steady-state throughput and latency by model and prompt length (Benchmark 2).
-    #[command(visible_alias = "tps")]
+    #[command(visible_alias = "tps", after_help = EXIT_CODES)]
     TokensPerSecond(bench::TokensPerSecondArgs),
     /// Concurrent users pulling, loading and generating at once (Benchmark 3).
+    #[command(after_help = EXIT_CODES)]
     MultiUser(suite::MultiUserArgs),
     /// Runs scenarios into a timestamped results folder (run-benchmarks.ps1).
+    #[command(after_help = EXIT_CODES)]
     Run(suite::RunArgs),
     /// Compares result files: tables, statistics, trends, a regression gate and verdicts.
     Compare(compare::CompareArgs),
     /// Writes report.html and summary.md for a results folder or files.
+    #[command(after_help = EXIT_CODES)]
     Report(report::ReportArgs),
     /// Serves the built-in Ollama simulator.
     Sim(sim::SimArgs),
