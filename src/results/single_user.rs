@@ -16,6 +16,8 @@ pub mod status {
     pub const FAILED: &str = "Failed";
     /// Not reached (an earlier step failed, or the run was interrupted).
     pub const NOT_RUN: &str = "NotRun";
+    /// Ctrl-C stopped it while it ran.
+    pub const INTERRUPTED: &str = "Interrupted";
     /// The API cannot do it (OpenAI-compatible servers have no pull).
     pub const NOT_AVAILABLE: &str = "NotAvailable";
 }

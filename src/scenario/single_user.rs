@@ -267,7 +267,7 @@ impl Steps<'_> {
         let m = &mut result.measurements;
         match pulled {
             None => {
-                m.download_status = status::FAILED.into();
+                m.download_status = status::INTERRUPTED.into();
                 false
             }
             Some(Ok(pull)) => {
