@@ -124,7 +124,13 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
     loaded
 }
 
-fn json_files_below(folder: &Path, files: &mut Vec<PathBuf>, depth: usize) -> Result<(), String> {
+/// Collects every `*.json` below `folder`, sorted, hidden entries (and so temporary files)
+/// left out. Shared with the report, so that both read a folder the same way.
+pub fn json_files_below(
+    folder: &Path,
+    files: &mut Vec<PathBuf>,
+    depth: usize,
+) -> Result<(), String> {
     if depth > 32 {
         return Err("folders nested more than 32 deep; not followed further".to_string());
     }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::compare::read::{json_files_below, parse_json};
+
 /// What a result file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum InputKind {
@@ -63,9 +65,6 @@ pub struct Inputs {
     pub skipped: Vec<PathBuf>,
 }
 
-/// Files that `ollabench compare` and the report write themselves: never read as inputs.
-const OWN_OUTPUTS: &[&str] = &["report.html", "summary.md"];
-
 /// Reads every input: files as given, folders recursively (sorted, hidden entries and
 /// temporary files left out).
 pub fn load(inputs: &[PathBuf]) -> Inputs {
@@ -73,13 +72,12 @@ pub fn load(inputs: &[PathBuf]) -> Inputs {
     for input in inputs {
         if input.is_dir() {
             let mut found = Vec::new();
-            if let Err(err) = walk(input, &mut found) {
+            if let Err(err) = json_files_below(input, &mut found, 0) {
                 loaded.problems.push(FileProblem {
                     path: input.clone(),
-                    message: format!("cannot read the folder: {err}"),
+                    message: err,
                 });
             }
-            found.sort();
             for path in found {
                 let label = path
                     .strip_prefix(input)
@@ -111,25 +109,6 @@ pub fn load(inputs: &[PathBuf]) -> Inputs {
     loaded
 }
 
-/// Collects `*.json` files below `folder`.
-fn walk(folder: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(folder)? {
-        let entry = entry?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || OWN_OUTPUTS.contains(&name.as_str()) {
-            continue;
-        }
-        let file_type = entry.file_type()?;
-        if file_type.is_dir() {
-            walk(&path, found)?;
-        } else if name.to_ascii_lowercase().ends_with(".json") {
-            found.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// Reads one file: `Ok(None)` when it is JSON but no result file.
 fn load_file(path: &Path, label: String) -> Result<Option<LoadedFile>, FileProblem> {
     let problem = |message: String| FileProblem {
@@ -137,11 +116,15 @@ fn load_file(path: &Path, label: String) -> Result<Option<LoadedFile>, FileProbl
         message,
     };
     let bytes = std::fs::read(path).map_err(|err| problem(format!("cannot read: {err}")))?;
-    // PowerShell's Out-File writes a UTF-8 byte order mark; serde_json rejects it.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let value: Value = serde_json::from_slice(bytes).map_err(|err| {
+    // The same decoding as `compare`: byte-order marks, UTF-16, empty files, line and column.
+    let value: Value = parse_json(&bytes).map_err(|err| {
+        let at = match (err.line, err.column) {
+            (Some(line), Some(column)) => format!(" at line {line}, column {column}"),
+            _ => String::new(),
+        };
         problem(format!(
-            "not valid JSON ({err}); was the file cut short or edited by hand?"
+            "not valid JSON{at} ({}); was the file cut short or edited by hand?",
+            err.message
         ))
     })?;
     let Some(kind) = classify(&value) else {
