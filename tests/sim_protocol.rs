@@ -5,6 +5,8 @@
 //! Timing-sensitive tests take `TIMING` so that they do not share the two CPU cores with each
 //! other. Run with `--nocapture` to see the measured calibration numbers.
 
+mod support;
+
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -1498,38 +1500,7 @@ async fn calibration_matches_the_reference_t4_table() {
     })
     .await;
     let base = sim.url();
-    // model, download, cold load, warm load, tokens/s ranges of the reference table
-    type Range = (f64, f64);
-    let table: [(&str, Range, Range, Range, Range); 4] = [
-        (
-            "phi3.5",
-            (15.0, 20.0),
-            (8.0, 12.0),
-            (1.0, 3.0),
-            (55.0, 65.0),
-        ),
-        (
-            "gemma2:2b",
-            (10.0, 15.0),
-            (6.0, 10.0),
-            (1.0, 3.0),
-            (60.0, 70.0),
-        ),
-        (
-            "llama3.1:8b",
-            (35.0, 50.0),
-            (16.0, 20.0),
-            (2.0, 4.0),
-            (40.0, 50.0),
-        ),
-        (
-            "mistral:7b",
-            (30.0, 45.0),
-            (14.0, 18.0),
-            (2.0, 4.0),
-            (42.0, 52.0),
-        ),
-    ];
+    use support::Range;
     let within = |what: &str, value: f64, (low, high): Range| {
         assert!(
             (low..=high).contains(&value),
@@ -1537,7 +1508,7 @@ async fn calibration_matches_the_reference_t4_table() {
         );
     };
     let prompt = "Explain why the sky is blue in a few sentences, please.";
-    for (model, download, cold, warm, tps) in table {
+    for (model, download, cold, warm, tps) in support::EXPECTED_T4 {
         let download_s = timed_pull(&base, model).await / scale;
         let cold_s = timed_load(&base, model).await / scale;
         unload(&base, model).await;

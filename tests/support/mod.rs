@@ -9,6 +9,42 @@ use std::path::Path;
 use clap::Parser;
 use ollabench::sim::{self, SimConfig, SimHandle};
 
+/// A (low, high) range of the reference's tables.
+pub type Range = (f64, f64);
+
+/// The reference's "Expected Results (T4 GPU)": model, download, cold load, warm load (s) and
+/// tok/s ranges.
+pub const EXPECTED_T4: [(&str, Range, Range, Range, Range); 4] = [
+    (
+        "phi3.5",
+        (15.0, 20.0),
+        (8.0, 12.0),
+        (1.0, 3.0),
+        (55.0, 65.0),
+    ),
+    (
+        "gemma2:2b",
+        (10.0, 15.0),
+        (6.0, 10.0),
+        (1.0, 3.0),
+        (60.0, 70.0),
+    ),
+    (
+        "llama3.1:8b",
+        (35.0, 50.0),
+        (16.0, 20.0),
+        (2.0, 4.0),
+        (40.0, 50.0),
+    ),
+    (
+        "mistral:7b",
+        (30.0, 45.0),
+        (14.0, 18.0),
+        (2.0, 4.0),
+        (42.0, 52.0),
+    ),
+];
+
 /// Starts the simulator on a free loopback port.
 pub async fn start_sim(config: SimConfig) -> SimHandle {
     sim::spawn(config, "127.0.0.1:0")
