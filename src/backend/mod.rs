@@ -346,6 +346,51 @@ impl RequestError {
     }
 }
 
+/// Sends a request and waits at most `wait` for its response headers (`phase` and `after`
+/// describe that wait in the timeout error). A request that went out on a pooled connection
+/// the server had already closed (llama.cpp announces keep-alive but closes after every
+/// stream) is sent once more on a new connection. Returns the response and when the attempt
+/// that got it was sent: the start of every duration measured on it.
+pub(crate) async fn send_request(
+    builder: reqwest::RequestBuilder,
+    url: &str,
+    timeouts: &Timeouts,
+    wait: Duration,
+    phase: TimeoutPhase,
+    after: Duration,
+) -> Result<(reqwest::Response, tokio::time::Instant), RequestError> {
+    let retry = builder.try_clone();
+    let mut sent = tokio::time::Instant::now();
+    let mut outcome = tokio::time::timeout(wait, builder.send()).await;
+    if let (Ok(Err(err)), Some(retry)) = (&outcome, retry) {
+        if is_stale_connection(err) {
+            sent = tokio::time::Instant::now();
+            outcome = tokio::time::timeout(wait, retry.send()).await;
+        }
+    }
+    match outcome {
+        Err(_) => Err(RequestError::Timeout { phase, after }),
+        Ok(Err(err)) => Err(RequestError::from_send(url, &err, timeouts)),
+        Ok(Ok(response)) => Ok((response, sent)),
+    }
+}
+
+/// The request went out on a pooled connection that the server had already closed.
+/// (reqwest does not expose hyper's error kinds, so the texts are matched.)
+fn is_stale_connection(err: &reqwest::Error) -> bool {
+    if err.is_connect() || err.is_timeout() {
+        return false;
+    }
+    let chain = error_chain(err).to_ascii_lowercase();
+    [
+        "connection closed before message completed",
+        "connection reset",
+        "broken pipe",
+    ]
+    .iter()
+    .any(|text| chain.contains(text))
+}
+
 /// The error and its sources on one line.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();

@@ -183,36 +183,30 @@ impl OllamaClient {
         format!("{}{}", self.base_url, path)
     }
 
-    /// Sends a request and waits for the response headers within the first-byte timeout.
-    /// Error statuses become [`RequestError::Status`] with the server's message.
+    /// Sends a request (see [`super::send_request`]) and waits for the response headers
+    /// within the first-byte timeout, or until `deadline` when that is sooner. Error statuses
+    /// become [`RequestError::Status`] with the server's message. Returns the response and
+    /// when it was sent.
     async fn send(
         &self,
         builder: reqwest::RequestBuilder,
         url: &str,
         deadline: Instant,
-    ) -> Result<reqwest::Response, RequestError> {
+    ) -> Result<(reqwest::Response, Instant), RequestError> {
         let wait = self
             .timeouts
             .first_byte
             .min(deadline.saturating_duration_since(Instant::now()));
-        let phase = if wait < self.timeouts.first_byte {
+        let (phase, after) = if wait < self.timeouts.first_byte {
             (TimeoutPhase::Total, self.timeouts.total)
         } else {
             (TimeoutPhase::FirstByte, self.timeouts.first_byte)
         };
-        let response = match tokio::time::timeout(wait, builder.send()).await {
-            Err(_) => {
-                return Err(RequestError::Timeout {
-                    phase: phase.0,
-                    after: phase.1,
-                })
-            }
-            Ok(Err(err)) => return Err(RequestError::from_send(url, &err, &self.timeouts)),
-            Ok(Ok(response)) => response,
-        };
+        let (response, sent) =
+            super::send_request(builder, url, &self.timeouts, wait, phase, after).await?;
         let status = response.status();
         if status.is_success() {
-            return Ok(response);
+            return Ok((response, sent));
         }
         let body = tokio::time::timeout(self.timeouts.first_byte, response.bytes())
             .await
@@ -232,7 +226,7 @@ impl OllamaClient {
     ) -> Result<T, RequestError> {
         let url = self.url(path);
         let deadline = Instant::now() + self.timeouts.total;
-        let response = self.send(self.http.get(&url), &url, deadline).await?;
+        let (response, _) = self.send(self.http.get(&url), &url, deadline).await?;
         read_json(response, &self.timeouts).await
     }
 
@@ -240,7 +234,7 @@ impl OllamaClient {
     pub async fn root(&self) -> Result<String, RequestError> {
         let url = self.url("/");
         let deadline = Instant::now() + self.timeouts.total;
-        let response = self.send(self.http.get(&url), &url, deadline).await?;
+        let (response, _) = self.send(self.http.get(&url), &url, deadline).await?;
         let body = read_body(response, &self.timeouts).await?;
         Ok(String::from_utf8_lossy(&body).trim().to_string())
     }
@@ -257,9 +251,12 @@ impl OllamaClient {
             version: String,
         }
         let url = self.url("/api/version");
-        let started = Instant::now();
-        let response = self
-            .send(self.http.get(&url), &url, started + self.timeouts.total)
+        let (response, started) = self
+            .send(
+                self.http.get(&url),
+                &url,
+                Instant::now() + self.timeouts.total,
+            )
             .await?;
         let simulator = response
             .headers()
@@ -301,7 +298,7 @@ impl OllamaClient {
         let url = self.url("/api/show");
         let deadline = Instant::now() + self.timeouts.total;
         let builder = self.http.post(&url).json(&json!({ "model": model }));
-        let response = self.send(builder, &url, deadline).await?;
+        let (response, _) = self.send(builder, &url, deadline).await?;
         read_json(response, &self.timeouts).await
     }
 
@@ -310,7 +307,7 @@ impl OllamaClient {
         let url = self.url("/api/delete");
         let deadline = Instant::now() + self.timeouts.total;
         let builder = self.http.delete(&url).json(&json!({ "model": model }));
-        let response = self.send(builder, &url, deadline).await?;
+        let (response, _) = self.send(builder, &url, deadline).await?;
         read_body(response, &self.timeouts).await?;
         Ok(())
     }
@@ -322,13 +319,12 @@ impl OllamaClient {
         mut on_progress: impl FnMut(&PullProgress),
     ) -> Result<PullSummary, RequestError> {
         let url = self.url("/api/pull");
-        let started = Instant::now();
-        let deadline = started + self.timeouts.total;
+        let deadline = Instant::now() + self.timeouts.total;
         let builder = self
             .http
             .post(&url)
             .json(&json!({ "model": model, "stream": true }));
-        let response = self.send(builder, &url, deadline).await?;
+        let (response, started) = self.send(builder, &url, deadline).await?;
         let mut lines = LineStream::new(
             response,
             self.timeouts.first_byte,
@@ -403,9 +399,8 @@ impl OllamaClient {
             error: Option<String>,
         }
         let url = self.url("/api/generate");
-        let started = Instant::now();
-        let deadline = started + self.timeouts.total;
-        let response = self
+        let deadline = Instant::now() + self.timeouts.total;
+        let (response, started) = self
             .send(self.http.post(&url).json(&body), &url, deadline)
             .await?;
         let reply: Reply = read_json(response, &self.timeouts).await?;
@@ -449,9 +444,8 @@ impl OllamaClient {
     ) -> Result<GenerationRecord, RequestError> {
         let (path, body) = generation_body(request);
         let url = self.url(path);
-        let started = Instant::now();
-        let deadline = started + self.timeouts.total;
-        let response = self
+        let deadline = Instant::now() + self.timeouts.total;
+        let (response, started) = self
             .send(self.http.post(&url).json(&body), &url, deadline)
             .await?;
         let mut lines = LineStream::new(

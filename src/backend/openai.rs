@@ -55,8 +55,8 @@ use tokio::time::Instant;
 
 use super::stream::{excerpt, LineStream};
 use super::{
-    error_chain, GenerationRecord, GenerationRequest, RequestError, Route, ServerTimings,
-    TimeoutPhase, Timeouts, TokenCountSource,
+    error_chain, send_request, GenerationRecord, GenerationRequest, RequestError, Route,
+    ServerTimings, TimeoutPhase, Timeouts, TokenCountSource,
 };
 
 /// The most of an error body or JSON reply that is read.
@@ -461,20 +461,7 @@ impl OpenAiClient {
             Some(value) => builder.header(AUTHORIZATION, value.clone()),
             None => builder,
         };
-        let retry = builder.try_clone();
-        let mut sent = Instant::now();
-        let mut outcome = tokio::time::timeout(wait, builder.send()).await;
-        if let (Ok(Err(err)), Some(retry)) = (&outcome, retry) {
-            if is_stale_connection(err) {
-                sent = Instant::now();
-                outcome = tokio::time::timeout(wait, retry.send()).await;
-            }
-        }
-        match outcome {
-            Err(_) => Err(RequestError::Timeout { phase, after: wait }),
-            Ok(Err(err)) => Err(RequestError::from_send(url, &err, &self.timeouts)),
-            Ok(Ok(response)) => Ok((response, sent)),
-        }
+        send_request(builder, url, &self.timeouts, wait, phase, wait).await
     }
 
     /// The wait for response headers of a generation: the first-byte timeout, or the whole
@@ -528,22 +515,6 @@ impl OpenAiClient {
             message,
         }
     }
-}
-
-/// The request went out on a pooled connection that the server had already closed.
-/// (reqwest does not expose hyper's error kinds, so the texts are matched.)
-fn is_stale_connection(err: &reqwest::Error) -> bool {
-    if err.is_connect() || err.is_timeout() {
-        return false;
-    }
-    let chain = error_chain(err).to_ascii_lowercase();
-    [
-        "connection closed before message completed",
-        "connection reset",
-        "broken pipe",
-    ]
-    .iter()
-    .any(|text| chain.contains(text))
 }
 
 /// `Some(type)` when a 200 reply is plainly not an event stream.
