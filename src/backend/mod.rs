@@ -391,6 +391,40 @@ fn is_stale_connection(err: &reqwest::Error) -> bool {
     .any(|text| chain.contains(text))
 }
 
+/// The message of an error body in any shape the servers use: Ollama's `{"error": "..."}`,
+/// OpenAI's `{"error": {"message": ...}}`, older vLLM's and FastAPI's. `None` when the body
+/// is not such JSON.
+pub fn error_message(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    error_message_of(&value)
+}
+
+pub(crate) fn error_message_of(value: &serde_json::Value) -> Option<String> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    match value.get("error") {
+        // vLLM, llama.cpp, Ollama's /v1, OpenAI: {"error":{"message","type",...}}.
+        Some(serde_json::Value::Object(error)) => {
+            return error
+                .get("message")
+                .and_then(text)
+                .or_else(|| Some(serde_json::Value::Object(error.clone()).to_string()));
+        }
+        // Ollama's native API, TGI: {"error":"text"}.
+        Some(serde_json::Value::String(message)) => return Some(message.clone()),
+        _ => {}
+    }
+    // Older vLLM: {"object":"error","message":...}; others: {"message":...}.
+    if let Some(message) = value.get("message").and_then(text) {
+        return Some(message);
+    }
+    // FastAPI (vLLM's router): {"detail":"Not Found"} or a list of validation errors.
+    match value.get("detail") {
+        Some(serde_json::Value::String(detail)) => Some(detail.clone()),
+        Some(detail @ serde_json::Value::Array(_)) => Some(detail.to_string()),
+        _ => None,
+    }
+}
+
 /// The error and its sources on one line.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();

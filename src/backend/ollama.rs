@@ -562,23 +562,10 @@ pub fn same_model(a: &str, b: &str) -> bool {
     canonical(a) == canonical(b)
 }
 
-/// The message of an error body: Ollama's `{"error": "..."}`, OpenAI's
-/// `{"error": {"message": ...}}`, or the text itself.
+/// The message of an error body ([`super::error_message`]), or the text itself.
 pub fn error_message(body: &[u8]) -> String {
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
-        match value.get("error") {
-            Some(serde_json::Value::String(text)) => return text.clone(),
-            Some(object) => {
-                if let Some(text) = object.get("message").and_then(|m| m.as_str()) {
-                    return text.to_string();
-                }
-            }
-            None => {
-                if let Some(text) = value.get("message").and_then(|m| m.as_str()) {
-                    return text.to_string();
-                }
-            }
-        }
+    if let Some(message) = super::error_message(body) {
+        return message;
     }
     let text = excerpt(body);
     if text.trim().is_empty() {

@@ -55,8 +55,9 @@ use tokio::time::Instant;
 
 use super::stream::{excerpt, LineStream};
 use super::{
-    error_chain, send_request, GenerationRecord, GenerationRequest, RequestError, Route,
-    ServerTimings, TimeoutPhase, Timeouts, TokenCountSource,
+    error_chain, error_message, error_message_of, send_request, GenerationRecord,
+    GenerationRequest, RequestError, Route, ServerTimings, TimeoutPhase, Timeouts,
+    TokenCountSource,
 };
 
 /// The most of an error body or JSON reply that is read.
@@ -569,38 +570,6 @@ async fn read_body(
             phase: TimeoutPhase::FirstByte,
             after: wait,
         }))
-}
-
-/// The message of an error body in any of the shapes OpenAI-compatible servers use.
-pub fn error_message(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    error_message_of(&value)
-}
-
-fn error_message_of(value: &serde_json::Value) -> Option<String> {
-    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
-    match value.get("error") {
-        // vLLM, llama.cpp, Ollama's /v1, OpenAI: {"error":{"message","type",...}}.
-        Some(serde_json::Value::Object(error)) => {
-            return error
-                .get("message")
-                .and_then(text)
-                .or_else(|| Some(serde_json::Value::Object(error.clone()).to_string()));
-        }
-        // Ollama's native API, TGI: {"error":"text"}.
-        Some(serde_json::Value::String(message)) => return Some(message.clone()),
-        _ => {}
-    }
-    // Older vLLM: {"object":"error","message":...}; others: {"message":...}.
-    if let Some(message) = value.get("message").and_then(text) {
-        return Some(message);
-    }
-    // FastAPI (vLLM's router): {"detail":"Not Found"} or a list of validation errors.
-    match value.get("detail") {
-        Some(serde_json::Value::String(detail)) => Some(detail.clone()),
-        Some(detail @ serde_json::Value::Array(_)) => Some(detail.to_string()),
-        _ => None,
-    }
 }
 
 /// One line of a server-sent event stream, classified.
