@@ -88,42 +88,35 @@ impl MultiUserOptions {
     }
 }
 
-/// Reads a single-user time from a single-user file (`Measurements.TotalTimeSeconds`) or a
-/// one-user multi-user file (`Summary.OverallDurationSeconds`).
+/// Reads a single-user time from a single-user file (`Measurements.TotalTimeSeconds`, when
+/// its download and load were measured) or a one-user multi-user file
+/// (`Summary.OverallDurationSeconds`), through `compare`'s reader of result files, so that
+/// files written by the PowerShell suite work too.
 pub fn read_baseline(path: &std::path::Path) -> anyhow::Result<(f64, String)> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
-        UsageError::err(format!(
-            "cannot read the baseline {}: {err}",
-            path.display()
-        ))
-    })?;
-    let text = text.trim_start_matches('\u{feff}');
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|err| {
-        UsageError::err(format!(
-            "the baseline {} is not JSON (line {}, column {}): {err}",
-            path.display(),
-            err.line(),
-            err.column()
-        ))
-    })?;
-    let number = |v: &serde_json::Value| -> Option<f64> {
-        v.as_f64()
-            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-    };
-    if let Some(total) = number(&value["Measurements"]["TotalTimeSeconds"]) {
-        return Ok((total, format!("single-user file {}", path.display())));
-    }
-    if number(&value["ConcurrentUsers"]) == Some(1.0) {
-        if let Some(overall) = number(&value["Summary"]["OverallDurationSeconds"]) {
-            return Ok((
-                overall,
-                format!("one-user multi-user file {}", path.display()),
-            ));
+    use crate::compare::model::Kind;
+    let runs = crate::compare::read::load_file(path)
+        .map_err(|err| UsageError::err(format!("the baseline is unusable: {}", err.error())))?;
+    for run in &runs {
+        match run.kind {
+            Kind::SingleUser => {
+                if let Some(total) = run.value("TotalTimeSeconds") {
+                    return Ok((total, format!("single-user file {}", path.display())));
+                }
+            }
+            Kind::MultiUser if run.concurrent_users == Some(1) => {
+                if let Some(overall) = run.value("OverallDurationSeconds") {
+                    return Ok((
+                        overall,
+                        format!("one-user multi-user file {}", path.display()),
+                    ));
+                }
+            }
+            _ => {}
         }
     }
     Err(UsageError::err(format!(
-        "the baseline {} has neither Measurements.TotalTimeSeconds (a single-user file) nor a \
-         one-user Summary.OverallDurationSeconds",
+        "the baseline {} has neither a measured Measurements.TotalTimeSeconds (a single-user \
+         file whose download and load succeeded) nor a one-user Summary.OverallDurationSeconds",
         path.display()
     )))
 }
