@@ -25,6 +25,9 @@ pub enum Outcome {
     Failed,
     /// Ctrl-C stopped the command; partial results were written.
     Interrupted,
+    /// Nothing at all was measured because of the configuration or an unreachable server
+    /// (exit 2); the details were already printed.
+    NotMeasured,
 }
 
 impl From<crate::results::RunStatus> for Outcome {
@@ -48,6 +51,16 @@ impl UsageError {
     pub fn err(message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(UsageError(message.into()))
     }
+}
+
+/// The server could not be reached before anything was measured (exit 2, as a usage error:
+/// the endpoint, the network path or the server is misconfigured).
+#[derive(Debug, thiserror::Error)]
+#[error("{url} is unreachable: {error}\n  {advice}")]
+pub struct Unreachable {
+    pub url: String,
+    pub error: crate::backend::RequestError,
+    pub advice: String,
 }
 
 /// What every command gets besides its arguments.
@@ -83,9 +96,12 @@ pub fn report(outcome: anyhow::Result<Outcome>) -> u8 {
         Ok(Outcome::Success) => SUCCESS,
         Ok(Outcome::Failed) => FAILURE,
         Ok(Outcome::Interrupted) => INTERRUPTED,
+        Ok(Outcome::NotMeasured) => USAGE,
         Err(err) => {
-            eprintln!("error: {err:#}");
-            if err.downcast_ref::<UsageError>().is_some() {
+            crate::errln!("error: {err:#}");
+            if err.downcast_ref::<UsageError>().is_some()
+                || err.downcast_ref::<Unreachable>().is_some()
+            {
                 USAGE
             } else {
                 FAILURE

@@ -14,6 +14,7 @@ pub mod compare;
 pub mod engine;
 pub mod exit;
 pub mod kube;
+pub mod output;
 pub mod prompts;
 pub mod report;
 pub mod results;
@@ -24,6 +25,9 @@ pub mod verdict;
 
 pub use exit::{Ctx, Outcome};
 
+/// How long a command may take to wind up after Ctrl-C before the process ends regardless.
+const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_millis(800);
+
 /// Runs a parsed command line on a new Tokio runtime and returns the process exit code.
 pub fn run(cli: cli::Cli) -> u8 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -32,7 +36,7 @@ pub fn run(cli: cli::Cli) -> u8 {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            crate::errln!("error: cannot start the async runtime: {err}");
             return exit::FAILURE;
         }
     };
@@ -45,7 +49,20 @@ pub fn run(cli: cli::Cli) -> u8 {
             wait_for_interrupt().await;
             cancel.cancel();
         });
-        run_async(cli, ctx).await
+        let cancelled = ctx.cancel.clone();
+        // Every command stops at Ctrl-C and writes what it measured; should one still be
+        // waiting on something that ignores the token, the process ends anyway within a
+        // second. Results are written after every step, so the last finished step is on disk.
+        tokio::select! {
+            code = run_async(cli, ctx) => code,
+            _ = async {
+                cancelled.cancelled().await;
+                tokio::time::sleep(INTERRUPT_GRACE).await;
+            } => {
+                crate::errln!("Interrupted: stopped without waiting for the server; results written so far are on disk");
+                exit::INTERRUPTED
+            }
+        }
     })
 }
 
@@ -70,9 +87,11 @@ async fn wait_for_interrupt() {
 pub async fn run_async(cli: cli::Cli, ctx: Ctx) -> u8 {
     let outcome = cli.command.execute(&ctx).await;
     // An error caused by Ctrl-C (e.g. while a port-forward was starting) is an interruption.
-    if outcome.is_err() && ctx.cancel.is_cancelled() {
-        if let Err(err) = &outcome {
-            eprintln!("interrupted: {err:#}");
+    if ctx.cancel.is_cancelled() {
+        match &outcome {
+            Err(err) => crate::errln!("Interrupted: {err:#}"),
+            Ok(Outcome::Interrupted) => {}
+            Ok(_) => crate::errln!("Interrupted."),
         }
         return exit::INTERRUPTED;
     }

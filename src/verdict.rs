@@ -695,6 +695,7 @@ mod tests {
             },
             status: RunStatus::Success,
             errors: vec![],
+            warnings: vec![],
             provenance,
         };
         let verdicts = assess_result(&result).unwrap();

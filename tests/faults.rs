@@ -93,7 +93,7 @@ async fn a_stall_past_the_timeout_is_recorded() {
 }
 
 #[tokio::test]
-async fn an_unknown_model_fails_every_request_with_404() {
+async fn an_unknown_model_stops_its_requests_at_the_first_404() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("tps.json");
     let sim = start_sim(sim_config(0.01, &[])).await;
@@ -116,13 +116,19 @@ async fn an_unknown_model_fails_every_request_with_404() {
     assert_eq!(code, 1, "{stderr}");
     let result = read_json(&output);
     assert_eq!(result["Status"], "Failed");
-    let cell = &result["ModelResults"][0]["PromptResults"][0];
+    // A 404 for the model is fatal for that model: no further request is sent for it.
+    let error = &result["Errors"][0];
+    assert_eq!(error["Kind"], "http-404", "{result:#}");
+    assert!(error["Message"].as_str().unwrap().contains("not found"));
     assert_eq!(
-        cell["Requests"]["FailuresByKind"]["http-404"], 2,
-        "{cell:#}"
+        result["ModelResults"][0]["PromptResults"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "{result:#}"
     );
-    assert_eq!(cell["Statistics"]["SampleSize"], 0);
-    assert_eq!(result["Summary"]["SuccessRate"], 0.0);
+    assert_eq!(result["Summary"]["TotalSamples"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

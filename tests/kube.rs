@@ -641,7 +641,7 @@ async fn test_connection_goes_through_the_port_forward_and_leaves_no_kubectl() {
 
     assert!(
         stdout.contains("Testing connection to http://127.0.0.1:")
-            && stdout.contains("(endpoint from port-forward)"),
+            && stdout.contains("(endpoint from a kubectl port-forward started by ollabench)"),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(
@@ -669,7 +669,7 @@ async fn test_connection_without_endpoint_uses_the_load_balancer() {
 
     assert!(
         stdout.contains(&format!(
-            "Testing connection to http://127.0.0.1:{port} (endpoint from load-balancer)"
+            "Testing connection to http://127.0.0.1:{port} (endpoint from the Kubernetes service's LoadBalancer address)"
         )),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );

@@ -151,11 +151,12 @@ async fn a_second_pull_says_the_model_was_already_present() {
 }
 
 #[tokio::test]
-async fn single_user_against_an_unreachable_endpoint_fails_cleanly_and_writes_the_file() {
+async fn single_user_against_an_unreachable_endpoint_is_refused_before_measuring() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("su.json");
-    let endpoint = format!("http://127.0.0.1:{}", closed_port());
-    let (code, stdout, _) = ollabench_binary(&[
+    let port = closed_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let (code, stdout, stderr) = ollabench_binary(&[
         "single-user",
         "--endpoint",
         &endpoint,
@@ -165,15 +166,19 @@ async fn single_user_against_an_unreachable_endpoint_fails_cleanly_and_writes_th
         output.to_str().unwrap(),
     ])
     .await;
-    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(code, 2, "nothing measured: {stdout}{stderr}");
     assert!(
-        stdout.contains("port-forward"),
-        "the hint names the port-forward: {stdout}"
+        stderr.contains(&format!("nothing listens on 127.0.0.1:{port}")),
+        "the advice names the real address: {stderr}"
     );
-    let result = read_json(&output);
-    assert_eq!(result["Status"], "Failed");
-    assert_eq!(result["Errors"][0]["Kind"], "connection-refused");
-    assert_eq!(result["Measurements"]["DownloadStatus"], "Failed");
+    assert!(
+        !stderr.contains("kubectl"),
+        "no Kubernetes in play: {stderr}"
+    );
+    assert!(
+        !output.exists(),
+        "no result file for a run that measured nothing"
+    );
 }
 
 #[tokio::test]
@@ -236,8 +241,12 @@ async fn test_connection_reports_version_models_and_latency() {
 async fn test_connection_advice_fits_the_failure() {
     let refused = format!("http://127.0.0.1:{}", closed_port());
     let (code, stdout, _) = ollabench_binary(&["test-connection", "--endpoint", &refused]).await;
-    assert_eq!(code, 1);
-    assert!(stdout.contains("kubectl port-forward"), "{stdout}");
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stdout.contains("nothing listens on 127.0.0.1:"), "{stdout}");
+    assert!(
+        !stdout.contains("kubectl"),
+        "no Kubernetes in play: {stdout}"
+    );
 
     let other = not_ollama_server().await;
     let (code, stdout, _) = ollabench_binary(&["test-connection", "--endpoint", &other]).await;
@@ -255,8 +264,12 @@ async fn test_connection_advice_fits_the_failure() {
         "300ms",
     ])
     .await;
-    assert_eq!(code, 1);
-    assert!(stdout.contains("LoadBalancer"), "{stdout}");
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stdout.contains("accepted the connection but sent nothing"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("after 0.3 s"), "the real wait: {stdout}");
     drop(silent);
 
     let (code, stdout, _) =

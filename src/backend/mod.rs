@@ -3,6 +3,11 @@
 //! API-neutral generation request, the per-request record with every timing the client saw
 //! and the server reported, timeouts, and request errors as data.
 
+/// The header the built-in simulator sets on every response (`profile=t4 time-scale=1`), so
+/// that a client can tell it is measuring the simulator through any API (see
+/// `sim::SIM_HEADER`, which `sim` keeps separately since it depends on nothing above it).
+pub const SIM_HEADER: &str = "x-ollabench-simulator";
+
 pub mod ollama;
 pub mod openai;
 pub mod stream;
@@ -282,6 +287,19 @@ impl RequestError {
         }
     }
 
+    /// Whether the server could not be reached at all (nothing answered in time), as opposed
+    /// to a server that answered with an error.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            RequestError::Connect { .. }
+                | RequestError::Timeout {
+                    phase: TimeoutPhase::Connect | TimeoutPhase::FirstByte,
+                    ..
+                }
+        )
+    }
+
     /// What to try, fitted to the error.
     pub fn hint(&self) -> &'static str {
         match self {
@@ -357,7 +375,6 @@ pub(crate) async fn send_request(
     timeouts: &Timeouts,
     wait: Duration,
     phase: TimeoutPhase,
-    after: Duration,
 ) -> Result<(reqwest::Response, tokio::time::Instant), RequestError> {
     let retry = builder.try_clone();
     let mut sent = tokio::time::Instant::now();
@@ -369,7 +386,11 @@ pub(crate) async fn send_request(
         }
     }
     match outcome {
-        Err(_) => Err(RequestError::Timeout { phase, after }),
+        // The wait really spent, not a configured value: the message must say the truth.
+        Err(_) => Err(RequestError::Timeout {
+            phase,
+            after: sent.elapsed(),
+        }),
         Ok(Err(err)) => Err(RequestError::from_send(url, &err, timeouts)),
         Ok(Ok(response)) => Ok((response, sent)),
     }

@@ -15,8 +15,7 @@ use super::{
     Timeouts, TokenCountSource,
 };
 
-/// The header the built-in simulator sets on every response (see `sim::SIM_HEADER`).
-const SIM_HEADER: &str = "x-ollabench-simulator";
+use super::SIM_HEADER;
 
 /// A client of one Ollama server.
 #[derive(Debug, Clone)]
@@ -94,8 +93,9 @@ pub struct PullSummary {
     pub total_bytes: u64,
     /// Number of layers.
     pub layers: usize,
-    /// Every layer was complete from its first line: the model was already present, so this
-    /// was not a download.
+    /// Every layer was complete from its first line. A hint only: against a fast registry a
+    /// real download can report a complete layer on its first line, so scenarios decide
+    /// "already present" from `/api/tags` before the pull (see `scenario::download`).
     pub already_present: bool,
 }
 
@@ -197,13 +197,13 @@ impl OllamaClient {
             .timeouts
             .first_byte
             .min(deadline.saturating_duration_since(Instant::now()));
-        let (phase, after) = if wait < self.timeouts.first_byte {
-            (TimeoutPhase::Total, self.timeouts.total)
+        let phase = if wait < self.timeouts.first_byte {
+            TimeoutPhase::Total
         } else {
-            (TimeoutPhase::FirstByte, self.timeouts.first_byte)
+            TimeoutPhase::FirstByte
         };
         let (response, sent) =
-            super::send_request(builder, url, &self.timeouts, wait, phase, after).await?;
+            super::send_request(builder, url, &self.timeouts, wait, phase).await?;
         let status = response.status();
         if status.is_success() {
             return Ok((response, sent));
@@ -313,17 +313,21 @@ impl OllamaClient {
     }
 
     /// `POST /api/pull`, streamed; `on_progress` sees every progress line. Ends at `success`.
+    /// `insecure` lets the server pull from a registry over plain HTTP (a private registry),
+    /// as `ollama pull --insecure` does.
     pub async fn pull(
         &self,
         model: &str,
+        insecure: bool,
         mut on_progress: impl FnMut(&PullProgress),
     ) -> Result<PullSummary, RequestError> {
         let url = self.url("/api/pull");
         let deadline = Instant::now() + self.timeouts.total;
-        let builder = self
-            .http
-            .post(&url)
-            .json(&json!({ "model": model, "stream": true }));
+        let mut body = json!({ "model": model, "stream": true });
+        if insecure {
+            body["insecure"] = json!(true);
+        }
+        let builder = self.http.post(&url).json(&body);
         let (response, started) = self.send(builder, &url, deadline).await?;
         let mut lines = LineStream::new(
             response,

@@ -108,6 +108,12 @@ pub enum ServerKind {
     Vllm { version: Option<String> },
     /// Ollama's `/v1` routes (it answers `/api/version`).
     Ollama { version: String },
+    /// ollabench's built-in simulator (its header on every response, e.g.
+    /// `profile=t4 time-scale=1`), which serves Ollama's API and its `/v1` routes.
+    Simulator {
+        header: String,
+        version: Option<String>,
+    },
     /// Something else that speaks the OpenAI API.
     Unknown,
 }
@@ -119,6 +125,7 @@ impl ServerKind {
             ServerKind::LlamaCpp { .. } => "llama.cpp",
             ServerKind::Vllm { .. } => "vllm",
             ServerKind::Ollama { .. } => "ollama",
+            ServerKind::Simulator { .. } => "ollabench-simulator",
             ServerKind::Unknown => "unknown",
         }
     }
@@ -129,6 +136,7 @@ impl ServerKind {
             ServerKind::LlamaCpp { build } => build.as_deref(),
             ServerKind::Vllm { version } => version.as_deref(),
             ServerKind::Ollama { version } => Some(version),
+            ServerKind::Simulator { version, .. } => version.as_deref(),
             ServerKind::Unknown => None,
         }
     }
@@ -305,6 +313,31 @@ impl OpenAiClient {
     /// be reached at all.
     pub async fn server_kind(&self) -> Result<ServerKind, RequestError> {
         let wait = self.timeouts.first_byte.min(PROBE_TIMEOUT);
+        let url = self.url("/v1/models");
+        match self
+            .send(self.http.get(&url), &url, wait, TimeoutPhase::FirstByte)
+            .await
+        {
+            Ok((response, _)) => {
+                let header = response
+                    .headers()
+                    .get(super::SIM_HEADER)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_string);
+                if let Some(header) = header {
+                    let version = self
+                        .get_json::<VersionReply>("/api/version", wait)
+                        .await
+                        .ok()
+                        .and_then(|reply| reply.version);
+                    return Ok(ServerKind::Simulator { header, version });
+                }
+            }
+            Err(err @ (RequestError::Connect { .. } | RequestError::Timeout { .. })) => {
+                return Err(err)
+            }
+            Err(_) => {}
+        }
         match self.get_json::<serde_json::Value>("/props", wait).await {
             Ok(props) if is_llama_cpp_props(&props) => {
                 let build = props
@@ -462,7 +495,7 @@ impl OpenAiClient {
             Some(value) => builder.header(AUTHORIZATION, value.clone()),
             None => builder,
         };
-        send_request(builder, url, &self.timeouts, wait, phase, wait).await
+        send_request(builder, url, &self.timeouts, wait, phase).await
     }
 
     /// The wait for response headers of a generation: the first-byte timeout, or the whole

@@ -40,7 +40,12 @@ pub struct EndpointArgs {
     #[arg(long, value_name = "PROFILE", num_args = 0..=1, default_missing_value = "t4")]
     pub simulate: Option<String>,
     /// With --simulate: multiply every simulated delay by this factor.
-    #[arg(long, value_name = "FACTOR", requires = "simulate")]
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        requires = "simulate",
+        allow_negative_numbers = true
+    )]
     pub time_scale: Option<f64>,
     /// Reach the service through `kubectl port-forward`, managed by ollabench.
     #[arg(long)]
@@ -52,10 +57,10 @@ pub struct EndpointArgs {
     #[arg(long, default_value = "ollama")]
     pub service: String,
     /// Local port for the port-forward (0 picks a free one).
-    #[arg(long, default_value_t = 11434)]
+    #[arg(long, default_value_t = 11434, allow_negative_numbers = true)]
     pub local_port: u16,
     /// The service's port.
-    #[arg(long, default_value_t = 11434)]
+    #[arg(long, default_value_t = 11434, allow_negative_numbers = true)]
     pub remote_port: u16,
     /// The kubectl binary.
     #[arg(long, value_name = "PATH", default_value = "kubectl")]
@@ -80,6 +85,7 @@ impl EndpointArgs {
                     "--simulate and --use-port-forward exclude each other: pick one",
                 ));
             }
+            crate::sim::SimConfig::with_profile(profile).map_err(UsageError::err)?;
             let time_scale = self.time_scale.unwrap_or(1.0);
             if !(time_scale.is_finite() && time_scale > 0.0) {
                 return Err(UsageError::err(format!(
@@ -191,6 +197,38 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// How single-user, multi-user and run get models onto an Ollama server.
+#[derive(Debug, Clone, Args)]
+pub struct DownloadArgs {
+    /// Delete the model first so that the download is measured (destructive).
+    #[arg(long, conflicts_with = "skip_download")]
+    pub redownload: bool,
+    /// Never pull: measure load and generation of the models the server already has (for
+    /// servers that cannot reach a registry). The download is recorded as Skipped.
+    #[arg(long)]
+    pub skip_download: bool,
+    /// Let the server pull over plain HTTP (`"insecure": true`), for a private registry such
+    /// as `--model 10.0.0.5:5000/library/smollm2:135m`.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+impl DownloadArgs {
+    /// The validated policy.
+    pub fn policy(&self) -> anyhow::Result<crate::scenario::download::DownloadPolicy> {
+        if self.skip_download && self.insecure {
+            return Err(UsageError::err(
+                "--insecure only matters for pulls, and --skip-download never pulls: drop one",
+            ));
+        }
+        Ok(crate::scenario::download::DownloadPolicy {
+            redownload: self.redownload,
+            skip_download: self.skip_download,
+            insecure: self.insecure,
+        })
+    }
+}
+
 /// Flags of `ollabench test-connection`.
 #[derive(Debug, Args)]
 pub struct TestConnectionArgs {
@@ -219,15 +257,14 @@ pub struct SingleUserArgs {
         default_value = "single-user-results.json"
     )]
     pub output: PathBuf,
-    /// Delete the model first so that the download is measured (destructive).
-    #[arg(long)]
-    pub redownload: bool,
+    #[command(flatten)]
+    pub download: DownloadArgs,
     /// A command run (through `sh -c`) before the cold load, e.g. one that drops the node's
     /// page cache with `kubectl exec`.
     #[arg(long, value_name = "CMD")]
     pub drop_caches_cmd: Option<String>,
     /// Tokens to generate for the throughput check.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
     pub generation_tokens: u32,
 }
 
@@ -237,7 +274,7 @@ impl SingleUserArgs {
             target: self.endpoint.to_options()?,
             model: self.model,
             output: self.output,
-            redownload: self.redownload,
+            download: self.download.policy()?,
             drop_caches_cmd: self.drop_caches_cmd,
             generation_tokens: self.generation_tokens,
         };
@@ -261,16 +298,16 @@ pub struct TokensPerSecondArgs {
     #[arg(long, value_name = "FILE")]
     pub prompts_file: Option<PathBuf>,
     /// Tokens to generate per request (num_predict / max_tokens).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
     pub generation_tokens: u32,
     /// Warmup requests per model and prompt length, recorded but kept out of the statistics.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
     pub warmup_runs: u32,
     /// Measured runs per model and prompt length.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     pub measurement_runs: u32,
     /// Requests kept in flight; a list (1,2,4,8) sweeps them in one run.
-    #[arg(long, value_delimiter = ',', default_values_t = [1u32])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32], allow_negative_numbers = true)]
     pub concurrent_requests: Vec<u32>,
     /// Where to write the JSON result.
     #[arg(

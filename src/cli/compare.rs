@@ -113,6 +113,12 @@ fn parse_percent(text: &str) -> Result<f64, String> {
 impl CompareArgs {
     /// Runs the comparison; see the exit codes in `COMPARE_HELP`.
     pub async fn execute(self, _ctx: &Ctx) -> anyhow::Result<Outcome> {
+        if let Some(path) = &self.output {
+            crate::results::write::check_writable(path, "--output")?;
+        }
+        if let Some(dir) = &self.report {
+            crate::results::write::check_folder_writable(dir, "--report", dir)?;
+        }
         let options = CompareOptions {
             inputs: self.inputs.clone(),
             baselines: self.baseline.clone(),
@@ -123,10 +129,10 @@ impl CompareArgs {
             .map_err(|err| anyhow::anyhow!("the comparison stopped unexpectedly: {err}"))?;
 
         for error in &comparison.errors {
-            eprintln!("error: {error}");
+            crate::errln!("error: {error}");
         }
         for skipped in &comparison.skipped {
-            eprintln!("warning: skipped {skipped}");
+            crate::errln!("warning: skipped {skipped}");
         }
         if comparison.baseline_unusable {
             return Err(UsageError::err(
@@ -161,7 +167,7 @@ impl CompareArgs {
             })
             .await
             .map_err(|err| anyhow::anyhow!("the report stopped unexpectedly: {err}"))??;
-            eprintln!(
+            crate::errln!(
                 "report: {} and {}",
                 written.html.display(),
                 written.markdown.display()
@@ -197,7 +203,7 @@ impl CompareArgs {
                 .noise
                 .map(|n| format!("noise ±{n:.2} {}", change.unit.suffix()))
                 .unwrap_or_else(|| "no noise estimate".to_string());
-            eprintln!(
+            crate::errln!(
                 "regression: {}: {} {:.2} -> {:.2} {} ({:+.1}%, {noise}): worse than baseline {} by more than {}%",
                 change.run,
                 change.metric,

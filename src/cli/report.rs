@@ -32,10 +32,25 @@ impl ReportArgs {
                 )));
             }
         }
-        let out_dir = self
-            .output_dir
-            .clone()
-            .unwrap_or_else(|| report::default_output_dir(&self.inputs));
+        // Several inputs make a report of their own: it never replaces the report of the
+        // first folder unasked, so without --output-dir it goes into the working folder.
+        let several = self.inputs.len() > 1;
+        let out_dir = match &self.output_dir {
+            Some(dir) => dir.clone(),
+            None if several => PathBuf::from("."),
+            None => report::default_output_dir(&self.inputs),
+        };
+        crate::results::write::check_folder_writable(&out_dir, "the report in", &out_dir)?;
+        if several && self.output_dir.is_none() {
+            crate::errln!(
+                "note: {} inputs: the report goes into the current folder ({}); name another \
+                 with --output-dir",
+                self.inputs.len(),
+                std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|_| ".".into())
+            );
+        }
         let options = ReportOptions {
             baseline: self.baseline.clone(),
         };
@@ -46,9 +61,9 @@ impl ReportArgs {
         })
         .await??;
         for problem in &written.problems {
-            eprintln!("error: {problem}");
+            crate::errln!("error: {problem}");
         }
-        println!(
+        crate::outln!(
             "Report of {} result file{}: {} and {}",
             written.files.len(),
             if written.files.len() == 1 { "" } else { "s" },

@@ -25,7 +25,7 @@ Every response carries the header x-ollabench-simulator: profile=t4 time-scale=1
 #[command(after_help = SIM_HELP)]
 pub struct SimArgs {
     /// Port to listen on (Ollama's is 11434).
-    #[arg(long, default_value_t = 11434)]
+    #[arg(long, default_value_t = 11434, allow_negative_numbers = true)]
     pub port: u16,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -34,7 +34,12 @@ pub struct SimArgs {
     #[arg(long, default_value = "t4")]
     pub profile: String,
     /// Multiply every simulated delay by this factor (0.05: everything 20x faster).
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
     pub time_scale: f64,
     /// Parallel request slots per loaded model (OLLAMA_NUM_PARALLEL).
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -46,7 +51,7 @@ pub struct SimArgs {
     #[arg(long, value_name = "N", default_value_t = 512)]
     pub max_queue: usize,
     /// Seed of the simulated noise, natural response lengths and fault probabilities.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, allow_negative_numbers = true)]
     pub seed: u64,
     /// Models already downloaded at start (not loaded); repeat or comma-separate.
     #[arg(long, value_name = "MODEL", value_delimiter = ',')]
@@ -139,7 +144,7 @@ impl SimArgs {
                 )
             })?;
         let bound = listener.local_addr()?;
-        println!(
+        crate::outln!(
             "ollabench sim: Ollama {} simulator listening on http://{bound} (profile {}, time \
              scale {}, num_parallel {}, max_loaded_models {}); Ctrl-C stops it",
             config.version,
@@ -149,7 +154,7 @@ impl SimArgs {
             config.max_loaded_models,
         );
         for rule in &config.faults.rules {
-            println!("  fault: {rule}");
+            crate::outln!("  fault: {rule}");
         }
         sim::serve(listener, config, ctx.cancel.clone().cancelled_owned()).await?;
         Ok(Outcome::Success)

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::bench::EndpointArgs;
+use crate::cli::bench::{DownloadArgs, EndpointArgs};
 use crate::exit::{Ctx, Outcome};
 use crate::scenario::{multi_user, suite};
 
@@ -14,7 +14,7 @@ pub struct MultiUserArgs {
     #[command(flatten)]
     pub endpoint: EndpointArgs,
     /// Users that pull, load and generate at the same time.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     pub concurrent_users: u32,
     /// Models, assigned to users round-robin (comma list or repeated).
     #[arg(long, value_delimiter = ',', default_values_t = ["phi3.5".to_string(), "gemma2:2b".to_string(), "mistral:7b".to_string(), "llama3.1:8b".to_string()])]
@@ -30,11 +30,10 @@ pub struct MultiUserArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// Tokens each user generates.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
     pub generation_tokens: u32,
-    /// Delete the users' models first so that downloads are measured (destructive).
-    #[arg(long)]
-    pub redownload: bool,
+    #[command(flatten)]
+    pub download: DownloadArgs,
 }
 
 impl MultiUserArgs {
@@ -46,7 +45,7 @@ impl MultiUserArgs {
             self.output,
             self.baseline.as_deref(),
             self.generation_tokens,
-            self.redownload,
+            self.download.policy()?,
         )?;
         multi_user::run(options, ctx).await
     }
@@ -73,10 +72,9 @@ pub struct RunArgs {
     /// multi-user's models, assigned round-robin (comma list or repeated).
     #[arg(long, value_delimiter = ',', default_values_t = ["phi3.5".to_string(), "gemma2:2b".to_string(), "mistral:7b".to_string(), "llama3.1:8b".to_string()])]
     pub multi_user_models: Vec<String>,
-    /// Delete models first so that downloads are measured (destructive; not needed with
-    /// --simulate, whose nodes start empty).
-    #[arg(long)]
-    pub redownload: bool,
+    // --redownload is not needed with --simulate, whose nodes start empty.
+    #[command(flatten)]
+    pub download: DownloadArgs,
 }
 
 impl RunArgs {
@@ -90,7 +88,7 @@ impl RunArgs {
             model: self.model,
             tps_models: self.tps_models,
             multi_user_models: self.multi_user_models,
-            redownload: self.redownload,
+            download: self.download.policy()?,
         };
         suite::run(options, ctx).await
     }

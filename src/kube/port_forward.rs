@@ -189,7 +189,7 @@ async fn supervise(
             let restarts = supervision.restarts.load(Ordering::SeqCst);
             if restarts >= max_restarts {
                 supervision.gave_up.store(true, Ordering::SeqCst);
-                eprintln!(
+                crate::errln!(
                     "error: kubectl port-forward stopped ({reason}) and may not be restarted \
                      again (limit: {max_restarts} restarts): requests to {local_url} will fail"
                 );
@@ -203,14 +203,14 @@ async fn supervise(
             }
             let attempt = restarts + 1;
             supervision.restarts.store(attempt, Ordering::SeqCst);
-            eprintln!(
+            crate::errln!(
                 "warning: kubectl port-forward stopped ({reason}); restarting it \
                  ({attempt} of at most {max_restarts} restarts)"
             );
             match launcher.launch(running.port, &stop).await {
                 Ok(restarted) => {
                     running = restarted;
-                    eprintln!("note: kubectl port-forward is forwarding again at {local_url}");
+                    crate::errln!("note: kubectl port-forward is forwarding again at {local_url}");
                     break;
                 }
                 Err(LaunchError::Cancelled) => return,

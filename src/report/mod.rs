@@ -15,10 +15,7 @@ pub mod svg;
 pub mod trend;
 pub mod verdicts;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use anyhow::Context;
 
 use crate::exit::UsageError;
 pub use load::FileProblem;
@@ -106,17 +103,5 @@ pub fn default_output_dir(inputs: &[PathBuf]) -> PathBuf {
 
 /// Writes text through a temp file and a rename, so that a reader never sees half a report.
 fn write_text_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&folder)
-        .with_context(|| format!("cannot create the folder {}", folder.display()))?;
-    let mut file = tempfile::NamedTempFile::new_in(&folder)
-        .with_context(|| format!("cannot create a temporary file in {}", folder.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::results::write::write_atomic(path, text.as_bytes())
 }

@@ -5,8 +5,8 @@
 pub mod multi_user;
 pub mod single_user;
 pub mod tokens_per_second;
+pub mod write;
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -202,24 +202,12 @@ pub fn redacted_command_line(args: impl IntoIterator<Item = String>) -> Vec<Stri
         .collect()
 }
 
-/// Writes `value` as pretty JSON to `path` atomically: a temp file in the same folder, then
-/// a rename, so that readers never see a half-written file.
+/// Writes `value` as pretty JSON to `path` atomically (see [`write::write_atomic`]).
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     use anyhow::Context;
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&folder)
-        .with_context(|| format!("cannot create the folder {}", folder.display()))?;
-    let mut file = tempfile::NamedTempFile::new_in(&folder)
-        .with_context(|| format!("cannot create a temporary file in {}", folder.display()))?;
-    serde_json::to_writer_pretty(&mut file, value).context("cannot serialize the results")?;
-    file.write_all(b"\n")?;
-    file.as_file().sync_all().ok();
-    file.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    let mut bytes = serde_json::to_vec_pretty(value).context("cannot serialize the results")?;
+    bytes.push(b'\n');
+    write::write_atomic(path, &bytes)
 }
 
 /// Rounds to two decimals, as the reference's files show numbers.

@@ -71,6 +71,9 @@ pub struct UserMeasurements {
     pub generate_status: String,
     pub time_to_first_token_seconds: Option<f64>,
     pub download_bytes: Option<u64>,
+    /// Why `DownloadStatus` is what it is, when the status alone does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_status_reason: Option<String>,
     /// The user's whole work: start to the end of its generation (or its failure).
     pub finished_seconds: Option<f64>,
 }

@@ -20,6 +20,8 @@ pub mod status {
     pub const INTERRUPTED: &str = "Interrupted";
     /// The API cannot do it (OpenAI-compatible servers have no pull).
     pub const NOT_AVAILABLE: &str = "NotAvailable";
+    /// Not attempted on purpose (`--skip-download`); the reason is recorded beside it.
+    pub const SKIPPED: &str = "Skipped";
 }
 
 /// A single-user result file.
@@ -32,6 +34,9 @@ pub struct SingleUserResult {
     pub measurements: SingleUserMeasurements,
     pub status: RunStatus,
     pub errors: Vec<ErrorRecord>,
+    /// Doubts about a measurement that did not fail (a "cold" load that was not cold).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub provenance: Provenance,
 }
 
@@ -50,6 +55,10 @@ pub struct SingleUserMeasurements {
     /// Server-side decode speed of the first generation (`eval_count / eval_duration`).
     pub tokens_per_second: Option<f64>,
 
+    /// Why `DownloadStatus` is what it is, when the status alone does not say (skipped, a
+    /// failed pull of a model that was present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_status_reason: Option<String>,
     pub download_bytes: Option<u64>,
     pub download_megabytes_per_second: Option<f64>,
     pub load_megabytes_per_second_cold: Option<f64>,
@@ -66,4 +75,8 @@ pub struct SingleUserMeasurements {
     pub done_reason: Option<String>,
     /// Whether `--drop-caches-cmd` ran before the cold load.
     pub caches_dropped: bool,
+    /// The "cold" load took about as long as the warm one: the model file most likely came
+    /// from the page cache, so the cold load was not cold.
+    #[serde(default)]
+    pub cold_load_suspect: bool,
 }

@@ -79,6 +79,10 @@ pub struct ModelResult {
 #[serde(rename_all = "PascalCase")]
 pub struct PromptResult {
     pub prompt_length: String,
+    /// Ctrl-C stopped this cell before all its requests ran: its statistics cover only what
+    /// finished, and it gets no stability verdict.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     pub prompt_characters: usize,
     pub statistics: Statistics,
     pub concurrent_requests: u32,

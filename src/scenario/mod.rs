@@ -1,6 +1,7 @@
 //! Scenarios: each is a plan for the engine plus the bookkeeping of one reference benchmark.
 //! [`target`] resolves and connects to the server every scenario runs against.
 
+pub mod download;
 pub mod multi_user;
 pub mod single_user;
 pub mod suite;
@@ -11,6 +12,7 @@ pub mod tokens_per_second;
 use std::future::Future;
 
 use crate::backend::ollama::{same_model, OllamaClient};
+use crate::backend::openai::ServerKind;
 use crate::exit::Ctx;
 use crate::results::Provenance;
 
@@ -39,4 +41,17 @@ pub async fn record_model_provenance(
     provenance
         .model_mut(model)
         .fill(show.as_ref(), loaded.as_ref());
+}
+
+/// Records which server answers the OpenAI-compatible API; the simulator is marked as such,
+/// so that no simulated number passes for a real one.
+pub fn record_openai_server(provenance: &mut Provenance, kind: &ServerKind) {
+    provenance.server_version = Some(
+        format!("{} {}", kind.name(), kind.version().unwrap_or(""))
+            .trim()
+            .to_string(),
+    );
+    if let ServerKind::Simulator { header, .. } = kind {
+        provenance.set_simulator_from_header(header);
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use tokio::time::Instant;
 
-use crate::backend::ollama::OllamaClient;
+use crate::backend::ollama::{LocalModel, OllamaClient};
 use crate::backend::{GenerationRequest, RequestError};
 use crate::compare::scaling;
 use crate::engine::{self, Plan};
@@ -18,9 +18,8 @@ use crate::results::multi_user::{
     MultiUserResult, MultiUserSummary, Scaling, UserMeasurements, UserResult,
 };
 use crate::results::single_user::status;
-use crate::results::{
-    round2, timestamp_now, write_json_atomic, ErrorRecord, Provenance, RunStatus,
-};
+use crate::results::{round2, timestamp_now, ErrorRecord, Provenance, RunStatus};
+use crate::scenario::download::{self, DownloadPolicy};
 use crate::scenario::target::{Target, TargetOptions};
 use crate::scenario::{cancellable, record_model_provenance};
 use crate::stats;
@@ -35,8 +34,8 @@ pub struct MultiUserOptions {
     /// Single-user time (seconds) to compute the efficiency against, and where it came from.
     pub baseline: Option<(f64, String)>,
     pub generation_tokens: u32,
-    /// Delete each model first so that downloads are measured (destructive).
-    pub redownload: bool,
+    /// Redownload (destructive), skip the download, insecure pulls.
+    pub download: DownloadPolicy,
 }
 
 impl MultiUserOptions {
@@ -48,7 +47,7 @@ impl MultiUserOptions {
         output: PathBuf,
         baseline_file: Option<&std::path::Path>,
         generation_tokens: u32,
-        redownload: bool,
+        download: DownloadPolicy,
     ) -> anyhow::Result<Self> {
         if concurrent_users == 0 || concurrent_users > 1000 {
             return Err(UsageError::err(format!(
@@ -79,7 +78,7 @@ impl MultiUserOptions {
             output,
             baseline,
             generation_tokens,
-            redownload,
+            download,
         })
     }
 
@@ -123,6 +122,7 @@ pub fn read_baseline(path: &std::path::Path) -> anyhow::Result<(f64, String)> {
 
 /// Connects, measures, writes the result file and prints a summary.
 pub async fn run(options: MultiUserOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    crate::results::write::check_writable(&options.output, "--output")?;
     let target = Target::connect(&options.target, ctx).await?;
     let measured = run_on(&target, &options, ctx).await;
     target.close().await;
@@ -165,46 +165,80 @@ pub async fn run_on(
     };
     // Deleting models is destructive: only with --redownload, or on a simulator this
     // process started (a disposable node).
-    let may_delete = options.redownload || target.simulated.is_some();
+    let may_delete = options.download.redownload || target.simulated.is_some();
+    let policy = DownloadPolicy {
+        redownload: may_delete,
+        ..options.download
+    };
 
     let mut baseline = options.baseline.clone();
     if baseline.is_none() && users > 1 {
         let model = options.model_of(0);
-        if may_delete {
-            delete_quietly(client, model).await;
+        // Measuring user 1 alone must leave the server as it found it, or the concurrent
+        // phase measures a model that this run downloaded and loaded.
+        let Some(prepared) = cancellable(ctx, prepare_phase(client, &[model], policy)).await else {
+            return interrupted(result, options);
+        };
+        let present = match prepared {
+            Ok(present) => present,
+            Err(error) => return refuse(result, options, error),
+        };
+        if !policy.redownload && !policy.skip_download && download::find(&present, model).is_none()
+        {
+            return refuse(
+                result,
+                options,
+                phase_error(format!(
+                    "{model} is not on the server: measuring user 1 alone would download it, \
+                     and the concurrent phase would then find it already there"
+                )),
+            );
         }
         let started = Instant::now();
-        let alone = cancellable(ctx, measure_user(client, options, 0, started, None)).await;
-        match alone {
-            None => {
-                result.status = RunStatus::Interrupted;
-                write_json_atomic(&options.output, &result)?;
-                return Ok(result);
+        let alone = cancellable(
+            ctx,
+            measure_user(client, options, policy, &present, 0, started, None),
+        )
+        .await;
+        let Some(alone) = alone else {
+            return interrupted(result, options);
+        };
+        match alone.measurements.total_time_seconds {
+            Some(total) if total > 0.0 => {
+                baseline = Some((total, format!("user 1 ({model}) measured alone first")));
             }
-            Some(alone) => match alone.measurements.total_time_seconds {
-                Some(total) => {
-                    baseline = Some((total, format!("user 1 ({model}) measured alone first")));
-                }
-                None => result.errors.extend(alone.errors),
-            },
-        }
-        if may_delete {
-            delete_quietly(client, model).await;
-            let _ = client.unload(model).await;
+            Some(_) => result.errors.push(phase_error(format!(
+                "user 1 ({model}) alone took no measurable time: there is no baseline for the \
+                 efficiency"
+            ))),
+            None => result.errors.extend(alone.errors),
         }
     }
-    if options.redownload {
-        for model in &result.models {
-            delete_quietly(client, model).await;
-        }
-    }
+    let models: Vec<&str> = result.models.iter().map(String::as_str).collect();
+    let Some(prepared) = cancellable(ctx, prepare_phase(client, &models, policy)).await else {
+        return interrupted(result, options);
+    };
+    let present = match prepared {
+        Ok(present) => present,
+        Err(error) => return refuse(result, options, error),
+    };
 
     let progress = Progress::new(users);
     let started = Instant::now();
     let batch = engine::run(
         Plan::all_at_once(users),
         &ctx.cancel,
-        |index| measure_user(client, options, index, started, Some(&progress)),
+        |index| {
+            measure_user(
+                client,
+                options,
+                policy,
+                &present,
+                index,
+                started,
+                Some(&progress),
+            )
+        },
         |index, user| progress.keep(index, user.clone()),
     )
     .await;
@@ -215,8 +249,12 @@ pub async fn run_on(
     }
     fill_summary(&mut result, overall);
     result.scaling = scaling(&result, baseline, overall);
+    let user_errors = result
+        .individual_results
+        .iter()
+        .any(|u| !u.errors.is_empty());
     if result.status != RunStatus::Interrupted
-        && (result.summary.success_rate < 100.0 || !result.errors.is_empty())
+        && (result.summary.success_rate < 100.0 || !result.errors.is_empty() || user_errors)
     {
         result.status = RunStatus::Failed;
     }
@@ -224,7 +262,7 @@ pub async fn run_on(
         record_model_provenance(client, &mut result.provenance, model).await;
     }
     result.provenance.finished_at = Some(chrono::Local::now().to_rfc3339());
-    write_json_atomic(&options.output, &result)?;
+    crate::results::write::write_json_or_fallback(&options.output, &result)?;
     Ok(result)
 }
 
@@ -253,14 +291,76 @@ impl Progress {
     }
 }
 
-async fn delete_quietly(client: &OllamaClient, model: &str) {
-    let _ = client.delete(model).await;
+/// Puts the server in the state a phase must start from: each model unloaded (so that its
+/// load is measured), and deleted when the policy redownloads (so that its download is).
+/// Returns what the server then has. An error means the state could not be restored: the
+/// phase would measure a spoiled efficiency, so the run refuses instead.
+async fn prepare_phase(
+    client: &OllamaClient,
+    models: &[&str],
+    policy: DownloadPolicy,
+) -> Result<Vec<LocalModel>, ErrorRecord> {
+    for model in models {
+        if policy.redownload && !policy.skip_download {
+            download::delete_for_redownload(client, model).await?;
+        }
+        match client.unload(model).await {
+            Ok(_) | Err(RequestError::Status { status: 404, .. }) => {}
+            Err(err) => return Err(ErrorRecord::from_request("unload", &err)),
+        }
+        client
+            .wait_until_unloaded(model, UNLOAD_LIMIT)
+            .await
+            .map_err(|err| ErrorRecord::from_request("unload", &err))?;
+    }
+    download::models_on_server(client)
+        .await
+        .map_err(|err| ErrorRecord::from_request("prepare", &err))
+}
+
+/// How long an unload may take to show in `/api/ps`.
+const UNLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn phase_error(message: String) -> ErrorRecord {
+    ErrorRecord {
+        phase: "prepare".into(),
+        kind: "spoiled-state".into(),
+        message,
+        hint: "give --redownload (ollabench deletes and re-pulls the models between phases), \
+               --baseline FILE (a single-user result), or --skip-download when every model is \
+               already on the server"
+            .into(),
+    }
+}
+
+/// Stops before the concurrent phase: the file says why, and nothing spoiled is reported.
+fn refuse(
+    mut result: MultiUserResult,
+    options: &MultiUserOptions,
+    error: ErrorRecord,
+) -> anyhow::Result<MultiUserResult> {
+    result.errors.push(error);
+    result.status = RunStatus::Failed;
+    result.provenance.finished_at = Some(chrono::Local::now().to_rfc3339());
+    crate::results::write::write_json_or_fallback(&options.output, &result)?;
+    Ok(result)
+}
+
+fn interrupted(
+    mut result: MultiUserResult,
+    options: &MultiUserOptions,
+) -> anyhow::Result<MultiUserResult> {
+    result.status = RunStatus::Interrupted;
+    crate::results::write::write_json_or_fallback(&options.output, &result)?;
+    Ok(result)
 }
 
 /// One user's pull, load and generation, with offsets from the common start.
 async fn measure_user(
     client: &OllamaClient,
     options: &MultiUserOptions,
+    policy: DownloadPolicy,
+    present: &[LocalModel],
     index: usize,
     start: Instant,
     progress: Option<&Progress>,
@@ -288,23 +388,28 @@ async fn measure_user(
     };
 
     m.download_start_seconds = Some(offset(Instant::now()));
-    match client.pull(&model, |_| {}).await {
-        Ok(pull) => {
-            m.download_time_seconds = Some(round2(pull.duration.as_secs_f64()));
-            m.download_bytes = Some(pull.total_bytes);
-            m.download_status = if pull.already_present {
-                status::ALREADY_PRESENT
-            } else {
-                status::SUCCESS
-            }
-            .into();
-        }
-        Err(err) => {
-            m.download_status = status::FAILED.into();
-            errors.push(ErrorRecord::from_request("download", &err));
-            m.finished_seconds = Some(offset(Instant::now()));
-            return user(m, errors);
-        }
+    // The state before the phase, taken once for all users: a user whose model another
+    // user is pulling at the same moment still measures a real download.
+    let before = download::find(present, &model);
+    // Deletion happened in `prepare_phase`; a user never deletes a model another user pulls.
+    let user_policy = DownloadPolicy {
+        redownload: false,
+        ..policy
+    };
+    let outcome = download::download(client, &model, user_policy, before, |_| {}).await;
+    m.download_status = outcome.status.into();
+    m.download_status_reason = outcome.reason.clone();
+    if let Some(pull) = &outcome.pull {
+        m.download_time_seconds = Some(round2(pull.duration.as_secs_f64()));
+        m.download_bytes = Some(pull.total_bytes);
+    }
+    if outcome.status == status::SKIPPED {
+        m.download_time_seconds = Some(0.0);
+    }
+    errors.extend(outcome.error);
+    if !outcome.usable {
+        m.finished_seconds = Some(offset(Instant::now()));
+        return user(m, errors);
     }
 
     keep(&m, &errors);
@@ -375,10 +480,14 @@ fn fill_summary(result: &mut MultiUserResult, overall: f64) {
         .iter()
         .filter_map(|u| u.measurements.tokens_per_second)
         .collect();
+    // A skipped download is no failure: the user's work (load and generation) was complete.
     let complete = users
         .iter()
         .filter(|u| {
-            ok(&u.measurements.download_status) && u.measurements.load_status == status::SUCCESS
+            (ok(&u.measurements.download_status)
+                || u.measurements.download_status == status::SKIPPED)
+                && u.measurements.load_status == status::SUCCESS
+                && u.measurements.generate_status != status::FAILED
         })
         .count();
     let total = result.concurrent_users;
@@ -417,9 +526,11 @@ fn scaling(result: &MultiUserResult, baseline: Option<(f64, String)>, overall: f
     let efficiency = single
         .filter(|_| overall > 0.0)
         .map(|s| 100.0 * s / overall);
+    // Contention is about bytes moved at once: only real downloads say anything about it.
     let downloads: Vec<f64> = result
         .individual_results
         .iter()
+        .filter(|u| u.measurements.download_status == status::SUCCESS)
         .filter_map(|u| u.measurements.download_time_seconds)
         .collect();
     let contention = stats::summarize(&downloads).and_then(|s| scaling::contention(s.mean, s.max));
@@ -456,15 +567,16 @@ fn efficiency_assessment(efficiency: Option<f64>, users: u32) -> String {
 fn print_summary(result: &MultiUserResult, options: &MultiUserOptions) {
     let s = &result.summary;
     let seconds = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} s"));
-    println!(
+    crate::outln!(
         "Multi-user benchmark: {} users at {}",
-        s.total_users, result.ollama_endpoint
+        s.total_users,
+        result.ollama_endpoint
     );
     if let Some(note) = result.provenance.simulated_note() {
-        println!("  {note}");
+        crate::outln!("  {note}");
     }
-    println!("  Overall duration: {:.2} s", s.overall_duration_seconds);
-    println!(
+    crate::outln!("  Overall duration: {:.2} s", s.overall_duration_seconds);
+    crate::outln!(
         "  Downloads: {}/{} ok, average {} (min {}, max {})",
         s.successful_downloads,
         s.total_users,
@@ -472,7 +584,7 @@ fn print_summary(result: &MultiUserResult, options: &MultiUserOptions) {
         seconds(s.min_download_time_seconds),
         seconds(s.max_download_time_seconds)
     );
-    println!(
+    crate::outln!(
         "  Loads: {}/{} ok, average {} (min {}, max {})",
         s.successful_loads,
         s.total_users,
@@ -480,10 +592,10 @@ fn print_summary(result: &MultiUserResult, options: &MultiUserOptions) {
         seconds(s.min_load_time_seconds),
         seconds(s.max_load_time_seconds)
     );
-    println!("  Success rate: {}%", s.success_rate);
+    crate::outln!("  Success rate: {}%", s.success_rate);
     let sc = &result.scaling;
     if let (Some(single), Some(efficiency)) = (sc.single_user_time_seconds, sc.efficiency_percent) {
-        println!(
+        crate::outln!(
             "  Scaling: single user {single:.2} s, serial estimate {:.2} s, actual {:.2} s, saved {}, speedup {}x, efficiency {efficiency:.0}% ({})",
             sc.serial_estimate_seconds.unwrap_or_default(),
             sc.overall_duration_seconds,
@@ -492,16 +604,28 @@ fn print_summary(result: &MultiUserResult, options: &MultiUserOptions) {
             sc.assessment
         );
     } else {
-        println!("  Scaling: {}", sc.baseline_source);
+        crate::outln!("  Scaling: {}", sc.baseline_source);
     }
-    println!("  Contention: {}", sc.contention_assessment);
+    crate::outln!("  Contention: {}", sc.contention_assessment);
     for user in &result.individual_results {
         for error in &user.errors {
-            println!(
+            crate::outln!(
                 "  ❌ user {} ({}): {}: {} ({})",
-                user.user_id, user.model, error.phase, error.message, error.hint
+                user.user_id,
+                user.model,
+                error.phase,
+                error.message,
+                error.hint
             );
         }
     }
-    println!("  Results written to {}", options.output.display());
+    let written = crate::results::write::written_path(&options.output);
+    if result.status == RunStatus::Interrupted {
+        crate::outln!(
+            "  Interrupted: partial results written to {}",
+            written.display()
+        );
+    } else {
+        crate::outln!("  Results written to {}", written.display());
+    }
 }

@@ -17,6 +17,7 @@ use crate::results::single_user::{status, SingleUserMeasurements, SingleUserResu
 use crate::results::{
     round2, timestamp_now, write_json_atomic, ErrorRecord, Provenance, RunStatus,
 };
+use crate::scenario::download::{self, DownloadPolicy};
 use crate::scenario::target::{Target, TargetOptions};
 use crate::scenario::{cancellable, record_model_provenance};
 
@@ -29,13 +30,14 @@ pub struct SingleUserOptions {
     pub target: TargetOptions,
     pub model: String,
     pub output: PathBuf,
-    pub redownload: bool,
+    pub download: DownloadPolicy,
     pub drop_caches_cmd: Option<String>,
     pub generation_tokens: u32,
 }
 
 /// Connects, measures, writes the result file and prints a summary.
 pub async fn run(options: SingleUserOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    crate::results::write::check_writable(&options.output, "--output")?;
     let target = Target::connect(&options.target, ctx).await?;
     let outcome = run_on(&target, &options, ctx).await;
     target.close().await;
@@ -62,6 +64,7 @@ pub async fn run_on(
         },
         status: RunStatus::Success,
         errors: Vec::new(),
+        warnings: Vec::new(),
         provenance: Provenance::start("ollama", &target.url, target.resolved_by),
     };
     if let Some(sim) = &target.simulated {
@@ -75,7 +78,7 @@ pub async fn run_on(
             result.provenance.api = "openai".into();
             let finished = measure_openai(client, options, ctx, &mut result).await;
             finish(&mut result, finished);
-            write_json_atomic(&options.output, &result)?;
+            crate::results::write::write_json_or_fallback(&options.output, &result)?;
             return Ok(result);
         }
     };
@@ -86,7 +89,7 @@ pub async fn run_on(
     };
     let finished = steps.measure(&mut result).await;
     finish(&mut result, finished);
-    write_json_atomic(&options.output, &result)?;
+    crate::results::write::write_json_or_fallback(&options.output, &result)?;
     Ok(result)
 }
 
@@ -109,11 +112,7 @@ async fn measure_openai(
     result: &mut SingleUserResult,
 ) -> bool {
     if let Some(Ok(kind)) = cancellable(ctx, client.server_kind()).await {
-        result.provenance.server_version = Some(
-            format!("{} {}", kind.name(), kind.version().unwrap_or(""))
-                .trim()
-                .to_string(),
-        );
+        crate::scenario::record_openai_server(&mut result.provenance, &kind);
     }
     let m = &mut result.measurements;
     m.download_status = status::NOT_AVAILABLE.into();
@@ -176,11 +175,11 @@ impl Steps<'_> {
             }
         }
 
-        if !self.download(result).await {
+        let Some(usable) = self.download(result).await else {
             return false;
-        }
+        };
         self.save(result);
-        if result.measurements.download_status == status::FAILED {
+        if !usable {
             return true;
         }
 
@@ -213,6 +212,14 @@ impl Steps<'_> {
             status::FAILED
         }
         .into();
+        if let (Some(cold), Some(warm)) = (cold, warm) {
+            if cold_load_was_warm(cold, warm) {
+                m.cold_load_suspect = true;
+                let warning = cold_load_warning(cold, warm, m.caches_dropped);
+                result.warnings.push(warning);
+            }
+        }
+        let m = &mut result.measurements;
         m.total_time_seconds = match (m.download_time_seconds, m.load_time_cold_seconds) {
             (Some(download), Some(cold)) => Some(round2(download + cold)),
             _ => None,
@@ -235,26 +242,40 @@ impl Steps<'_> {
 
     fn save(&self, result: &SingleUserResult) {
         if let Err(err) = write_json_atomic(&self.options.output, result) {
-            eprintln!("warning: {err:#}");
+            crate::errln!("warning: {err:#}");
         }
     }
 
-    /// Deletes (only with --redownload) and pulls the model. `false` when interrupted.
-    async fn download(&self, result: &mut SingleUserResult) -> bool {
+    /// Deletes (only with --redownload) and pulls the model, unless --skip-download.
+    /// `None` when interrupted; else whether the model is on the server, so that its loads
+    /// can be measured (also after a failed pull of a model that was there).
+    async fn download(&self, result: &mut SingleUserResult) -> Option<bool> {
         let model = self.options.model.as_str();
-        if self.options.redownload {
-            match cancellable(self.ctx, self.client.delete(model)).await {
-                None => return false,
-                Some(Ok(())) | Some(Err(RequestError::Status { status: 404, .. })) => {}
-                Some(Err(err)) => result
-                    .errors
-                    .push(ErrorRecord::from_request("delete", &err)),
+        let policy = self.options.download;
+        if policy.redownload && !policy.skip_download {
+            if let Err(error) = cancellable(
+                self.ctx,
+                download::delete_for_redownload(self.client, model),
+            )
+            .await?
+            {
+                result.errors.push(error);
             }
         }
+        let before = match cancellable(self.ctx, download::models_on_server(self.client)).await? {
+            Ok(models) => download::find(&models, model).cloned(),
+            Err(err) => {
+                result
+                    .errors
+                    .push(ErrorRecord::from_request("download", &err));
+                result.measurements.download_status = status::FAILED.into();
+                return Some(false);
+            }
+        };
         let bar = progress::download_bar(self.ctx.interactive, "download");
-        let pulled = cancellable(
+        let outcome = cancellable(
             self.ctx,
-            self.client.pull(model, |line| {
+            download::download(self.client, model, policy, before.as_ref(), |line| {
                 if let (Some(total), Some(completed)) = (line.total, line.completed) {
                     bar.set_length(total);
                     bar.set_position(completed);
@@ -265,31 +286,21 @@ impl Steps<'_> {
         .await;
         bar.finish_and_clear();
         let m = &mut result.measurements;
-        match pulled {
-            None => {
-                m.download_status = status::INTERRUPTED.into();
-                false
-            }
-            Some(Ok(pull)) => {
-                m.download_time_seconds = Some(round2(pull.duration.as_secs_f64()));
-                m.download_bytes = Some(pull.total_bytes);
-                m.download_megabytes_per_second = pull.megabytes_per_second().map(round2);
-                m.download_status = if pull.already_present {
-                    status::ALREADY_PRESENT
-                } else {
-                    status::SUCCESS
-                }
-                .into();
-                true
-            }
-            Some(Err(err)) => {
-                m.download_status = status::FAILED.into();
-                result
-                    .errors
-                    .push(ErrorRecord::from_request("download", &err));
-                true
-            }
+        let Some(outcome) = outcome else {
+            m.download_status = status::INTERRUPTED.into();
+            return None;
+        };
+        m.download_status = outcome.status.into();
+        m.download_status_reason = outcome.reason.clone();
+        m.download_megabytes_per_second = outcome.megabytes_per_second().map(round2);
+        if let Some(pull) = &outcome.pull {
+            m.download_time_seconds = Some(round2(pull.duration.as_secs_f64()));
+            m.download_bytes = Some(pull.total_bytes);
         }
+        if let Some(error) = outcome.error {
+            result.errors.push(error);
+        }
+        Some(outcome.usable)
     }
 
     /// Unloads, waits until `/api/ps` agrees, optionally drops caches, then times a load-only
@@ -374,6 +385,32 @@ fn record_generation(m: &mut SingleUserMeasurements, record: &GenerationRecord) 
     m.done_reason = record.done_reason.clone();
 }
 
+/// A cold load within this fraction of the warm load was not cold: on real hardware a load
+/// from disk is several times slower than one from the page cache (the reference's T4: 18 s
+/// against 2 s).
+const COLD_LOAD_MARGIN: f64 = 0.25;
+
+/// Whether the "cold" load took about as long as the warm one.
+fn cold_load_was_warm(cold: Duration, warm: Duration) -> bool {
+    cold.as_secs_f64() <= warm.as_secs_f64() * (1.0 + COLD_LOAD_MARGIN)
+}
+
+fn cold_load_warning(cold: Duration, warm: Duration, caches_dropped: bool) -> String {
+    let advice = if caches_dropped {
+        "--drop-caches-cmd ran but did not seem to empty the cache: check the command"
+    } else {
+        "to measure a real cold load, give --drop-caches-cmd (e.g. a `kubectl exec` that \
+         writes 3 to /proc/sys/vm/drop_caches on the node)"
+    };
+    format!(
+        "the cold load ({:.2} s) was within {:.0}% of the warm load ({:.2} s): the model file \
+         most likely came from the page cache, so it was not a cold load; {advice}",
+        cold.as_secs_f64(),
+        COLD_LOAD_MARGIN * 100.0,
+        warm.as_secs_f64()
+    )
+}
+
 fn round4(value: f64) -> f64 {
     (value * 10_000.0).round() / 10_000.0
 }
@@ -407,28 +444,32 @@ async fn run_shell(command: &str) -> Result<(), String> {
 fn print_summary(result: &SingleUserResult, options: &SingleUserOptions) {
     let m = &result.measurements;
     let seconds = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.2} s"));
-    println!(
+    crate::outln!(
         "Single-user benchmark: {} at {}",
-        result.model, result.ollama_endpoint
+        result.model,
+        result.ollama_endpoint
     );
     if let Some(note) = result.provenance.simulated_note() {
-        println!("  {note}");
+        crate::outln!("  {note}");
     }
-    println!(
+    crate::outln!(
         "  Download:   {} ({}{})",
         seconds(m.download_time_seconds),
         m.download_status,
         m.download_megabytes_per_second
             .map_or(String::new(), |v| format!(", {v:.1} MB/s"))
     );
-    println!(
+    if let Some(reason) = &m.download_status_reason {
+        crate::outln!("              {reason}");
+    }
+    crate::outln!(
         "  Cold load:  {} ({})",
         seconds(m.load_time_cold_seconds),
         m.load_status
     );
-    println!("  Warm load:  {}", seconds(m.load_time_warm_seconds));
-    println!("  Total:      {}", seconds(m.total_time_seconds));
-    println!(
+    crate::outln!("  Warm load:  {}", seconds(m.load_time_warm_seconds));
+    crate::outln!("  Total:      {}", seconds(m.total_time_seconds));
+    crate::outln!(
         "  Tokens/s:   {}{}",
         m.tokens_per_second
             .map_or("-".into(), |v| format!("{v:.1}")),
@@ -436,13 +477,36 @@ fn print_summary(result: &SingleUserResult, options: &SingleUserOptions) {
             .map_or(String::new(), |v| format!(" (TTFT {:.0} ms)", v * 1000.0))
     );
     for error in &result.errors {
-        println!("  ❌ {}: {} ({})", error.phase, error.message, error.hint);
+        crate::outln!("  ❌ {}: {} ({})", error.phase, error.message, error.hint);
+    }
+    for warning in &result.warnings {
+        crate::outln!("  ⚠ {warning}");
     }
     match result.status {
-        RunStatus::Interrupted => println!(
+        RunStatus::Interrupted => crate::outln!(
             "  Interrupted: partial results written to {}",
-            options.output.display()
+            crate::results::write::written_path(&options.output).display()
         ),
-        _ => println!("  Results written to {}", options.output.display()),
+        _ => crate::outln!(
+            "  Results written to {}",
+            crate::results::write::written_path(&options.output).display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cold_load_close_to_the_warm_load_is_flagged() {
+        let ms = Duration::from_millis;
+        assert!(cold_load_was_warm(ms(150), ms(150)));
+        assert!(cold_load_was_warm(ms(125), ms(100)));
+        assert!(!cold_load_was_warm(ms(126), ms(100)));
+        assert!(!cold_load_was_warm(ms(9_560), ms(2_050)));
+        let advice = cold_load_warning(ms(150), ms(150), false);
+        assert!(advice.contains("--drop-caches-cmd") && advice.contains("0.15 s"));
+        assert!(cold_load_warning(ms(150), ms(150), true).contains("did not seem"));
     }
 }

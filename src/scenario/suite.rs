@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::exit::{Ctx, Outcome, UsageError};
 use crate::prompts::PromptLength;
 use crate::results::RunStatus;
+use crate::scenario::download::DownloadPolicy;
 use crate::scenario::multi_user::{self, MultiUserOptions};
 use crate::scenario::single_user::{self, SingleUserOptions};
 use crate::scenario::target::{Target, TargetOptions};
@@ -100,7 +101,7 @@ pub struct SuiteOptions {
     pub tps_models: Vec<String>,
     /// multi-user's models.
     pub multi_user_models: Vec<String>,
-    pub redownload: bool,
+    pub download: DownloadPolicy,
 }
 
 /// What one scenario left behind.
@@ -149,14 +150,30 @@ pub fn create_results_folder(parent: &Path) -> anyhow::Result<PathBuf> {
 
 /// Runs the scenarios and prints the summary.
 pub async fn run(options: SuiteOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let folder = create_results_folder(&options.results_dir)?;
-    println!("Results folder: {}", folder.display());
+    // Everything that can be refused is refused before the folder exists or a request is
+    // sent: the scenarios' options, the results folder, and the server's reachability.
+    validate_scenarios(&options)?;
+    crate::results::write::check_folder_writable(
+        &options.results_dir,
+        "the results folder in",
+        &options.results_dir,
+    )?;
     let simulate = options.target.is_in_process_simulator();
     let shared = if simulate {
         None
     } else {
         Some(Target::connect(&options.target, ctx).await?)
     };
+    let folder = match create_results_folder(&options.results_dir) {
+        Ok(folder) => folder,
+        Err(err) => {
+            if let Some(target) = shared {
+                target.close().await;
+            }
+            return Err(err);
+        }
+    };
+    crate::outln!("Results folder: {}", folder.display());
     let mut outcomes: Vec<ScenarioOutcome> = Vec::new();
     let mut single_user_time: Option<f64> = None;
     let mut interrupted = false;
@@ -166,7 +183,7 @@ pub async fn run(options: SuiteOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
             interrupted = true;
             break;
         }
-        println!("== {} ==", scenario.name());
+        crate::outln!("== {} ==", scenario.name());
         let own_target = if simulate {
             let preload = if scenario == Scenario::TokensPerSecond {
                 options.tps_models.clone()
@@ -196,7 +213,7 @@ pub async fn run(options: SuiteOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
                 if scenario == Scenario::SingleUser {
                     single_user_time = total;
                 }
-                println!("   {headline}");
+                crate::outln!("   {headline}");
                 interrupted |= status == RunStatus::Interrupted;
                 outcomes.push(ScenarioOutcome {
                     scenario,
@@ -206,7 +223,7 @@ pub async fn run(options: SuiteOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
                 });
             }
             Err(err) => {
-                println!("   ❌ {err:#}");
+                crate::outln!("   ❌ {err:#}");
                 outcomes.push(ScenarioOutcome {
                     scenario,
                     file,
@@ -239,6 +256,56 @@ pub async fn run(options: SuiteOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Builds every scenario's options once, so that a bad value is refused before anything runs.
+fn validate_scenarios(options: &SuiteOptions) -> anyhow::Result<()> {
+    let scratch = Path::new("validation.json");
+    for &scenario in &options.scenarios {
+        match scenario {
+            Scenario::TokensPerSecond => {
+                tps_options(options, scratch)?;
+            }
+            Scenario::MultiUser(users) => {
+                MultiUserOptions::validate(
+                    options.target.clone(),
+                    users,
+                    &options.multi_user_models,
+                    scratch.to_path_buf(),
+                    None,
+                    100,
+                    options.download,
+                )?;
+            }
+            Scenario::SingleUser => {
+                if options.model.trim().is_empty() {
+                    return Err(crate::exit::UsageError::err(
+                        "--model is empty: name the model single-user measures",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn tps_options(options: &SuiteOptions, file: &Path) -> anyhow::Result<TpsOptions> {
+    TpsOptions::validate(
+        options.target.clone(),
+        &options.tps_models,
+        &[
+            PromptLength::Short.name().to_string(),
+            PromptLength::Medium.name().to_string(),
+            PromptLength::Long.name().to_string(),
+        ],
+        None,
+        100,
+        2,
+        5,
+        &[1],
+        file.to_path_buf(),
+        false,
+    )
+}
+
 /// Runs one scenario; returns its status, a one-line headline and (single-user) its total time.
 async fn run_scenario(
     scenario: Scenario,
@@ -254,7 +321,7 @@ async fn run_scenario(
                 target: options.target.clone(),
                 model: options.model.clone(),
                 output: file.to_path_buf(),
-                redownload: options.redownload,
+                download: options.download,
                 drop_caches_cmd: None,
                 generation_tokens: 100,
             };
@@ -272,22 +339,7 @@ async fn run_scenario(
             Ok((result.status, headline, m.total_time_seconds))
         }
         Scenario::TokensPerSecond => {
-            let tps = TpsOptions::validate(
-                options.target.clone(),
-                &options.tps_models,
-                &[
-                    PromptLength::Short.name().to_string(),
-                    PromptLength::Medium.name().to_string(),
-                    PromptLength::Long.name().to_string(),
-                ],
-                None,
-                100,
-                2,
-                5,
-                &[1],
-                file.to_path_buf(),
-                false,
-            )?;
+            let tps = tps_options(options, file)?;
             let result = tokens_per_second::run_on(target, &tps, ctx).await?;
             let s = &result.summary;
             let headline = format!(
@@ -311,7 +363,7 @@ async fn run_scenario(
                 file.to_path_buf(),
                 None,
                 100,
-                options.redownload,
+                options.download,
             )?;
             mu.baseline = baseline;
             let result = multi_user::run_on(target, &mu, ctx).await?;
@@ -344,8 +396,8 @@ fn print_suite_summary(
     simulate: bool,
     options: &SuiteOptions,
 ) {
-    println!();
-    println!("Summary ({}):", folder.display());
+    crate::outln!();
+    crate::outln!("Summary ({}):", folder.display());
     if simulate {
         if let crate::scenario::target::TargetSpec::Simulate {
             profile,
@@ -353,7 +405,7 @@ fn print_suite_summary(
             ..
         } = &options.target.spec
         {
-            println!(
+            crate::outln!(
                 "  SIMULATED: every number below comes from ollabench's built-in simulator (profile {profile}, time scale {time_scale}: durations are {time_scale}x, tok/s {:.0}x real hardware)",
                 1.0 / time_scale
             );
@@ -361,6 +413,15 @@ fn print_suite_summary(
     }
     print_scenario_lines(outcomes);
     print_verdicts(outcomes);
+    if outcomes
+        .iter()
+        .any(|o| o.status == Some(RunStatus::Interrupted))
+    {
+        crate::outln!(
+            "Interrupted: partial results written to {}",
+            folder.display()
+        );
+    }
 }
 
 fn print_scenario_lines(outcomes: &[ScenarioOutcome]) {
@@ -370,7 +431,7 @@ fn print_scenario_lines(outcomes: &[ScenarioOutcome]) {
             Some(RunStatus::Interrupted) => "⏹",
             _ => "❌",
         };
-        println!(
+        crate::outln!(
             "  {mark} {:<16} {:<24} {}",
             outcome.scenario.name(),
             outcome.scenario.file_name(),
@@ -386,13 +447,13 @@ async fn write_suite_report(folder: &Path) {
     let written =
         tokio::task::spawn_blocking(move || crate::report::write_report(&inputs, &out_dir)).await;
     match written {
-        Ok(Ok(paths)) => println!(
+        Ok(Ok(paths)) => crate::outln!(
             "Report: {} and {}",
             paths.html.display(),
             paths.markdown.display()
         ),
-        Ok(Err(err)) => eprintln!("warning: no report: {err:#}"),
-        Err(err) => eprintln!("warning: no report: {err}"),
+        Ok(Err(err)) => crate::errln!("warning: no report: {err:#}"),
+        Err(err) => crate::errln!("warning: no report: {err}"),
     }
 }
 
@@ -413,15 +474,15 @@ fn print_verdicts(outcomes: &[ScenarioOutcome]) {
             continue;
         }
         if !printed_any {
-            println!();
-            println!("Verdicts: {}", crate::verdict::targets_note());
+            crate::outln!();
+            crate::outln!("Verdicts: {}", crate::verdict::targets_note());
             printed_any = true;
         }
-        println!("  {}:", outcome.scenario.file_name());
+        crate::outln!("  {}:", outcome.scenario.file_name());
         for verdict in verdicts {
-            println!("    {}", verdict.line());
+            crate::outln!("    {}", verdict.line());
             if let Some(advice) = verdict.advice {
-                println!("       -> {advice}");
+                crate::outln!("       -> {advice}");
             }
         }
     }

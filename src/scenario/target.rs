@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use crate::backend::ollama::OllamaClient;
 use crate::backend::openai::OpenAiClient;
 use crate::backend::{Backend, Timeouts};
+use crate::backend::{RequestError, TimeoutPhase};
 use crate::cli::bench::ApiKind;
+use crate::exit::Unreachable;
 use crate::exit::{Ctx, UsageError};
 use crate::kube::{self, PortForward, PortForwardOptions};
+use crate::scenario::cancellable;
 use crate::sim::{self, SimConfig, SimHandle};
 
 /// The Ollama default when nothing else names a server.
@@ -134,7 +137,7 @@ impl Target {
                     Ok(Some(url)) => (url, "load-balancer"),
                     Ok(None) => (DEFAULT_ENDPOINT.to_string(), "default"),
                     Err(err) => {
-                        eprintln!(
+                        crate::errln!(
                             "note: no LoadBalancer address from kubectl ({err:#}); using {DEFAULT_ENDPOINT}"
                         );
                         (DEFAULT_ENDPOINT.to_string(), "default")
@@ -151,14 +154,35 @@ impl Target {
             )?),
             ApiKind::Auto => detect_api(&url, options).await?,
         };
-        Ok(Target {
+        let target = Target {
             backend,
             url,
             resolved_by,
             simulated,
             sim: sim_handle,
             port_forward,
-        })
+        };
+        // One probe before anything is measured: an unreachable server is a configuration
+        // problem (exit 2), not a benchmark that ran and failed.
+        let probe = match &target.backend {
+            Backend::Ollama(client) => cancellable(ctx, client.version())
+                .await
+                .map(|r| r.map(drop)),
+            Backend::OpenAi(client) => cancellable(ctx, client.models()).await.map(|r| r.map(drop)),
+        };
+        match probe {
+            None => {
+                target.close().await;
+                Err(anyhow::anyhow!("interrupted while connecting"))
+            }
+            Some(Err(error)) if error.is_unreachable() => {
+                let advice = unreachable_advice(&error, &target.url, target.resolved_by, options);
+                let url = target.url.clone();
+                target.close().await;
+                Err(anyhow::Error::new(Unreachable { url, error, advice }))
+            }
+            Some(_) => Ok(target),
+        }
     }
 
     /// Stops what `connect` started.
@@ -190,4 +214,68 @@ async fn detect_api(url: &str, options: &TargetOptions) -> anyhow::Result<Backen
     }
     let openai = OpenAiClient::new(url, options.timeouts, options.api_key.clone())?;
     Ok(Backend::OpenAi(openai))
+}
+
+/// What to try when nothing answers: the real host and port, and Kubernetes only when
+/// Kubernetes is how the endpoint was found.
+pub fn unreachable_advice(
+    error: &RequestError,
+    url: &str,
+    resolved_by: &str,
+    options: &TargetOptions,
+) -> String {
+    let (ns, svc) = (&options.namespace, &options.service);
+    let kubernetes = matches!(resolved_by, "port-forward" | "load-balancer");
+    let address = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        .unwrap_or_else(|| url.to_string());
+    let mut lines: Vec<String> = Vec::new();
+    match error {
+        RequestError::Connect { refused: true, .. } => {
+            lines.push(format!(
+                "nothing listens on {address}: is the server running there?"
+            ));
+            if kubernetes {
+                lines.push(format!(
+                    "check the pods and the service: kubectl get pods,svc -n {ns} ({svc})"
+                ));
+            }
+        }
+        RequestError::Connect { .. }
+            if url.starts_with("https://")
+                && (error.to_string().contains("InvalidContentType")
+                    || error.to_string().contains("corrupt message")) =>
+        {
+            lines.push(format!(
+                "{address} answers plain HTTP, not TLS: use {}",
+                url.replacen("https://", "http://", 1)
+            ))
+        }
+        RequestError::Connect { .. } => lines.push(format!(
+            "check the host name and the scheme of {url} (https against a plain-HTTP port fails \
+             like this) and the network path to {address}"
+        )),
+        RequestError::Timeout {
+            phase: TimeoutPhase::Connect,
+            ..
+        } => {
+            lines.push(format!(
+                "no TCP answer from {address}: a firewall or a wrong address?"
+            ));
+            if kubernetes {
+                lines.push(format!(
+                    "check the LoadBalancer's address (kubectl get svc -n {ns} {svc}) or use \
+                     --use-port-forward"
+                ));
+            }
+        }
+        _ => lines.push(format!(
+            "{address} accepted the connection but sent nothing: the server may be hung or \
+             overloaded, or another program holds the port; raise --first-byte-timeout if it is \
+             only slow"
+        )),
+    }
+    lines.push("`ollabench test-connection` with the same flags says more".into());
+    lines.join("\n  ")
 }

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use crate::backend::ollama::OllamaClient;
-use crate::backend::{RequestError, TimeoutPhase};
+use crate::backend::RequestError;
 use crate::exit::{Ctx, Outcome};
+use crate::scenario::cancellable;
 use crate::scenario::target::{Target, TargetOptions};
 
 /// Latency probes sent to `/api/version`.
@@ -14,50 +15,89 @@ const LATENCY_PROBES: usize = 5;
 
 /// Runs the connection test and prints its findings.
 pub async fn run(options: TargetOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let target = Target::connect(&options, ctx).await?;
-    println!(
+    let target = match Target::connect(&options, ctx).await {
+        Ok(target) => target,
+        Err(err) => {
+            if let Some(unreachable) = err.downcast_ref::<crate::exit::Unreachable>() {
+                crate::outln!(
+                    "❌ Connection to {} failed: {}",
+                    unreachable.url,
+                    unreachable.error
+                );
+                crate::outln!("  {}", unreachable.advice);
+                crate::errln!("error: {unreachable}");
+                return Ok(Outcome::NotMeasured);
+            }
+            return Err(err);
+        }
+    };
+    crate::outln!(
         "Testing connection to {} (endpoint from {})",
-        target.url, target.resolved_by
+        target.url,
+        endpoint_source(target.resolved_by)
     );
     let outcome = match target.backend.as_ollama() {
-        Some(client) => check_ollama(client, &options).await,
-        None => crate::scenario::test_connection::check_openai(&target).await,
+        Some(client) => cancellable(ctx, check_ollama(client, &options)).await,
+        None => cancellable(ctx, check_openai(&target)).await,
     };
     target.close().await;
-    Ok(outcome)
+    Ok(outcome.unwrap_or_else(|| {
+        crate::errln!("Interrupted.");
+        Outcome::Interrupted
+    }))
+}
+
+/// Where the endpoint came from, in words.
+fn endpoint_source(resolved_by: &str) -> &'static str {
+    match resolved_by {
+        "endpoint" => "--endpoint or $OLLAMA_HOST",
+        "port-forward" => "a kubectl port-forward started by ollabench",
+        "load-balancer" => "the Kubernetes service's LoadBalancer address",
+        "simulator" => "the built-in simulator started by --simulate",
+        _ => "the default, http://localhost:11434",
+    }
 }
 
 async fn check_ollama(client: &OllamaClient, options: &TargetOptions) -> Outcome {
-    let root = client.root().await;
+    // The version first: the target's probe already reached it, so a failure here is an
+    // answer (e.g. a 404 from something that is not Ollama), never a second long wait.
     let info = match client.server_info().await {
         Ok(info) => info,
         Err(err) => {
+            let root = client.root().await;
             print_failure(&err, root.as_ref().ok().map(String::as_str), options);
-            return Outcome::Failed;
+            return if err.is_unreachable() {
+                Outcome::NotMeasured
+            } else {
+                Outcome::Failed
+            };
         }
     };
+    let root = client.root().await;
     match &root {
-        Ok(text) if text.contains("Ollama is running") => println!("✅ Reachable: {text}"),
+        Ok(text) if text.contains("Ollama is running") => crate::outln!("✅ Reachable: {text}"),
         Ok(text) => {
-            println!("⚠️  Reachable, but `/` says {text:?} instead of \"Ollama is running\"")
+            crate::outln!("⚠️  Reachable, but `/` says {text:?} instead of \"Ollama is running\"")
         }
-        Err(err) => println!("⚠️  `/` failed: {err}"),
+        Err(err) => crate::outln!("⚠️  `/` failed: {err}"),
     }
-    println!("✅ Ollama version {}", info.version);
+    crate::outln!("✅ Ollama version {}", info.version);
     if let Some(header) = &info.simulator {
-        println!("ℹ️  This is ollabench's built-in simulator ({header}), not a real Ollama server");
+        crate::outln!(
+            "ℹ️  This is ollabench's built-in simulator ({header}), not a real Ollama server"
+        );
     }
 
     let mut round_trips = vec![info.round_trip];
     for _ in 1..LATENCY_PROBES {
         match client.server_info().await {
             Ok(probe) => round_trips.push(probe.round_trip),
-            Err(err) => println!("⚠️  A latency probe failed: {err}"),
+            Err(err) => crate::outln!("⚠️  A latency probe failed: {err}"),
         }
     }
     let min = round_trips.iter().min().copied().unwrap_or_default();
     let average = round_trips.iter().sum::<Duration>() / round_trips.len().max(1) as u32;
-    println!(
+    crate::outln!(
         "✅ Round trip (GET /api/version, {} probes): min {:.1} ms, average {:.1} ms",
         round_trips.len(),
         min.as_secs_f64() * 1000.0,
@@ -67,12 +107,12 @@ async fn check_ollama(client: &OllamaClient, options: &TargetOptions) -> Outcome
     let mut healthy = true;
     match client.tags().await {
         Ok(models) if models.is_empty() => {
-            println!("ℹ️  No models present: pull one with `ollama pull llama3.1:8b` or run `ollabench single-user`")
+            crate::outln!("ℹ️  No models present: pull one with `ollama pull llama3.1:8b` or run `ollabench single-user`")
         }
         Ok(models) => {
-            println!("✅ Models present ({}):", models.len());
+            crate::outln!("✅ Models present ({}):", models.len());
             for model in models {
-                println!(
+                crate::outln!(
                     "     {:<30} {:>8.2} GB  {} {}",
                     model.name,
                     model.size as f64 / 1e9,
@@ -83,20 +123,20 @@ async fn check_ollama(client: &OllamaClient, options: &TargetOptions) -> Outcome
         }
         Err(err) => {
             healthy = false;
-            println!("❌ /api/tags failed: {err}");
+            crate::outln!("❌ /api/tags failed: {err}");
         }
     }
     match client.ps().await {
-        Ok(loaded) if loaded.is_empty() => println!("ℹ️  No model is loaded in memory"),
+        Ok(loaded) if loaded.is_empty() => crate::outln!("ℹ️  No model is loaded in memory"),
         Ok(loaded) => {
-            println!("✅ Models loaded ({}):", loaded.len());
+            crate::outln!("✅ Models loaded ({}):", loaded.len());
             for model in loaded {
                 let gpu = if model.size > 0 {
                     100.0 * model.size_vram as f64 / model.size as f64
                 } else {
                     0.0
                 };
-                println!(
+                crate::outln!(
                     "     {:<30} {:>8.2} GB  {:.0}% in GPU memory  expires {}",
                     model.name,
                     model.size as f64 / 1e9,
@@ -107,11 +147,11 @@ async fn check_ollama(client: &OllamaClient, options: &TargetOptions) -> Outcome
         }
         Err(err) => {
             healthy = false;
-            println!("❌ /api/ps failed: {err}");
+            crate::outln!("❌ /api/ps failed: {err}");
         }
     }
     if healthy {
-        println!("Connection OK: the server answers as Ollama.");
+        crate::outln!("Connection OK: the server answers as Ollama.");
         Outcome::Success
     } else {
         Outcome::Failed
@@ -121,9 +161,9 @@ async fn check_ollama(client: &OllamaClient, options: &TargetOptions) -> Outcome
 /// The OpenAI-compatible API: which server answers, the round trip of `GET /v1/models`, and
 /// the models it offers.
 pub async fn check_openai(target: &Target) -> Outcome {
-    println!("ℹ️  Speaking the OpenAI-compatible API at {}", target.url);
+    crate::outln!("ℹ️  Speaking the OpenAI-compatible API at {}", target.url);
     let crate::backend::Backend::OpenAi(client) = &target.backend else {
-        println!("❌ The target does not speak the OpenAI-compatible API");
+        crate::outln!("❌ The target does not speak the OpenAI-compatible API");
         return Outcome::Failed;
     };
     let mut round_trips = Vec::with_capacity(LATENCY_PROBES);
@@ -136,90 +176,87 @@ pub async fn check_openai(target: &Target) -> Outcome {
                 models = list;
             }
             Err(err) if probe == 0 => {
-                println!("❌ Connection failed (GET /v1/models): {err}");
+                crate::outln!("❌ Connection failed (GET /v1/models): {err}");
                 match &err {
                     RequestError::Status {
                         status: 401 | 403, ..
-                    } => println!(
+                    } => crate::outln!(
                         "  - the server wants an API key: pass --api-key or set OPENAI_API_KEY"
                     ),
-                    RequestError::Status { status: 404, .. } => println!(
+                    RequestError::Status { status: 404, .. } => crate::outln!(
                         "  - no OpenAI-compatible API at this path: check the endpoint, or use --api ollama for Ollama's native API"
                     ),
-                    other => println!("  hint: {}", other.hint()),
+                    other => crate::outln!("  hint: {}", other.hint()),
                 }
                 return Outcome::Failed;
             }
-            Err(err) => println!("⚠️  A latency probe failed: {err}"),
+            Err(err) => crate::outln!("⚠️  A latency probe failed: {err}"),
         }
     }
     match client.server_kind().await {
+        Ok(crate::backend::openai::ServerKind::Simulator { header, version }) => crate::outln!(
+            "✅ Server: ollabench's built-in simulator ({header}), serving Ollama {}'s API: \
+             every number it gives is simulated",
+            version.as_deref().unwrap_or("?")
+        ),
         Ok(kind) => match kind.version() {
-            Some(version) => println!("✅ Server: {} ({version})", kind.name()),
-            None => println!("✅ Server: {}", kind.name()),
+            Some(version) => crate::outln!("✅ Server: {} ({version})", kind.name()),
+            None => crate::outln!("✅ Server: {}", kind.name()),
         },
-        Err(err) => println!("⚠️  Could not tell which server this is: {err}"),
+        Err(err) => crate::outln!("⚠️  Could not tell which server this is: {err}"),
     }
     let min = round_trips.iter().min().copied().unwrap_or_default();
     let average = round_trips.iter().sum::<Duration>() / round_trips.len().max(1) as u32;
-    println!(
+    crate::outln!(
         "✅ Round trip (GET /v1/models, {} probes): min {:.1} ms, average {:.1} ms",
         round_trips.len(),
         min.as_secs_f64() * 1000.0,
         average.as_secs_f64() * 1000.0
     );
     if models.is_empty() {
-        println!("⚠️  The server offers no models");
+        crate::outln!("⚠️  The server offers no models");
         return Outcome::Failed;
     }
-    println!("✅ Models offered ({}):", models.len());
+    crate::outln!("✅ Models offered ({}):", models.len());
     for model in &models {
-        println!("     {model}");
+        crate::outln!("     {model}");
     }
-    println!("Connection OK: the server answers the OpenAI-compatible API.");
+    crate::outln!("Connection OK: the server answers the OpenAI-compatible API.");
     Outcome::Success
 }
 
 /// Prints the failure and the reference's troubleshooting advice fitted to it.
 fn print_failure(err: &RequestError, root: Option<&str>, options: &TargetOptions) {
-    println!("❌ Connection failed: {err}");
-    let ns = &options.namespace;
-    let svc = &options.service;
+    crate::outln!("❌ Connection failed: {err}");
     match err {
-        RequestError::Connect { refused: true, .. } => {
-            println!("Nothing is listening there. The port-forward or the service is not running:");
-            println!(
-                "  - start a port-forward: kubectl port-forward -n {ns} service/{svc} 11434:11434"
+        RequestError::Connect { .. } | RequestError::Timeout { .. } => {
+            let url = options_url_hint(options);
+            let resolved_by = match options.spec {
+                crate::scenario::target::TargetSpec::PortForward(_) => "port-forward",
+                _ => "endpoint",
+            };
+            crate::outln!(
+                "  {}",
+                crate::scenario::target::unreachable_advice(err, &url, resolved_by, options)
             );
-            println!("    (or let ollabench manage it: --use-port-forward)");
-            println!("  - check that the Ollama pods run: kubectl get pods -n {ns}");
-            println!("  - check the service: kubectl get svc -n {ns} {svc}");
-        }
-        RequestError::Timeout {
-            phase: TimeoutPhase::Connect,
-            ..
-        }
-        | RequestError::Timeout { .. } => {
-            println!("No answer in time. The LoadBalancer or a firewall is likely in the way:");
-            println!("  - check the LoadBalancer's external IP: kubectl get svc -n {ns} {svc}");
-            println!("  - check firewall rules / network security groups for port 11434");
-            println!("  - try a port-forward instead: --use-port-forward");
         }
         RequestError::Status { status: 404, .. } => {
-            println!("Something other than Ollama answers at this path (404 on /api/version).");
+            crate::outln!(
+                "Something other than Ollama answers at this path (404 on /api/version)."
+            );
             if let Some(text) = root {
-                println!("  `/` answered: {text:?}");
+                crate::outln!("  `/` answered: {text:?}");
             }
-            println!(
+            crate::outln!(
                 "  - check the endpoint's host and port; is an ingress or proxy rewriting paths?"
             );
-            println!(
+            crate::outln!(
                 "  - for vLLM, llama.cpp or another OpenAI-compatible server use --api openai"
             );
         }
         other => {
-            println!("  hint: {}", other.hint());
-            println!(
+            crate::outln!("  hint: {}", other.hint());
+            crate::outln!(
                 "  - test the API by hand: curl {}/api/tags",
                 options_url_hint(options)
             );

@@ -31,6 +31,9 @@ const DISAGREEMENT_PERCENT: f64 = 5.0;
 const RELOAD_THRESHOLD: Duration = Duration::from_millis(250);
 /// The most requests one batch may keep in flight.
 const MAX_CONCURRENCY: u32 = 100_000;
+/// The most warmup or measured runs per cell: enough for any soak, small enough that the
+/// request count of a cell never overflows.
+const MAX_RUNS: u32 = 1_000_000;
 
 /// Validated options of a tokens-per-second run.
 #[derive(Debug, Clone)]
@@ -99,6 +102,12 @@ impl TpsOptions {
                 "--generation-tokens must be at least 2: tok/s needs tokens after the first",
             ));
         }
+        if measurement_runs > MAX_RUNS || warmup_runs > MAX_RUNS {
+            return Err(UsageError::err(format!(
+                "--measurement-runs and --warmup-runs go up to {MAX_RUNS}; for longer runs use \
+                 several runs and `ollabench compare`"
+            )));
+        }
         if measurement_runs == 0 {
             return Err(UsageError::err("--measurement-runs must be at least 1"));
         }
@@ -155,6 +164,7 @@ impl TpsOptions {
 
 /// Connects, measures, writes the result file and prints the summary table.
 pub async fn run(options: TpsOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    crate::results::write::check_writable(&options.output, "--output")?;
     let target = Target::connect(&options.target, ctx).await?;
     let measured = run_on(&target, &options, ctx).await;
     target.close().await;
@@ -184,11 +194,7 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
         }
         Backend::OpenAi(client) => {
             if let Ok(kind) = client.server_kind().await {
-                provenance.server_version = Some(
-                    format!("{} {}", kind.name(), kind.version().unwrap_or(""))
-                        .trim()
-                        .to_string(),
-                );
+                crate::scenario::record_openai_server(&mut provenance, &kind);
             }
         }
     }
@@ -216,6 +222,7 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
     let progress = Progress::new(ctx.interactive, options.planned_requests());
     let mut interrupted = false;
     let mut all_cells: Vec<(String, PromptResult)> = Vec::new();
+    let mut snapshot_failed = false;
     'models: for model in &options.models {
         progress.set_context(&format!("{model}: loading"));
         let Some(preload) =
@@ -230,6 +237,16 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
                 result
                     .errors
                     .push(ErrorRecord::from_request(&format!("preload {model}"), err));
+                if is_fatal_for_model(err) {
+                    say_model_skipped(model, err);
+                    result.model_results.push(ModelResult {
+                        model: model.clone(),
+                        prompt_results: Vec::new(),
+                        prompt_length_impact: Vec::new(),
+                        preload_seconds: None,
+                    });
+                    continue 'models;
+                }
                 None
             }
         };
@@ -243,25 +260,41 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
             preload_seconds,
         };
         let mut cells: Vec<PromptResult> = Vec::new();
-        for &level in &options.levels_to_measure() {
+        'cells: for &level in &options.levels_to_measure() {
             for prompt in &options.prompts {
-                let cell = measure_cell(
+                let (cell, cell_interrupted, fatal) = measure_cell(
                     target, options, ctx, &progress, model, prompt, level, time_scale,
                 )
                 .await;
-                interrupted = cell.1;
-                all_cells.push((model.clone(), cell.0.clone()));
-                cells.push(cell.0);
+                interrupted = cell_interrupted;
+                all_cells.push((model.clone(), cell.clone()));
+                cells.push(cell);
                 finish_model(&mut model_result, &cells, options);
                 let mut snapshot = result.clone();
                 snapshot.model_results.push(model_result.clone());
                 fill_concurrency(&mut snapshot, &all_cells, options);
                 fill_summary(&mut snapshot);
                 snapshot.status = RunStatus::Interrupted;
-                write_json_atomic(&options.output, &snapshot)?;
                 if interrupted {
+                    crate::results::write::write_json_or_fallback(&options.output, &snapshot)?;
                     result = snapshot;
                     break 'models;
+                }
+                // A failed snapshot is no reason to stop measuring: the final write falls
+                // back to another file if the path still fails then.
+                if let Err(err) = write_json_atomic(&options.output, &snapshot) {
+                    if !snapshot_failed {
+                        crate::errln!("warning: {err:#}");
+                        snapshot_failed = true;
+                    }
+                }
+                if let Some(err) = fatal {
+                    say_model_skipped(model, &err);
+                    result.errors.push(ErrorRecord::from_request(
+                        &format!("generate {model}"),
+                        &err,
+                    ));
+                    break 'cells;
                 }
             }
         }
@@ -294,7 +327,7 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
     }
     .into();
     result.provenance.finished_at = Some(chrono::Local::now().to_rfc3339());
-    write_json_atomic(&options.output, &result)?;
+    crate::results::write::write_json_or_fallback(&options.output, &result)?;
     Ok(result)
 }
 
@@ -338,19 +371,35 @@ async fn measure_cell(
     prompt: &Prompt,
     level: u32,
     time_scale: f64,
-) -> (PromptResult, bool) {
+) -> (PromptResult, bool, Option<RequestError>) {
     let mut request = GenerationRequest::new(model, prompt.text.clone(), options.generation_tokens);
     request.route = options.route;
     let reload_threshold = RELOAD_THRESHOLD.mul_f64(time_scale);
     let requested = options.generation_tokens;
     let label = format!("{model} {} c={level}", prompt.name);
 
+    // An error that every further request of this model would repeat (model not found, not
+    // authorised) stops the model's requests at once.
+    let stop = ctx.cancel.child_token();
+    let mut fatal: Option<RequestError> = None;
+    let mut watch = |outcome: &Result<GenerationRecord, RequestError>| {
+        progress.observe(outcome);
+        if let Err(err) = outcome {
+            if fatal.is_none() && is_fatal_for_model(err) {
+                fatal = Some(err.clone());
+                stop.cancel();
+            }
+        }
+    };
     progress.set_context(&format!("{label} warmup"));
     let warmup = engine::run(
-        Plan::new((options.warmup_runs * level) as usize, level as usize),
-        &ctx.cancel,
+        Plan::new(
+            options.warmup_runs as usize * level as usize,
+            level as usize,
+        ),
+        &stop,
         |_| target.backend.generate(&request),
-        |_, outcome| progress.observe(outcome),
+        |_, outcome| watch(outcome),
     )
     .await;
     let warmup_samples: Vec<Sample> = warmup
@@ -361,6 +410,7 @@ async fn measure_cell(
 
     let mut cell = PromptResult {
         prompt_length: prompt.name.clone(),
+        partial: false,
         prompt_characters: prompt.text.chars().count(),
         statistics: Statistics::default(),
         concurrent_requests: level,
@@ -378,15 +428,19 @@ async fn measure_cell(
         warmup: warmup_samples,
     };
     if warmup.interrupted {
-        return (cell, true);
+        cell.partial = ctx.cancel.is_cancelled();
+        return (cell, ctx.cancel.is_cancelled(), fatal);
     }
 
     progress.set_context(&label);
     let batch = engine::run(
-        Plan::new((options.measurement_runs * level) as usize, level as usize),
-        &ctx.cancel,
+        Plan::new(
+            options.measurement_runs as usize * level as usize,
+            level as usize,
+        ),
+        &stop,
         |_| target.backend.generate(&request),
-        |_, outcome| progress.observe(outcome),
+        |_, outcome| watch(outcome),
     )
     .await;
     let samples: Vec<Sample> = batch
@@ -405,8 +459,30 @@ async fn measure_cell(
         .filter_map(|(_, outcome)| outcome.as_ref().err())
         .collect();
     summarize_cell(&mut cell, samples, &records, &errors, batch.wall);
+    if ctx.cancel.is_cancelled() {
+        cell.partial = true;
+        cell.statistics.stability = None;
+    }
     progress.cell_done(&cell, &label);
-    (cell, batch.interrupted)
+    (cell, ctx.cancel.is_cancelled(), fatal)
+}
+
+/// Errors that every further request for the model would repeat.
+fn is_fatal_for_model(err: &RequestError) -> bool {
+    matches!(
+        err,
+        RequestError::Status {
+            status: 401 | 403 | 404,
+            ..
+        }
+    )
+}
+
+fn say_model_skipped(model: &str, err: &RequestError) {
+    crate::outln!(
+        "❌ {model}: {err} ({}); its remaining requests were not sent",
+        err.hint()
+    );
 }
 
 fn to_sample(
@@ -787,7 +863,7 @@ impl Progress {
         );
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => println!("{line}"),
+            None => crate::outln!("{line}"),
         }
     }
 
@@ -803,13 +879,14 @@ fn fmt_opt(value: Option<f64>, decimals: usize) -> String {
 }
 
 fn print_summary(result: &TpsResult, options: &TpsOptions) {
-    println!();
-    println!(
+    crate::outln!();
+    crate::outln!(
         "Tokens per second ({} generation tokens, {} measured runs):",
-        options.generation_tokens, options.measurement_runs
+        options.generation_tokens,
+        options.measurement_runs
     );
     if let Some(note) = result.provenance.simulated_note() {
-        println!("{note}");
+        crate::outln!("{note}");
     }
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
@@ -860,9 +937,9 @@ fn print_summary(result: &TpsResult, options: &TpsOptions) {
             ]);
         }
     }
-    println!("{table}");
+    crate::outln!("{table}");
     let s = &result.summary;
-    println!(
+    crate::outln!(
         "Overall: {} tok/s average (min {}, max {}), {} tests, {} samples, success rate {}%",
         fmt_opt(s.overall_average_tokens_per_second, 1),
         fmt_opt(s.overall_min_tokens_per_second, 1),
@@ -873,7 +950,7 @@ fn print_summary(result: &TpsResult, options: &TpsOptions) {
     );
     for model in &result.model_results {
         for impact in model.prompt_length_impact.iter().skip(1) {
-            println!(
+            crate::outln!(
                 "  {} {}: {}% vs {} ({})",
                 model.model,
                 impact.prompt_length,
@@ -883,5 +960,13 @@ fn print_summary(result: &TpsResult, options: &TpsOptions) {
             );
         }
     }
-    println!("Results written to {}", options.output.display());
+    let written = crate::results::write::written_path(&options.output);
+    if result.status == RunStatus::Interrupted {
+        crate::outln!(
+            "Interrupted: partial results written to {}",
+            written.display()
+        );
+    } else {
+        crate::outln!("Results written to {}", written.display());
+    }
 }
