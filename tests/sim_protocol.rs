@@ -238,9 +238,39 @@ async fn protocol_matches_the_transcripts() {
         ("GET", "/api/nope", None, 404, "text/plain", |b| {
             assert_eq!(b, "404 page not found")
         }),
-        ("GET", "/api/generate", None, 404, "text/plain", |b| {
-            assert_eq!(b, "404 page not found")
+        ("GET", "/api/generate", None, 405, "text/plain", |b| {
+            assert_eq!(b, "405 method not allowed")
         }),
+        ("GET", "/api/chat", None, 405, "text/plain", |b| {
+            assert_eq!(b, "405 method not allowed")
+        }),
+        ("POST", "/api/tags", Some("{}"), 405, "text/plain", |b| {
+            assert_eq!(b, "405 method not allowed")
+        }),
+        (
+            "GET",
+            "/v1/chat/completions",
+            None,
+            405,
+            "text/plain",
+            |b| assert_eq!(b, "405 method not allowed"),
+        ),
+        (
+            "POST",
+            "/api/chat",
+            Some(r#"{"messages":[{"role":"user","content":"hi"}]}"#),
+            400,
+            "application/json; charset=utf-8",
+            |b| assert_eq!(b, r#"{"error":"model is required"}"#),
+        ),
+        (
+            "POST",
+            "/api/chat",
+            Some(r#"{"model":"","messages":[],"stream":false}"#),
+            400,
+            "application/json; charset=utf-8",
+            |b| assert_eq!(b, r#"{"error":"model is required"}"#),
+        ),
         (
             "POST",
             "/api/generate",
@@ -459,6 +489,92 @@ async fn protocol_matches_the_transcripts() {
         );
         let text = response.text().await.unwrap();
         check(&text);
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_names_the_simulator_through_any_api() {
+    let sim = start(|c| {
+        c.time_scale = 0.01;
+        c.preload = vec!["smollm2:135m".into()];
+    })
+    .await;
+    let base = sim.url();
+    let expected = "profile=t4 time-scale=0.01";
+    let chat = json!({ "model": "smollm2:135m", "messages": [{ "role": "user", "content": "hi" }],
+                       "max_tokens": 2 });
+    let mut streamed = chat.clone();
+    streamed["stream"] = json!(true);
+    let client = client();
+    let requests = [
+        (
+            "POST /v1/chat/completions",
+            client
+                .post(format!("{base}/v1/chat/completions"))
+                .json(&chat),
+            200,
+        ),
+        (
+            "POST /v1/chat/completions streamed",
+            client
+                .post(format!("{base}/v1/chat/completions"))
+                .json(&streamed),
+            200,
+        ),
+        (
+            "GET /v1/models",
+            client.get(format!("{base}/v1/models")),
+            200,
+        ),
+        (
+            "POST /v1/chat/completions, unknown model",
+            client.post(format!("{base}/v1/chat/completions")).json(
+                &json!({ "model": "nope", "messages": [{ "role": "user", "content": "hi" }] }),
+            ),
+            404,
+        ),
+        (
+            "POST /v1/completions, bad JSON",
+            client.post(format!("{base}/v1/completions")).body("{"),
+            400,
+        ),
+        (
+            "POST /api/chat without a model",
+            client
+                .post(format!("{base}/api/chat"))
+                .json(&json!({ "messages": [] })),
+            400,
+        ),
+        (
+            "GET /api/generate",
+            client.get(format!("{base}/api/generate")),
+            405,
+        ),
+        ("GET /nope", client.get(format!("{base}/nope")), 404),
+        (
+            "POST /api/pull streamed error",
+            client
+                .post(format!("{base}/api/pull"))
+                .json(&json!({ "model": "nope:latest" })),
+            200,
+        ),
+    ];
+    for (what, request, status) in requests {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        assert_eq!(
+            response
+                .headers()
+                .get(SIM_HEADER)
+                .map(|v| v.to_str().unwrap()),
+            Some(expected),
+            "{what}"
+        );
+        if status == 405 {
+            assert_eq!(response.headers()["allow"], "POST", "{what}");
+        }
+        response.bytes().await.unwrap();
     }
     sim.shutdown().await;
 }
