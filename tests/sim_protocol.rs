@@ -1330,6 +1330,65 @@ async fn keep_alive_expiry_unloads_idle_models() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unloaded_model_lingers_in_ps_for_tens_of_milliseconds() {
+    let _timing = TIMING.lock().await;
+    // The linger is 40 ms simulated: at scale 2, 80 ms, long enough for the next request to
+    // see it on a busy machine; loads of smollm2 on the cpu profile take about 2 s here.
+    let sim = start(|c| {
+        c.profile = "cpu".into();
+        c.time_scale = 2.0;
+        c.preload = vec!["smollm2:135m".into()];
+    })
+    .await;
+    let base = sim.url();
+    // Transcript 17 (generate) and 23 (chat): the unload is answered at once.
+    let requests = [
+        (
+            "/api/generate",
+            json!({ "model": "smollm2:135m", "keep_alive": 0 }),
+        ),
+        (
+            "/api/chat",
+            json!({ "model": "smollm2:135m", "messages": [], "keep_alive": 0 }),
+        ),
+    ];
+    for (path, body) in requests {
+        load(&base, "smollm2:135m").await;
+        let reply: Value = post(&format!("{base}{path}"), body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let answered = Instant::now();
+        assert_eq!(reply["done_reason"], "unload", "{path}");
+        let ps: Value = client()
+            .get(format!("{base}/api/ps"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ps_names(ps["models"].as_array().unwrap()),
+            ["smollm2:135m"],
+            "{path}: still listed right after the unload reply"
+        );
+        wait_for_ps(&base, "the unload to finish", Duration::from_secs(2), |m| {
+            m.is_empty()
+        })
+        .await;
+        let gone = answered.elapsed();
+        // 80 ms after the unload began, less the reply's way back; the bound is generous.
+        assert!(
+            gone >= Duration::from_millis(50) && gone < Duration::from_millis(1500),
+            "{path}: gone after {gone:?}"
+        );
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_load_queue_answers_503() {
     let sim = start(|c| {
         c.time_scale = 0.01;
