@@ -238,9 +238,39 @@ async fn protocol_matches_the_transcripts() {
         ("GET", "/api/nope", None, 404, "text/plain", |b| {
             assert_eq!(b, "404 page not found")
         }),
-        ("GET", "/api/generate", None, 404, "text/plain", |b| {
-            assert_eq!(b, "404 page not found")
+        ("GET", "/api/generate", None, 405, "text/plain", |b| {
+            assert_eq!(b, "405 method not allowed")
         }),
+        ("GET", "/api/chat", None, 405, "text/plain", |b| {
+            assert_eq!(b, "405 method not allowed")
+        }),
+        ("POST", "/api/tags", Some("{}"), 405, "text/plain", |b| {
+            assert_eq!(b, "405 method not allowed")
+        }),
+        (
+            "GET",
+            "/v1/chat/completions",
+            None,
+            405,
+            "text/plain",
+            |b| assert_eq!(b, "405 method not allowed"),
+        ),
+        (
+            "POST",
+            "/api/chat",
+            Some(r#"{"messages":[{"role":"user","content":"hi"}]}"#),
+            400,
+            "application/json; charset=utf-8",
+            |b| assert_eq!(b, r#"{"error":"model is required"}"#),
+        ),
+        (
+            "POST",
+            "/api/chat",
+            Some(r#"{"model":"","messages":[],"stream":false}"#),
+            400,
+            "application/json; charset=utf-8",
+            |b| assert_eq!(b, r#"{"error":"model is required"}"#),
+        ),
         (
             "POST",
             "/api/generate",
@@ -459,6 +489,92 @@ async fn protocol_matches_the_transcripts() {
         );
         let text = response.text().await.unwrap();
         check(&text);
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_names_the_simulator_through_any_api() {
+    let sim = start(|c| {
+        c.time_scale = 0.01;
+        c.preload = vec!["smollm2:135m".into()];
+    })
+    .await;
+    let base = sim.url();
+    let expected = "profile=t4 time-scale=0.01";
+    let chat = json!({ "model": "smollm2:135m", "messages": [{ "role": "user", "content": "hi" }],
+                       "max_tokens": 2 });
+    let mut streamed = chat.clone();
+    streamed["stream"] = json!(true);
+    let client = client();
+    let requests = [
+        (
+            "POST /v1/chat/completions",
+            client
+                .post(format!("{base}/v1/chat/completions"))
+                .json(&chat),
+            200,
+        ),
+        (
+            "POST /v1/chat/completions streamed",
+            client
+                .post(format!("{base}/v1/chat/completions"))
+                .json(&streamed),
+            200,
+        ),
+        (
+            "GET /v1/models",
+            client.get(format!("{base}/v1/models")),
+            200,
+        ),
+        (
+            "POST /v1/chat/completions, unknown model",
+            client.post(format!("{base}/v1/chat/completions")).json(
+                &json!({ "model": "nope", "messages": [{ "role": "user", "content": "hi" }] }),
+            ),
+            404,
+        ),
+        (
+            "POST /v1/completions, bad JSON",
+            client.post(format!("{base}/v1/completions")).body("{"),
+            400,
+        ),
+        (
+            "POST /api/chat without a model",
+            client
+                .post(format!("{base}/api/chat"))
+                .json(&json!({ "messages": [] })),
+            400,
+        ),
+        (
+            "GET /api/generate",
+            client.get(format!("{base}/api/generate")),
+            405,
+        ),
+        ("GET /nope", client.get(format!("{base}/nope")), 404),
+        (
+            "POST /api/pull streamed error",
+            client
+                .post(format!("{base}/api/pull"))
+                .json(&json!({ "model": "nope:latest" })),
+            200,
+        ),
+    ];
+    for (what, request, status) in requests {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        assert_eq!(
+            response
+                .headers()
+                .get(SIM_HEADER)
+                .map(|v| v.to_str().unwrap()),
+            Some(expected),
+            "{what}"
+        );
+        if status == 405 {
+            assert_eq!(response.headers()["allow"], "POST", "{what}");
+        }
+        response.bytes().await.unwrap();
     }
     sim.shutdown().await;
 }
@@ -1050,6 +1166,327 @@ async fn openai_routes_frame_sse_and_count_usage() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Registries and air-gapped mode (transcripts 15-16, 43b-53b)
+// ---------------------------------------------------------------------------------------
+
+/// A pull's status, content type and body.
+async fn pull_raw(base: &str, body: Value) -> (u16, String, String) {
+    let response = post(&format!("{base}/api/pull"), body).await;
+    let status = response.status().as_u16();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (status, content_type, response.text().await.unwrap())
+}
+
+/// Asserts that a pull fails with `error` both ways: inside a 200 stream after
+/// `pulling manifest` (47, 53a), and as a 500 when not streaming (48, 49, 53b).
+async fn assert_pull_fails(base: &str, model: &str, insecure: bool, error: &str) {
+    let streamed = pull_raw(base, json!({ "model": model, "insecure": insecure })).await;
+    assert_eq!(
+        streamed,
+        (
+            200,
+            "application/x-ndjson".to_string(),
+            format!("{{\"status\":\"pulling manifest\"}}\n{error}\n")
+        ),
+        "streamed pull of {model}"
+    );
+    let collected = pull_raw(
+        base,
+        json!({ "model": model, "insecure": insecure, "stream": false }),
+    )
+    .await;
+    assert_eq!(
+        collected,
+        (500, "application/json".to_string(), error.to_string()),
+        "non-streamed pull of {model}"
+    );
+}
+
+async fn tag_names(base: &str) -> Vec<String> {
+    let tags: Value = client()
+        .get(format!("{base}/api/tags"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["name"], m["model"], "{m}");
+            m["name"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_registry_pulls_need_insecure_and_then_work_everywhere() {
+    let _timing = TIMING.lock().await;
+    // Scale 0.05, as the public pull's test: finer, and skipped 60 ms ticks blur the cadence.
+    let sim = start(|c| {
+        c.time_scale = 0.05;
+        c.registries = vec![
+            sim::Registry::parse("127.0.0.1:5000").unwrap(),
+            sim::Registry::parse("https://models.example:8443").unwrap(),
+        ];
+    })
+    .await;
+    let base = sim.url();
+    let name = "127.0.0.1:5000/library/smollm2:135m";
+
+    // Transcript 49, and its streamed form.
+    assert_pull_fails(
+        &base,
+        name,
+        false,
+        r#"{"error":"pull model manifest: Get \"https://127.0.0.1:5000/v2/library/smollm2/manifests/135m\": http: server gave HTTP response to HTTPS client"}"#,
+    )
+    .await;
+    // Transcripts 47 and 48: the registry answers, but has no such model.
+    assert_pull_fails(
+        &base,
+        "127.0.0.1:5000/library/does-not-exist:latest",
+        true,
+        r#"{"error":"pull model manifest: file does not exist"}"#,
+    )
+    .await;
+    // A host nobody declared does not resolve (53a's wording); an IP refuses the connection.
+    assert_pull_fails(
+        &base,
+        "registry.internal:5000/library/smollm2:135m",
+        false,
+        r#"{"error":"pull model manifest: Get \"https://registry.internal:5000/v2/library/smollm2/manifests/135m\": dial tcp: lookup registry.internal on 10.255.255.53:53: no such host"}"#,
+    )
+    .await;
+    assert_pull_fails(
+        &base,
+        "127.0.0.1:6000/library/smollm2:135m",
+        true,
+        r#"{"error":"pull model manifest: Get \"http://127.0.0.1:6000/v2/library/smollm2/manifests/135m\": dial tcp 127.0.0.1:6000: connect: connection refused"}"#,
+    )
+    .await;
+    assert!(
+        tag_names(&base).await.is_empty(),
+        "failed pulls install nothing"
+    );
+
+    // With insecure: the transcript's layers, cadence and statuses (43b, 44).
+    let response = post(
+        &format!("{base}/api/pull"),
+        json!({ "model": name, "insecure": true }),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let (pieces, error) = read_pieces(response, "\n").await;
+    assert!(error.is_none(), "{error:?}");
+    let lines: Vec<Value> = pieces.iter().map(json_of).collect();
+    let n = lines.len();
+    assert_eq!(lines[0], json!({ "status": "pulling manifest" }));
+    assert_eq!(
+        lines[n - 3..],
+        [
+            json!({ "status": "verifying sha256 digest" }),
+            json!({ "status": "writing manifest" }),
+            json!({ "status": "success" }),
+        ]
+    );
+    let model = sim::find_model("smollm2:135m").unwrap();
+    let mut seen: Vec<&str> = Vec::new();
+    for line in &lines[1..n - 3] {
+        let digest = line["digest"].as_str().unwrap();
+        assert_eq!(line["status"], format!("pulling {}", &digest[7..19]));
+        if seen.last() != Some(&digest) {
+            seen.push(digest);
+        }
+    }
+    let layers: Vec<&str> = model.layers.iter().map(|l| l.digest.as_str()).collect();
+    assert_eq!(seen, layers, "every layer, in order");
+    let config_lines = lines
+        .iter()
+        .filter(|l| l["digest"] == model.layers[3].digest.as_str())
+        .count();
+    assert!((8..=20).contains(&config_lines), "{config_lines}");
+
+    // Listed under its full name (51), with the digest of the same manifest.
+    let tags: Value = client()
+        .get(format!("{base}/api/tags"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tags["models"][0]["name"], name);
+    assert_eq!(tags["models"][0]["model"], name);
+    assert_eq!(tags["models"][0]["size"], 98_363_007);
+    assert_eq!(tags["models"][0]["digest"], model.digest.as_str());
+    // Already present: success at once (45).
+    let again = pull_raw(
+        &base,
+        json!({ "model": name, "insecure": true, "stream": false }),
+    )
+    .await;
+    assert_eq!(
+        again,
+        (
+            200,
+            "application/json".to_string(),
+            r#"{"status":"success"}"#.to_string()
+        )
+    );
+
+    // Show, generate, chat, ps and the /v1 routes take the full name.
+    let response = post(&format!("{base}/api/show"), json!({ "model": name })).await;
+    assert_eq!(response.status(), 200);
+    let show: Value = response.json().await.unwrap();
+    assert_eq!(show["details"]["parameter_size"], "134.52M");
+    let reply: Value = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": name, "prompt": "hi", "stream": false, "options": { "num_predict": 3 } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(reply["model"], name);
+    assert_eq!(reply["eval_count"], 3);
+    let reply: Value = post(
+        &format!("{base}/api/chat"),
+        json!({ "model": name, "messages": [{ "role": "user", "content": "hi" }],
+                "stream": false, "options": { "num_predict": 2 } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(reply["model"], name);
+    assert_eq!(reply["message"]["role"], "assistant");
+    wait_for_ps(&base, "the registry model", Duration::from_secs(5), |m| {
+        ps_names(m) == [name]
+    })
+    .await;
+    let reply: Value = post(
+        &format!("{base}/v1/chat/completions"),
+        json!({ "model": name, "messages": [{ "role": "user", "content": "hi" }], "max_tokens": 2 }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(reply["model"], name);
+    assert_eq!(reply["usage"]["completion_tokens"], 2);
+    let models: Value = client()
+        .get(format!("{base}/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["id"], name);
+    let response = client()
+        .get(format!("{base}/v1/models/{name}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // A registry that speaks HTTPS needs no insecure; with it, Ollama talks plain HTTP to TLS.
+    let tls_name = "models.example:8443/team/qwen2.5:0.5b";
+    let done = pull_raw(&base, json!({ "model": tls_name, "stream": false })).await;
+    assert_eq!(done.0, 200, "{done:?}");
+    assert_eq!(tag_names(&base).await, [tls_name, name]);
+    assert_pull_fails(
+        &base,
+        tls_name,
+        true,
+        r#"{"error":"pull model manifest: 400: Client sent an HTTP request to an HTTPS server.\n"}"#,
+    )
+    .await;
+
+    // Delete by the full name (39).
+    let response = client()
+        .delete(format!("{base}/api/delete"))
+        .json(&json!({ "model": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "");
+    assert_eq!(tag_names(&base).await, [tls_name]);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn air_gapped_pulls_fail_but_present_models_still_load() {
+    let sim = start(|c| {
+        c.time_scale = 0.01;
+        c.air_gapped = true;
+        c.registries = vec![sim::Registry::parse("http://127.0.0.1:5000").unwrap()];
+        c.preload = vec!["smollm2:135m".into()];
+    })
+    .await;
+    let base = sim.url();
+    // Transcripts 53a and 53b: the model is present, the pull fails all the same.
+    assert_pull_fails(
+        &base,
+        "smollm2:135m",
+        false,
+        r#"{"error":"pull model manifest: Get \"https://registry.ollama.ai/v2/library/smollm2/manifests/135m\": dial tcp: lookup registry.ollama.ai on 10.255.255.53:53: no such host"}"#,
+    )
+    .await;
+    // Transcripts 15 and 16: a missing model fails the same way.
+    assert_pull_fails(
+        &base,
+        "this-model-does-not-exist-xyz:latest",
+        false,
+        r#"{"error":"pull model manifest: Get \"https://registry.ollama.ai/v2/library/this-model-does-not-exist-xyz/manifests/latest\": dial tcp: lookup registry.ollama.ai on 10.255.255.53:53: no such host"}"#,
+    )
+    .await;
+    // The present model is untouched and loads.
+    assert_eq!(tag_names(&base).await, ["smollm2:135m"]);
+    let response = post(
+        &format!("{base}/api/generate"),
+        json!({ "model": "smollm2:135m", "prompt": "hi", "stream": false, "options": { "num_predict": 2 } }),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["done_reason"], "length");
+    // The private registry is still reachable.
+    let name = "127.0.0.1:5000/library/smollm2:135m";
+    let done = pull_raw(
+        &base,
+        json!({ "model": name, "insecure": true, "stream": false }),
+    )
+    .await;
+    assert_eq!(done.0, 200, "{done:?}");
+    assert_eq!(done.2, r#"{"status":"success"}"#);
+    let mut names = tag_names(&base).await;
+    names.sort();
+    assert_eq!(names, [name, "smollm2:135m"]);
+    sim.shutdown().await;
+
+    // A preloaded registry name is present without any pull.
+    let sim = start(|c| {
+        c.time_scale = 0.01;
+        c.air_gapped = true;
+        c.preload = vec![name.into()];
+    })
+    .await;
+    assert_eq!(tag_names(&sim.url()).await, [name]);
+    load(&sim.url(), name).await;
+    sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
 // Scheduler
 // ---------------------------------------------------------------------------------------
 
@@ -1210,6 +1647,65 @@ async fn keep_alive_expiry_unloads_idle_models() {
         |m| m.is_empty(),
     )
     .await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unloaded_model_lingers_in_ps_for_tens_of_milliseconds() {
+    let _timing = TIMING.lock().await;
+    // The linger is 40 ms simulated: at scale 2, 80 ms, long enough for the next request to
+    // see it on a busy machine; loads of smollm2 on the cpu profile take about 2 s here.
+    let sim = start(|c| {
+        c.profile = "cpu".into();
+        c.time_scale = 2.0;
+        c.preload = vec!["smollm2:135m".into()];
+    })
+    .await;
+    let base = sim.url();
+    // Transcript 17 (generate) and 23 (chat): the unload is answered at once.
+    let requests = [
+        (
+            "/api/generate",
+            json!({ "model": "smollm2:135m", "keep_alive": 0 }),
+        ),
+        (
+            "/api/chat",
+            json!({ "model": "smollm2:135m", "messages": [], "keep_alive": 0 }),
+        ),
+    ];
+    for (path, body) in requests {
+        load(&base, "smollm2:135m").await;
+        let reply: Value = post(&format!("{base}{path}"), body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let answered = Instant::now();
+        assert_eq!(reply["done_reason"], "unload", "{path}");
+        let ps: Value = client()
+            .get(format!("{base}/api/ps"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ps_names(ps["models"].as_array().unwrap()),
+            ["smollm2:135m"],
+            "{path}: still listed right after the unload reply"
+        );
+        wait_for_ps(&base, "the unload to finish", Duration::from_secs(2), |m| {
+            m.is_empty()
+        })
+        .await;
+        let gone = answered.elapsed();
+        // 80 ms after the unload began, less the reply's way back; the bound is generous.
+        assert!(
+            gone >= Duration::from_millis(50) && gone < Duration::from_millis(1500),
+            "{path}: gone after {gone:?}"
+        );
+    }
     sim.shutdown().await;
 }
 

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use crate::exit::{Ctx, Outcome, UsageError};
-use crate::sim::{self, FaultRule, Faults, KeepAlive, SimConfig};
+use crate::sim::{self, FaultRule, Faults, KeepAlive, Registry, SimConfig};
 
 const SIM_HELP: &str = "\
 Faults (repeat a flag for several rules; the first rule that fires decides a request's fault):
@@ -17,6 +17,13 @@ TRIGGER: a probability (0.1, seeded by --seed), every:N (every Nth request), aft
 request after the Nth), model:NAME (every request for that model) or always.
 Faults apply to generate, chat, /v1/chat/completions, /v1/completions and pull; load-only and
 unload requests are never faulted. Example: --fault-status 503@0.1 --fault-stall 2s@model:phi3.5
+
+Registries: --registry 127.0.0.1:5000 declares a private registry speaking plain HTTP that holds
+every catalogue model (pull 127.0.0.1:5000/library/smollm2:135m with \"insecure\": true, as Ollama
+needs for plain HTTP); --registry https://HOST:PORT declares one speaking HTTPS. A pull from an
+undeclared host fails as an unreachable one does in Ollama. --air-gapped makes the public registry
+(names without a host) unreachable: every pull of one fails, models already present still load
+(--preload puts them there; it takes registry names too).
 
 Every response carries the header x-ollabench-simulator: profile=t4 time-scale=1.";
 
@@ -65,6 +72,15 @@ pub struct SimArgs {
         allow_hyphen_values = true
     )]
     pub keep_alive: String,
+    /// A private registry the server can reach, holding every catalogue model: HOST:PORT or
+    /// http://HOST:PORT (plain HTTP: pulls need "insecure": true) or https://HOST:PORT; repeat
+    /// for several.
+    #[arg(long, value_name = "[http[s]://]HOST:PORT")]
+    pub registry: Vec<String>,
+    /// The public registry (registry.ollama.ai) is unreachable: every pull of a name without a
+    /// host fails, even of a model already present; declared registries still work.
+    #[arg(long)]
+    pub air_gapped: bool,
     /// Fault: an error status before streaming.
     #[arg(long, value_name = "[CODE@]TRIGGER")]
     pub fault_status: Vec<String>,
@@ -117,6 +133,14 @@ impl SimArgs {
             }
         }
         config.faults = Faults { rules };
+        config.registries = self
+            .registry
+            .iter()
+            .map(|spec| {
+                Registry::parse(spec).map_err(|why| UsageError::err(format!("--registry: {why}")))
+            })
+            .collect::<Result<_, _>>()?;
+        config.air_gapped = self.air_gapped;
         config.validate().map_err(|why| {
             UsageError::err(match why {
                 why if why.starts_with("invalid time scale") => {
@@ -153,6 +177,12 @@ impl SimArgs {
             config.num_parallel,
             config.max_loaded_models,
         );
+        for registry in &config.registries {
+            println!("  registry: {registry}");
+        }
+        if config.air_gapped {
+            println!("  air-gapped: pulls from registry.ollama.ai fail");
+        }
         for rule in &config.faults.rules {
             crate::outln!("  fault: {rule}");
         }
@@ -209,6 +239,11 @@ mod tests {
             "every:3",
             "--fault-stall",
             "2s@model:phi3.5",
+            "--registry",
+            "127.0.0.1:5000",
+            "--registry",
+            "https://models.example:8443/",
+            "--air-gapped",
         ])
         .unwrap();
         assert_eq!(config.profile, "cpu");
@@ -217,6 +252,16 @@ mod tests {
         assert_eq!(config.preload, ["phi3.5", "gemma2:2b", "smollm2:135m"]);
         assert_eq!(config.keep_alive, KeepAlive::Forever);
         assert_eq!(config.faults.rules.len(), 3);
+        assert_eq!(
+            config.registries,
+            [
+                Registry::parse("http://127.0.0.1:5000").unwrap(),
+                Registry::parse("https://models.example:8443").unwrap(),
+            ]
+        );
+        assert!(config.air_gapped);
+        let defaults = parse(&[]).unwrap();
+        assert!(defaults.registries.is_empty() && !defaults.air_gapped);
     }
 
     #[test]
@@ -229,6 +274,8 @@ mod tests {
             (vec!["--keep-alive", "soon"], "5m or 30s"),
             (vec!["--fault-status", "200@0.1"], "400 to 599"),
             (vec!["--fault-cut", "sometimes"], "every:N"),
+            (vec!["--registry", "ftp://x:1"], "--registry"),
+            (vec!["--registry", "x:0"], "HOST:PORT"),
         ] {
             let err = parse(&line).unwrap_err();
             assert!(

@@ -469,12 +469,16 @@ pub fn catalogue() -> &'static [CatalogueModel] {
     CATALOGUE.get_or_init(|| SPECS.iter().map(build).collect())
 }
 
-/// The catalogue model a name refers to (`phi3.5`, `phi3.5:latest`, `library/phi3.5`, ...).
+/// The catalogue model a name refers to (`phi3.5`, `phi3.5:latest`, `library/phi3.5`,
+/// `127.0.0.1:5000/team/phi3.5`, ...). A private registry's name resolves in any namespace,
+/// since a declared registry holds the whole catalogue wherever it was pushed to.
 pub fn find_model(name: &str) -> Option<&'static CatalogueModel> {
     let normalized = normalize_name(name)?;
-    catalogue()
-        .iter()
-        .find(|model| model.answers_to(&normalized))
+    let key = match normalized.split('/').collect::<Vec<_>>()[..] {
+        [_host, _namespace, model] => model,
+        _ => normalized.as_str(),
+    };
+    catalogue().iter().find(|model| model.answers_to(key))
 }
 
 /// Ollama's short display form of a model name, with a tag: `phi3.5` -> `phi3.5:latest`,
@@ -546,6 +550,22 @@ mod tests {
             "gemma2:latest is the 9b, not in the catalogue"
         );
         assert!(find_model("nonexistent-model").is_none());
+        assert_eq!(
+            find_model("127.0.0.1:5000/library/smollm2:135m")
+                .unwrap()
+                .name,
+            "smollm2:135m"
+        );
+        assert_eq!(
+            find_model("registry.example:5000/team/phi3.5")
+                .unwrap()
+                .name,
+            phi.name
+        );
+        assert!(
+            find_model("team/phi3.5").is_none(),
+            "the public registry has it only in library"
+        );
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - `scheduler`: installed models, runners, slots, the pending queue, eviction, keep-alive.
 //! - `generation`: prompt evaluation and token timing, shared by every API.
 //! - `routes`, `pull`, `openai`: the HTTP surface; `streaming`: NDJSON/SSE bodies.
+//! - [`registry`]: which registries a pull can reach (private ones, air-gapped mode) and the
+//!   manifest errors it ends with otherwise.
 //! - [`faults`]: injected errors, cuts, stalls and malformed lines.
 //!
 //! Every modelled delay is multiplied by `time_scale`; durations in replies are the real
@@ -22,6 +24,7 @@ pub mod keep_alive;
 mod openai;
 pub mod profile;
 mod pull;
+pub mod registry;
 mod routes;
 mod scheduler;
 mod streaming;
@@ -41,6 +44,7 @@ pub use catalogue::{catalogue, find_model, normalize_name, CatalogueModel, Layer
 pub use faults::{FaultKind, FaultRule, Faults, Trigger};
 pub use keep_alive::KeepAlive;
 pub use profile::{find_profile, profiles, Profile};
+pub use registry::Registry;
 
 use clock::Clock;
 use faults::FaultInjector;
@@ -85,6 +89,10 @@ pub struct SimConfig {
     pub version: String,
     /// Injected faults.
     pub faults: Faults,
+    /// Private registries the server can reach; each holds the whole catalogue.
+    pub registries: Vec<Registry>,
+    /// The public registry is unreachable: every pull of a name without a host fails.
+    pub air_gapped: bool,
 }
 
 impl Default for SimConfig {
@@ -101,6 +109,8 @@ impl Default for SimConfig {
             num_ctx: 4096,
             version: OLLAMA_VERSION.into(),
             faults: Faults::default(),
+            registries: Vec::new(),
+            air_gapped: false,
         }
     }
 }
@@ -221,6 +231,14 @@ impl Sim {
             pulls: pull::Pulls::default(),
             cancel,
         }))
+    }
+
+    /// The registries a pull can reach.
+    pub(crate) fn network(&self) -> registry::Network<'_> {
+        registry::Network {
+            registries: &self.config.registries,
+            air_gapped: self.config.air_gapped,
+        }
     }
 
     /// A generator for one request, seeded from the server's seed in request order.

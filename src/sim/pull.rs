@@ -1,4 +1,5 @@
 //! `/api/pull`: the registry download, streamed as Ollama does it (transcripts 43b, 44-48).
+//! Which registry answers, and how an unreachable one fails, is `registry`'s business.
 //!
 //! `pulling manifest`, then for each layer a progress line every 60 ms (scaled), `completed`
 //! left out while 0; a layer ends on Ollama's one-second progress tick, so its last line
@@ -22,7 +23,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::catalogue::{find_model, normalize_name, CatalogueModel, Layer};
+use super::catalogue::{normalize_name, CatalogueModel, Layer};
 use super::faults::FaultKind;
 use super::routes::{decode, NameRequest};
 use super::streaming::{bytes_response, Next, Outbox, FAULT_ERROR};
@@ -195,7 +196,7 @@ fn ndjson(value: &serde_json::Value) -> Bytes {
 async fn produce(
     sim: Arc<Sim>,
     name: String,
-    model: Option<&'static CatalogueModel>,
+    manifest: Result<&'static CatalogueModel, String>,
     out: mpsc::Sender<PullEvent>,
 ) {
     let clock = sim.clock;
@@ -206,13 +207,13 @@ async fn produce(
     {
         return;
     }
-    let Some(model) = model else {
-        tokio::time::sleep(clock.real(0.01)).await;
-        let _ = send(PullEvent::Error(
-            "pull model manifest: file does not exist".into(),
-        ))
-        .await;
-        return;
+    let model = match manifest {
+        Ok(model) => model,
+        Err(message) => {
+            tokio::time::sleep(clock.real(0.01)).await;
+            let _ = send(PullEvent::Error(message)).await;
+            return;
+        }
     };
     if sim.scheduler.blobs_present(model) {
         tokio::time::sleep(clock.real(0.01)).await;
@@ -307,7 +308,7 @@ pub(crate) async fn pull(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let Some(name) = normalize_name(request.requested()) else {
         return super::streaming::error_json(400, "invalid model name");
     };
-    let model = find_model(&name);
+    let manifest = sim.network().manifest(&name, request.insecure);
     let fault = sim.faults.decide(&name);
     let stream_reply = request.stream != Some(false);
     if let Some(FaultKind::Status(code)) = fault {
@@ -319,7 +320,7 @@ pub(crate) async fn pull(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         };
     }
     let (tx, mut rx) = mpsc::channel(64);
-    tokio::spawn(produce(Arc::clone(&sim), name, model, tx));
+    tokio::spawn(produce(Arc::clone(&sim), name, manifest, tx));
     if !stream_reply {
         // Ollama's waitForStream: the last status, or a 500 with the error.
         let mut last = json!({ "status": "success" });

@@ -43,7 +43,7 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/v1/models", get(openai::models))
         .route("/v1/models/{*model}", get(openai::model))
         .fallback(not_found)
-        .method_not_allowed_fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(sim)
         .layer(axum::middleware::map_response(
             move |mut response: Response| {
@@ -56,9 +56,19 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         ))
 }
 
-/// Go's mux answer to an unknown path (and, in Ollama's router, to a wrong method).
+/// Gin's answer to an unknown path.
 async fn not_found() -> Response {
     bytes_response(404, "text/plain", Bytes::from_static(b"404 page not found"))
+}
+
+/// Gin's answer to a known path with the wrong method (Ollama sets `HandleMethodNotAllowed`);
+/// axum adds the `Allow` header, as gin does.
+async fn method_not_allowed() -> Response {
+    bytes_response(
+        405,
+        "text/plain",
+        Bytes::from_static(b"405 method not allowed"),
+    )
 }
 
 async fn root() -> Response {
@@ -520,6 +530,10 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         stream: request.stream != Some(false),
         chat: true,
     };
+    // Unlike generate (transcript 34), Ollama's chat handler rejects an invalid name as missing.
+    if normalize_name(&request.model).is_none() {
+        return error_json(400, "model is required");
+    }
     let (name, model) = match resolve(&sim, &common) {
         Ok(found) => found,
         Err(response) => return *response,

@@ -12,6 +12,10 @@
 //! - When the last request on a runner ends, its keep-alive timer starts; a reaper task unloads
 //!   expired runners. `keep_alive` 0 unloads right after the last request.
 //! - A changed `num_ctx` needs a reload, so the old runner is unloaded once idle.
+//! - An unload is not instant: the runner process is stopped and its memory handed back, so an
+//!   unloading runner stays in `/api/ps` (and keeps its memory) for `UNLOAD_SECONDS` before it
+//!   is gone, as Ollama's does after `done_reason: "unload"`. Requests for it wait, then
+//!   reload; a load that needs its memory waits too.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +33,10 @@ use super::clock::Clock;
 use super::keep_alive::KeepAlive;
 use super::profile::Profile;
 use super::transfers::{FlowKind, Transfers};
+
+/// How long an unloading runner stays listed (simulated seconds): Ollama's runner is still in
+/// `/api/ps` a few tens of milliseconds after it answered an unload.
+pub(crate) const UNLOAD_SECONDS: f64 = 0.04;
 
 /// What the scheduler needs from the configuration.
 #[derive(Debug, Clone)]
@@ -93,6 +101,8 @@ struct Runner {
     expires_at: Option<Instant>,
     /// Unload as soon as nothing uses it (unload request, eviction, reload).
     expire_when_idle: bool,
+    /// Unloading: it leaves `/api/ps` and frees its memory at this instant.
+    unloading_at: Option<Instant>,
     last_used: Instant,
     slots: Arc<Semaphore>,
     streams: Arc<AtomicUsize>,
@@ -101,6 +111,11 @@ struct Runner {
 impl Runner {
     fn idle(&self) -> bool {
         self.refs == 0 && *self.load.borrow() != LoadState::Loading
+    }
+
+    /// Idle and not already on its way out: a runner that can be told to unload.
+    fn evictable(&self) -> bool {
+        self.idle() && self.unloading_at.is_none()
     }
 }
 
@@ -276,7 +291,7 @@ impl Scheduler {
             .runners
             .iter()
             .map(|(name, runner)| {
-                let expires = match (runner.expires_at, runner.keep_alive) {
+                let expires = match (runner.unloading_at.or(runner.expires_at), runner.keep_alive) {
                     (Some(at), _) => Some(at),
                     (None, KeepAlive::Forever) => None,
                     (None, keep_alive) => Some(
@@ -408,11 +423,33 @@ impl Scheduler {
         }
     }
 
+    /// Starts unloading an idle runner; the reaper removes it `UNLOAD_SECONDS` later.
     fn unload_locked(&self, state: &mut State, name: &str) {
-        if state.runners.remove(name).is_some() {
+        let Some(runner) = state.runners.get_mut(name) else {
+            return;
+        };
+        if runner.unloading_at.is_some() {
+            return;
+        }
+        runner.expire_when_idle = true;
+        runner.expires_at = None;
+        runner.unloading_at = Some(
+            self.settings
+                .clock
+                .deadline_after(Instant::now(), UNLOAD_SECONDS),
+        );
+        self.reaper.notify_one();
+    }
+
+    /// Removes runners whose unload has finished by `now`: their memory is free.
+    fn sweep_unloaded_locked(&self, state: &mut State, now: Instant) {
+        let before = state.runners.len();
+        state
+            .runners
+            .retain(|_, runner| runner.unloading_at.is_none_or(|at| at > now));
+        if state.runners.len() != before {
             self.runners_changed
                 .send_modify(|generation| *generation += 1);
-            self.reaper.notify_one();
         }
     }
 
@@ -461,11 +498,11 @@ impl Scheduler {
                 for name in expired {
                     self.unload_locked(&mut state, &name);
                 }
+                self.sweep_unloaded_locked(&mut state, now);
                 state
                     .runners
                     .values()
-                    .filter(|r| r.refs == 0)
-                    .filter_map(|r| r.expires_at)
+                    .filter_map(|r| r.unloading_at.or(r.expires_at.filter(|_| r.refs == 0)))
                     .min()
             };
             let sleep_until = next.unwrap_or_else(|| {
@@ -522,71 +559,74 @@ impl Scheduler {
         if !state.installed.contains_key(&pending.name) {
             return Placement::Failed(SchedError::NotFound);
         }
-        loop {
-            if let Some(runner) = state.runners.get_mut(&pending.name) {
-                let usable = !runner.expire_when_idle
-                    && runner.num_ctx == pending.num_ctx
-                    && !matches!(*runner.load.borrow(), LoadState::Failed(_));
-                if usable {
-                    return Placement::Placed(self.lease_locked(
-                        &pending.name,
-                        runner,
-                        pending.keep_alive,
-                    ));
-                }
-                // Needs a reload (or is on its way out): wait until it has unloaded.
-                runner.expire_when_idle = true;
-                if runner.idle() {
-                    self.unload_locked(&mut state, &pending.name);
-                    continue;
-                }
+        if let Some(runner) = state.runners.get_mut(&pending.name) {
+            if runner.unloading_at.is_some() {
                 return Placement::Wait;
             }
-            let profile = self.settings.profile;
-            let gpu = profile.has_gpu();
-            let needed =
-                pending
-                    .model
-                    .loaded_bytes(pending.num_ctx, self.settings.num_parallel as u64, gpu);
-            let capacity = profile.model_memory_bytes();
-            let used: u64 = state.runners.values().map(|r| r.size).sum();
-            let free = capacity.saturating_sub(used);
-            let fits = state.runners.is_empty()
-                || (state.runners.len() < self.settings.max_loaded_models
-                    && needed <= free
-                    && needed as f64 <= 0.8 * free as f64);
-            if fits {
-                return Placement::Placed(self.create_runner_locked(&mut state, pending, needed));
+            let usable = !runner.expire_when_idle
+                && runner.num_ctx == pending.num_ctx
+                && !matches!(*runner.load.borrow(), LoadState::Failed(_));
+            if usable {
+                return Placement::Placed(self.lease_locked(
+                    &pending.name,
+                    runner,
+                    pending.keep_alive,
+                ));
             }
-            // Evict an idle runner, least recently used first.
-            let idle = state
-                .runners
-                .iter()
-                .filter(|(_, r)| r.idle())
-                .min_by_key(|(_, r)| r.last_used)
-                .map(|(name, _)| name.clone());
-            if let Some(victim) = idle {
-                self.unload_locked(&mut state, &victim);
-                continue;
-            }
-            // Everything is busy: mark the one with the shortest keep-alive, wait for it.
-            if !state.runners.values().any(|r| r.expire_when_idle) {
-                let victim = state
-                    .runners
-                    .iter()
-                    .min_by(|a, b| {
-                        let key = |r: &Runner| r.keep_alive.seconds().unwrap_or(f64::INFINITY);
-                        key(a.1).total_cmp(&key(b.1)).then_with(|| a.0.cmp(b.0))
-                    })
-                    .map(|(name, _)| name.clone());
-                if let Some(victim) = victim {
-                    if let Some(runner) = state.runners.get_mut(&victim) {
-                        runner.expire_when_idle = true;
-                    }
-                }
+            // Needs a reload (or is on its way out): wait until it has unloaded.
+            runner.expire_when_idle = true;
+            if runner.idle() {
+                self.unload_locked(&mut state, &pending.name);
             }
             return Placement::Wait;
         }
+        let profile = self.settings.profile;
+        let gpu = profile.has_gpu();
+        let needed =
+            pending
+                .model
+                .loaded_bytes(pending.num_ctx, self.settings.num_parallel as u64, gpu);
+        let capacity = profile.model_memory_bytes();
+        let used: u64 = state.runners.values().map(|r| r.size).sum();
+        let free = capacity.saturating_sub(used);
+        let fits = state.runners.is_empty()
+            || (state.runners.len() < self.settings.max_loaded_models
+                && needed <= free
+                && needed as f64 <= 0.8 * free as f64);
+        if fits {
+            return Placement::Placed(self.create_runner_locked(&mut state, pending, needed));
+        }
+        // Evict an idle runner, least recently used first, and wait until its memory is back.
+        let idle = state
+            .runners
+            .iter()
+            .filter(|(_, r)| r.evictable())
+            .min_by_key(|(_, r)| r.last_used)
+            .map(|(name, _)| name.clone());
+        if let Some(victim) = idle {
+            self.unload_locked(&mut state, &victim);
+            return Placement::Wait;
+        }
+        if state.runners.values().any(|r| r.unloading_at.is_some()) {
+            return Placement::Wait;
+        }
+        // Everything is busy: mark the one with the shortest keep-alive, wait for it.
+        if !state.runners.values().any(|r| r.expire_when_idle) {
+            let victim = state
+                .runners
+                .iter()
+                .min_by(|a, b| {
+                    let key = |r: &Runner| r.keep_alive.seconds().unwrap_or(f64::INFINITY);
+                    key(a.1).total_cmp(&key(b.1)).then_with(|| a.0.cmp(b.0))
+                })
+                .map(|(name, _)| name.clone());
+            if let Some(victim) = victim {
+                if let Some(runner) = state.runners.get_mut(&victim) {
+                    runner.expire_when_idle = true;
+                }
+            }
+        }
+        Placement::Wait
     }
 
     fn create_runner_locked(
@@ -619,6 +659,7 @@ impl Scheduler {
             keep_alive: pending.keep_alive,
             expires_at: None,
             expire_when_idle: false,
+            unloading_at: None,
             last_used: Instant::now(),
             slots: Arc::new(Semaphore::new(self.settings.num_parallel.max(1))),
             streams: Arc::new(AtomicUsize::new(0)),
@@ -759,5 +800,108 @@ pub(crate) struct StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.streams.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::catalogue::find_model;
+    use crate::sim::profile::find_profile;
+
+    const SCALE: f64 = 0.001;
+
+    fn scheduler() -> Arc<Scheduler> {
+        let profile = find_profile("t4").expect("the t4 profile");
+        let clock = Clock::new(SCALE);
+        Scheduler::new(
+            SchedulerSettings {
+                profile,
+                clock,
+                num_parallel: 1,
+                max_loaded_models: 3,
+                max_queue: 8,
+                default_num_ctx: 4096,
+                seed: 1,
+            },
+            Transfers::new(profile, clock),
+            CancellationToken::new(),
+        )
+    }
+
+    fn pending(model: &'static CatalogueModel) -> Pending {
+        let (reply, _) = oneshot::channel();
+        Pending {
+            name: model.name.to_string(),
+            model,
+            keep_alive: KeepAlive::default(),
+            num_ctx: 4096,
+            reply,
+        }
+    }
+
+    // A current-thread runtime runs the reaper only when the test awaits, and the unload part
+    // never awaits: each step sees exactly the state the test made, at instants it chooses.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_unloaded_runner_lingers_in_ps_then_frees_its_place() {
+        let scheduler = scheduler();
+        let model = find_model("smollm2:135m").expect("smollm2 in the catalogue");
+        scheduler.install(model.name, model);
+        scheduler.start();
+        let mut lease = scheduler
+            .acquire(model.name, model, KeepAlive::default(), None)
+            .await
+            .expect("a runner");
+        lease.ready().await.expect("loaded");
+        drop(lease);
+
+        let asked = Instant::now();
+        scheduler.request_unload(model.name);
+        let listed: Vec<String> = scheduler.running().into_iter().map(|r| r.name).collect();
+        assert_eq!(listed, [model.name], "still in /api/ps while unloading");
+        let gone_at = scheduler
+            .lock()
+            .runners
+            .get(model.name)
+            .and_then(|runner| runner.unloading_at)
+            .expect("unloading");
+        let linger = gone_at - asked;
+        assert!(
+            linger >= Clock::new(SCALE).real(UNLOAD_SECONDS)
+                && linger < Clock::new(SCALE).real(UNLOAD_SECONDS) * 50,
+            "{linger:?}"
+        );
+        // A second unload request does not push the end back.
+        scheduler.request_unload(model.name);
+        assert_eq!(
+            scheduler
+                .lock()
+                .runners
+                .get(model.name)
+                .and_then(|r| r.unloading_at),
+            Some(gone_at)
+        );
+        // A request for the model waits for the unload instead of reusing the runner.
+        assert!(matches!(scheduler.place(&pending(model)), Placement::Wait));
+
+        let mut changed = scheduler.runners_changed.subscribe();
+        changed.borrow_and_update();
+        {
+            let mut state = scheduler.lock();
+            let just_before = gone_at - std::time::Duration::from_nanos(1);
+            scheduler.sweep_unloaded_locked(&mut state, just_before);
+            assert_eq!(state.runners.len(), 1);
+            scheduler.sweep_unloaded_locked(&mut state, gone_at);
+            assert!(state.runners.is_empty());
+        }
+        assert!(
+            changed.has_changed().unwrap_or(false),
+            "the pending queue hears of the freed memory"
+        );
+        assert!(scheduler.running().is_empty());
+        assert!(matches!(
+            scheduler.place(&pending(model)),
+            Placement::Placed(_)
+        ));
     }
 }
