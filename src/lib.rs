@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod cli;
 pub mod compare;
+pub mod config;
 pub mod engine;
 pub mod exit;
 pub mod kube;

@@ -497,6 +497,19 @@ impl Backend {
     }
 }
 
+// Lives here rather than in `results`, which sits below `backend` and knows nothing of it.
+impl crate::results::ErrorRecord {
+    /// Records a request error that happened during `phase`.
+    pub fn from_request(phase: &str, err: &RequestError) -> Self {
+        crate::results::ErrorRecord {
+            phase: phase.to_string(),
+            kind: err.kind().to_string(),
+            message: err.to_string(),
+            hint: err.hint().to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

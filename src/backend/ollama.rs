@@ -606,6 +606,29 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+// Lives here rather than in `results`, which sits below `backend` and knows nothing of it.
+impl crate::results::ModelProvenance {
+    /// Fills what `/api/show` and `/api/ps` say.
+    pub fn fill(&mut self, show: Option<&ModelInfo>, loaded: Option<&LoadedModel>) {
+        if let Some(show) = show {
+            let details = &show.details;
+            self.family = non_empty(&details.family).or(self.family.take());
+            self.parameter_size = non_empty(&details.parameter_size).or(self.parameter_size.take());
+            self.quantization = non_empty(&details.quantization_level).or(self.quantization.take());
+        }
+        if let Some(loaded) = loaded {
+            self.digest = non_empty(&loaded.digest).or(self.digest.take());
+            self.loaded_size_bytes = Some(loaded.size);
+            self.size_vram_bytes = Some(loaded.size_vram);
+            self.fully_in_gpu = Some(loaded.size > 0 && loaded.size_vram >= loaded.size);
+        }
+    }
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

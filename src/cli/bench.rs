@@ -5,22 +5,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+use crate::config::defaults;
+pub use crate::config::{normalize_endpoint, parse_duration, ApiKind};
+use crate::config::{TargetOptions, TargetSpec};
 use crate::exit::{Ctx, Outcome, UsageError};
-use crate::scenario::target::{TargetOptions, TargetSpec};
 use crate::scenario::{single_user, test_connection, tokens_per_second};
-
-/// Which HTTP API the server speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ApiKind {
-    /// Ollama's native API (`/api/...`).
-    Ollama,
-    /// The OpenAI-compatible API (`/v1/...`): vLLM, llama.cpp, TGI, SGLang.
-    Openai,
-    /// Ask the server: Ollama answers `/api/version`, OpenAI servers answer `/v1/models`.
-    Auto,
-}
 
 /// Where the server is and how to reach it.
 #[derive(Debug, Clone, Args)]
@@ -51,16 +42,16 @@ pub struct EndpointArgs {
     #[arg(long)]
     pub use_port_forward: bool,
     /// Kubernetes namespace of the Ollama service.
-    #[arg(long, default_value = "ollama")]
+    #[arg(long, default_value = defaults::NAMESPACE)]
     pub namespace: String,
     /// Kubernetes service name.
-    #[arg(long, default_value = "ollama")]
+    #[arg(long, default_value = defaults::SERVICE)]
     pub service: String,
     /// Local port for the port-forward (0 picks a free one).
-    #[arg(long, default_value_t = 11434, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::OLLAMA_PORT, allow_negative_numbers = true)]
     pub local_port: u16,
     /// The service's port.
-    #[arg(long, default_value_t = 11434, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::OLLAMA_PORT, allow_negative_numbers = true)]
     pub remote_port: u16,
     /// The kubectl binary.
     #[arg(long, value_name = "PATH", default_value = "kubectl")]
@@ -138,65 +129,6 @@ impl EndpointArgs {
     }
 }
 
-/// Accepts `http://host:port`, `https://...` and Ollama's `host:port` / `host` forms.
-pub fn normalize_endpoint(raw: &str) -> anyhow::Result<String> {
-    let trimmed = raw.trim().trim_end_matches('/');
-    if trimmed.is_empty() {
-        return Err(UsageError::err(
-            "the endpoint is empty: give a URL such as http://localhost:11434",
-        ));
-    }
-    let with_scheme = if trimmed.contains("://") {
-        trimmed.to_string()
-    } else if trimmed.starts_with(':') {
-        format!("http://127.0.0.1{trimmed}")
-    } else if trimmed.contains(':') {
-        format!("http://{trimmed}")
-    } else {
-        format!("http://{trimmed}:11434")
-    };
-    let url = reqwest::Url::parse(&with_scheme).map_err(|err| {
-        UsageError::err(format!(
-            "the endpoint '{raw}' is not a URL ({err}): give one such as http://localhost:11434"
-        ))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(UsageError::err(format!(
-            "the endpoint '{raw}' uses the scheme '{}': use http or https",
-            url.scheme()
-        )));
-    }
-    Ok(with_scheme)
-}
-
-/// Parses `250ms`, `10s`, `5m`, `1h`, or a plain number of seconds.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let raw = raw.trim();
-    let (number, unit) = match raw.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(index) => raw.split_at(index),
-        None => (raw, "s"),
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{raw}' is not a duration: write e.g. 500ms, 30s, 5m or 1h"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown unit '{unit}' in '{raw}': use ms, s, m or h"
-            ))
-        }
-    };
-    if !(seconds.is_finite() && seconds > 0.0) {
-        return Err(format!("'{raw}' must be a positive duration"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
 /// How single-user, multi-user and run get models onto an Ollama server.
 #[derive(Debug, Clone, Args)]
 pub struct DownloadArgs {
@@ -248,7 +180,7 @@ pub struct SingleUserArgs {
     #[command(flatten)]
     pub endpoint: EndpointArgs,
     /// Model to benchmark.
-    #[arg(long, default_value = "llama3.1:8b")]
+    #[arg(long, default_value = defaults::MODEL)]
     pub model: String,
     /// Where to write the JSON result.
     #[arg(
@@ -264,7 +196,7 @@ pub struct SingleUserArgs {
     #[arg(long, value_name = "CMD")]
     pub drop_caches_cmd: Option<String>,
     /// Tokens to generate for the throughput check.
-    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::GENERATION_TOKENS, allow_negative_numbers = true)]
     pub generation_tokens: u32,
 }
 
@@ -288,26 +220,26 @@ pub struct TokensPerSecondArgs {
     #[command(flatten)]
     pub endpoint: EndpointArgs,
     /// Models to test (comma list or repeated).
-    #[arg(long, value_delimiter = ',', default_values_t = ["phi3.5".to_string(), "gemma2:2b".to_string(), "llama3.1:8b".to_string()])]
+    #[arg(long, value_delimiter = ',', default_values_t = defaults::TPS_MODELS.map(String::from))]
     pub models: Vec<String>,
     /// Prompt length categories: short, medium, long, very-long.
-    #[arg(long, value_delimiter = ',', default_values_t = ["short".to_string(), "medium".to_string(), "long".to_string()])]
+    #[arg(long, value_delimiter = ',', default_values_t = defaults::PROMPT_LENGTHS.map(String::from))]
     pub prompt_lengths: Vec<String>,
     /// Prompts from a file instead of the built-in texts: one prompt per line, or
     /// `NAME<TAB>TEXT` lines to name them.
     #[arg(long, value_name = "FILE")]
     pub prompts_file: Option<PathBuf>,
     /// Tokens to generate per request (num_predict / max_tokens).
-    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::GENERATION_TOKENS, allow_negative_numbers = true)]
     pub generation_tokens: u32,
     /// Warmup requests per model and prompt length, recorded but kept out of the statistics.
-    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::WARMUP_RUNS, allow_negative_numbers = true)]
     pub warmup_runs: u32,
     /// Measured runs per model and prompt length.
-    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::MEASUREMENT_RUNS, allow_negative_numbers = true)]
     pub measurement_runs: u32,
     /// Requests kept in flight; a list (1,2,4,8) sweeps them in one run.
-    #[arg(long, value_delimiter = ',', default_values_t = [1u32], allow_negative_numbers = true)]
+    #[arg(long, value_delimiter = ',', default_values_t = [defaults::CONCURRENT_REQUESTS], allow_negative_numbers = true)]
     pub concurrent_requests: Vec<u32>,
     /// Where to write the JSON result.
     #[arg(
@@ -346,39 +278,5 @@ impl TokensPerSecondArgs {
         let target = self.endpoint.to_options()?.with_preloaded(&self.models);
         let options = self.to_options(target)?;
         tokens_per_second::run(options, ctx).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_are_normalized_like_ollama_does() {
-        assert_eq!(
-            normalize_endpoint("localhost:11434").unwrap(),
-            "http://localhost:11434"
-        );
-        assert_eq!(
-            normalize_endpoint("10.0.0.5").unwrap(),
-            "http://10.0.0.5:11434"
-        );
-        assert_eq!(normalize_endpoint("http://h:1/").unwrap(), "http://h:1");
-        assert_eq!(
-            normalize_endpoint(":8080").unwrap(),
-            "http://127.0.0.1:8080"
-        );
-        assert!(normalize_endpoint("ftp://x").is_err());
-        assert!(normalize_endpoint("  ").is_err());
-    }
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        assert!(parse_duration("abc").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5d").is_err());
     }
 }

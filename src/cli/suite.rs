@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cli::bench::{DownloadArgs, EndpointArgs};
+use crate::config::defaults;
 use crate::exit::{Ctx, Outcome};
 use crate::scenario::{multi_user, suite};
 
@@ -14,10 +15,10 @@ pub struct MultiUserArgs {
     #[command(flatten)]
     pub endpoint: EndpointArgs,
     /// Users that pull, load and generate at the same time.
-    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::CONCURRENT_USERS, allow_negative_numbers = true)]
     pub concurrent_users: u32,
     /// Models, assigned to users round-robin (comma list or repeated).
-    #[arg(long, value_delimiter = ',', default_values_t = ["phi3.5".to_string(), "gemma2:2b".to_string(), "mistral:7b".to_string(), "llama3.1:8b".to_string()])]
+    #[arg(long, value_delimiter = ',', default_values_t = defaults::MULTI_USER_MODELS.map(String::from))]
     pub models: Vec<String>,
     /// Where to write the JSON result.
     #[arg(
@@ -30,7 +31,7 @@ pub struct MultiUserArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// Tokens each user generates.
-    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults::GENERATION_TOKENS, allow_negative_numbers = true)]
     pub generation_tokens: u32,
     #[command(flatten)]
     pub download: DownloadArgs,
@@ -64,13 +65,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub results_dir: PathBuf,
     /// single-user's model.
-    #[arg(long, default_value = "llama3.1:8b")]
+    #[arg(long, default_value = defaults::MODEL)]
     pub model: String,
     /// tokens-per-second's models (comma list or repeated).
-    #[arg(long, value_delimiter = ',', default_values_t = ["phi3.5".to_string(), "gemma2:2b".to_string(), "llama3.1:8b".to_string()])]
+    #[arg(long, value_delimiter = ',', default_values_t = defaults::TPS_MODELS.map(String::from))]
     pub tps_models: Vec<String>,
     /// multi-user's models, assigned round-robin (comma list or repeated).
-    #[arg(long, value_delimiter = ',', default_values_t = ["phi3.5".to_string(), "gemma2:2b".to_string(), "mistral:7b".to_string(), "llama3.1:8b".to_string()])]
+    #[arg(long, value_delimiter = ',', default_values_t = defaults::MULTI_USER_MODELS.map(String::from))]
     pub multi_user_models: Vec<String>,
     // --redownload is not needed with --simulate, whose nodes start empty.
     #[command(flatten)]
@@ -90,6 +91,28 @@ impl RunArgs {
             multi_user_models: self.multi_user_models,
             download: self.download.policy()?,
         };
-        suite::run(options, ctx).await
+        let mut folder = None;
+        let outcome = suite::run(options, ctx, &mut folder).await;
+        if let Some(folder) = folder {
+            write_suite_report(&folder).await;
+        }
+        outcome
+    }
+}
+
+/// report.html and summary.md in the results folder; a failure here never hides the results.
+async fn write_suite_report(folder: &std::path::Path) {
+    let inputs = vec![folder.to_path_buf()];
+    let out_dir = folder.to_path_buf();
+    let written =
+        tokio::task::spawn_blocking(move || crate::report::write_report(&inputs, &out_dir)).await;
+    match written {
+        Ok(Ok(paths)) => crate::outln!(
+            "Report: {} and {}",
+            paths.html.display(),
+            paths.markdown.display()
+        ),
+        Ok(Err(err)) => crate::errln!("warning: no report: {err:#}"),
+        Err(err) => crate::errln!("warning: no report: {err}"),
     }
 }

@@ -10,7 +10,6 @@ pub mod html;
 pub mod load;
 pub mod markdown;
 pub mod model;
-pub mod progress;
 pub mod svg;
 pub mod trend;
 pub mod verdicts;

@@ -11,9 +11,6 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::ollama::{LoadedModel, ModelInfo};
-use crate::backend::RequestError;
-
 /// The reference's Timestamp format (`2025-10-31 14:30:00`, local time).
 pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
@@ -39,22 +36,10 @@ pub enum RunStatus {
 pub struct ErrorRecord {
     /// What was being done: download, load-cold, generate, ...
     pub phase: String,
-    /// The error kind (see `RequestError::kind`).
+    /// The error kind (a stable name, e.g. `connection-refused`, `http-404`).
     pub kind: String,
     pub message: String,
     pub hint: String,
-}
-
-impl ErrorRecord {
-    /// Records a request error that happened during `phase`.
-    pub fn from_request(phase: &str, err: &RequestError) -> Self {
-        ErrorRecord {
-            phase: phase.to_string(),
-            kind: err.kind().to_string(),
-            message: err.to_string(),
-            hint: err.hint().to_string(),
-        }
-    }
 }
 
 /// What a model is, as the server describes it.
@@ -73,28 +58,6 @@ pub struct ModelProvenance {
     pub size_vram_bytes: Option<u64>,
     /// Whether the whole model sat in GPU memory (`size_vram == size`).
     pub fully_in_gpu: Option<bool>,
-}
-
-impl ModelProvenance {
-    /// Fills what `/api/show` and `/api/ps` say.
-    pub fn fill(&mut self, show: Option<&ModelInfo>, loaded: Option<&LoadedModel>) {
-        if let Some(show) = show {
-            let details = &show.details;
-            self.family = non_empty(&details.family).or(self.family.take());
-            self.parameter_size = non_empty(&details.parameter_size).or(self.parameter_size.take());
-            self.quantization = non_empty(&details.quantization_level).or(self.quantization.take());
-        }
-        if let Some(loaded) = loaded {
-            self.digest = non_empty(&loaded.digest).or(self.digest.take());
-            self.loaded_size_bytes = Some(loaded.size);
-            self.size_vram_bytes = Some(loaded.size_vram);
-            self.fully_in_gpu = Some(loaded.size > 0 && loaded.size_vram >= loaded.size);
-        }
-    }
-}
-
-fn non_empty(text: &str) -> Option<String> {
-    (!text.is_empty()).then(|| text.to_string())
 }
 
 /// How a result file was made.

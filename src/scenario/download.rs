@@ -9,16 +9,7 @@ use crate::backend::RequestError;
 use crate::results::single_user::status;
 use crate::results::ErrorRecord;
 
-/// How a scenario gets its models onto the server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DownloadPolicy {
-    /// Delete the model first so that the download is measured (destructive).
-    pub redownload: bool,
-    /// Never pull: measure the models the server already has.
-    pub skip_download: bool,
-    /// Send `"insecure": true` with every pull (a private registry over plain HTTP).
-    pub insecure: bool,
-}
+pub use crate::config::DownloadPolicy;
 
 /// What the download step found and did.
 #[derive(Debug, Clone)]

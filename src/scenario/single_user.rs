@@ -11,8 +11,8 @@ use crate::backend::ollama::{same_model, OllamaClient};
 use crate::backend::openai::OpenAiClient;
 use crate::backend::{Backend, GenerationRecord, GenerationRequest, RequestError};
 use crate::exit::{Ctx, Outcome};
+use crate::output::progress;
 use crate::prompts::PromptLength;
-use crate::report::progress;
 use crate::results::single_user::{status, SingleUserMeasurements, SingleUserResult};
 use crate::results::{
     round2, timestamp_now, write_json_atomic, ErrorRecord, Provenance, RunStatus,

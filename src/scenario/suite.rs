@@ -148,8 +148,13 @@ pub fn create_results_folder(parent: &Path) -> anyhow::Result<PathBuf> {
     )))
 }
 
-/// Runs the scenarios and prints the summary.
-pub async fn run(options: SuiteOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
+/// Runs the scenarios and prints the summary. `folder_out` receives the results folder once it
+/// exists, also when the run then fails, so that the caller can report on what is there.
+pub async fn run(
+    options: SuiteOptions,
+    ctx: &Ctx,
+    folder_out: &mut Option<PathBuf>,
+) -> anyhow::Result<Outcome> {
     // Everything that can be refused is refused before the folder exists or a request is
     // sent: the scenarios' options, the results folder, and the server's reachability.
     validate_scenarios(&options)?;
@@ -240,7 +245,7 @@ pub async fn run(options: SuiteOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
         target.close().await;
     }
     print_suite_summary(&folder, &outcomes, simulate, &options);
-    write_suite_report(&folder).await;
+    *folder_out = Some(folder);
     if let Some(err) = suite_error {
         return Err(err);
     }
@@ -437,23 +442,6 @@ fn print_scenario_lines(outcomes: &[ScenarioOutcome]) {
             outcome.scenario.file_name(),
             outcome.headline
         );
-    }
-}
-
-/// report.html and summary.md in the results folder; a failure here never hides the results.
-async fn write_suite_report(folder: &Path) {
-    let inputs = vec![folder.to_path_buf()];
-    let out_dir = folder.to_path_buf();
-    let written =
-        tokio::task::spawn_blocking(move || crate::report::write_report(&inputs, &out_dir)).await;
-    match written {
-        Ok(Ok(paths)) => crate::outln!(
-            "Report: {} and {}",
-            paths.html.display(),
-            paths.markdown.display()
-        ),
-        Ok(Err(err)) => crate::errln!("warning: no report: {err:#}"),
-        Err(err) => crate::errln!("warning: no report: {err}"),
     }
 }
 

@@ -1,79 +1,17 @@
 //! The server a command runs against: endpoint resolution (flag, port-forward, LoadBalancer,
 //! default), the in-process simulator for `--simulate`, and the API client.
 
-use std::path::PathBuf;
-
 use crate::backend::ollama::OllamaClient;
 use crate::backend::openai::OpenAiClient;
-use crate::backend::{Backend, Timeouts};
+use crate::backend::Backend;
 use crate::backend::{RequestError, TimeoutPhase};
-use crate::cli::bench::ApiKind;
 use crate::exit::Unreachable;
 use crate::exit::{Ctx, UsageError};
-use crate::kube::{self, PortForward, PortForwardOptions};
+use crate::kube::{self, PortForward};
 use crate::scenario::cancellable;
 use crate::sim::{self, SimConfig, SimHandle};
 
-/// The Ollama default when nothing else names a server.
-pub const DEFAULT_ENDPOINT: &str = "http://localhost:11434";
-
-/// How the user asked to reach the server.
-#[derive(Debug, Clone)]
-pub enum TargetSpec {
-    /// `--endpoint` (or `$OLLAMA_HOST`), already normalized.
-    Endpoint(String),
-    /// `--use-port-forward`.
-    PortForward(PortForwardOptions),
-    /// `--simulate PROFILE`: the simulator in-process on a free port, a fresh node with
-    /// `preload` already downloaded.
-    Simulate {
-        profile: String,
-        time_scale: f64,
-        preload: Vec<String>,
-    },
-    /// Nothing given: a LoadBalancer address from kubectl, else the default endpoint.
-    Default,
-}
-
-/// Validated options for reaching a server.
-#[derive(Debug, Clone)]
-pub struct TargetOptions {
-    pub spec: TargetSpec,
-    pub api: ApiKind,
-    pub api_key: Option<String>,
-    pub kubectl: PathBuf,
-    pub namespace: String,
-    pub service: String,
-    pub timeouts: Timeouts,
-}
-
-impl TargetOptions {
-    /// With `--simulate`: the models the fresh simulated node already has downloaded.
-    pub fn with_preloaded(mut self, models: &[String]) -> Self {
-        if let TargetSpec::Simulate { preload, .. } = &mut self.spec {
-            *preload = models.to_vec();
-        }
-        self
-    }
-
-    /// Whether the target is a simulator this process starts (and may treat as disposable).
-    pub fn is_in_process_simulator(&self) -> bool {
-        matches!(self.spec, TargetSpec::Simulate { .. })
-    }
-
-    /// Options for a plain endpoint with default timeouts (tests and embedding).
-    pub fn endpoint(url: impl Into<String>) -> Self {
-        TargetOptions {
-            spec: TargetSpec::Endpoint(url.into()),
-            api: ApiKind::Ollama,
-            api_key: None,
-            kubectl: PathBuf::from("kubectl"),
-            namespace: "ollama".into(),
-            service: "ollama".into(),
-            timeouts: Timeouts::default(),
-        }
-    }
-}
+pub use crate::config::{ApiKind, TargetOptions, TargetSpec, DEFAULT_ENDPOINT};
 
 /// What is known about a simulated target.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,11 @@
-//! Console lines that never panic: `outln!` writes to stdout and `errln!` to stderr,
-//! ignoring write errors. A benchmark piped into `head -1` or `grep -m1` loses its reader
-//! early; `crate::outln!` would then panic on the broken pipe and kill the run, while these let
-//! it go on quietly, write its files and exit by its own outcome.
+//! The console: lines that never panic, and live [`progress`] on a terminal.
+//!
+//! `outln!` writes to stdout and `errln!` to stderr, ignoring write errors. A benchmark piped
+//! into `head -1` or `grep -m1` loses its reader early; `println!` would then panic on the
+//! broken pipe and kill the run, while these let it go on quietly, write its files and exit
+//! by its own outcome.
+
+pub mod progress;
 
 use std::io::Write;
 
@@ -15,7 +19,7 @@ pub fn write_stderr(args: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{args}");
 }
 
-/// `crate::outln!` that never panics (see the module docs).
+/// `println!` that never panics (see the module docs).
 #[macro_export]
 macro_rules! outln {
     () => {
@@ -26,7 +30,7 @@ macro_rules! outln {
     };
 }
 
-/// `crate::errln!` that never panics (see the module docs).
+/// `eprintln!` that never panics (see the module docs).
 #[macro_export]
 macro_rules! errln {
     () => {

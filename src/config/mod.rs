@@ -1,0 +1,12 @@
+//! Validated, typed options: the layer between `cli` (clap's flags) and the scenarios. What is
+//! here has been checked, so the layers below never re-validate strings; the reference's
+//! defaults live in [`defaults`], once, and the enums every layer shares live here too.
+
+pub mod defaults;
+pub mod download;
+pub mod target;
+
+pub use download::DownloadPolicy;
+pub use target::{
+    normalize_endpoint, parse_duration, ApiKind, TargetOptions, TargetSpec, DEFAULT_ENDPOINT,
+};
