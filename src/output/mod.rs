@@ -5,6 +5,7 @@
 //! broken pipe and kill the run, while these let it go on quietly, write its files and exit
 //! by its own outcome.
 
+pub mod events;
 pub mod progress;
 
 use std::io::Write;

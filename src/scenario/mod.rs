@@ -3,6 +3,7 @@
 
 pub mod download;
 pub mod multi_user;
+pub mod runner;
 pub mod single_user;
 pub mod suite;
 pub mod target;

@@ -3,7 +3,7 @@
 //! summary, every user's measurements with a timeline, and the scaling analysis: serial
 //! estimate, time saved, speedup, efficiency and contention.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use tokio::time::Instant;
@@ -18,9 +18,10 @@ use crate::results::multi_user::{
     MultiUserResult, MultiUserSummary, Scaling, UserMeasurements, UserResult,
 };
 use crate::results::single_user::status;
-use crate::results::{round2, timestamp_now, ErrorRecord, Provenance, RunStatus};
+use crate::results::{round2, timestamp_now, ErrorRecord, RunStatus};
 use crate::scenario::download::{self, DownloadPolicy};
-use crate::scenario::target::{Target, TargetOptions};
+use crate::scenario::runner::{self, Scenario, Session};
+use crate::scenario::target::TargetOptions;
 use crate::scenario::{cancellable, record_model_provenance};
 use crate::stats;
 
@@ -122,32 +123,45 @@ pub fn read_baseline(path: &std::path::Path) -> anyhow::Result<(f64, String)> {
 
 /// Connects, measures, writes the result file and prints a summary.
 pub async fn run(options: MultiUserOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    crate::results::write::check_writable(&options.output, "--output")?;
-    let target = Target::connect(&options.target, ctx).await?;
-    let measured = run_on(&target, &options, ctx).await;
-    target.close().await;
-    let result = measured?;
-    print_summary(&result, &options);
-    Ok(result.status.into())
+    runner::run(&options, ctx).await
+}
+
+impl Scenario for MultiUserOptions {
+    type Output = MultiUserResult;
+
+    fn output(&self) -> &Path {
+        &self.output
+    }
+
+    fn target(&self) -> &TargetOptions {
+        &self.target
+    }
+
+    async fn measure(&self, session: Session<'_>) -> anyhow::Result<MultiUserResult> {
+        measure(session, self).await
+    }
+
+    fn status(output: &MultiUserResult) -> RunStatus {
+        output.status
+    }
+
+    fn print(&self, output: &MultiUserResult, written: &Path) {
+        print_summary(output, written);
+    }
 }
 
 /// Measures on a connected target; the file is written when users finish and at the end.
-pub async fn run_on(
-    target: &Target,
+async fn measure(
+    session: Session<'_>,
     options: &MultiUserOptions,
-    ctx: &Ctx,
 ) -> anyhow::Result<MultiUserResult> {
+    let Session {
+        target,
+        ctx,
+        provenance,
+        ..
+    } = session;
     let client = target.ollama("multi-user")?;
-    let mut provenance = Provenance::start("ollama", &target.url, target.resolved_by);
-    if let Some(sim) = &target.simulated {
-        provenance.set_simulator(&sim.profile, sim.time_scale);
-    }
-    if let Ok(info) = client.server_info().await {
-        provenance.server_version = Some(info.version);
-        if let Some(header) = info.simulator {
-            provenance.set_simulator_from_header(&header);
-        }
-    }
     let users = options.concurrent_users as usize;
     let mut result = MultiUserResult {
         timestamp: timestamp_now(),
@@ -177,17 +191,16 @@ pub async fn run_on(
         // Measuring user 1 alone must leave the server as it found it, or the concurrent
         // phase measures a model that this run downloaded and loaded.
         let Some(prepared) = cancellable(ctx, prepare_phase(client, &[model], policy)).await else {
-            return interrupted(result, options);
+            return interrupted(result);
         };
         let present = match prepared {
             Ok(present) => present,
-            Err(error) => return refuse(result, options, error),
+            Err(error) => return refuse(result, error),
         };
         if !policy.redownload && !policy.skip_download && download::find(&present, model).is_none()
         {
             return refuse(
                 result,
-                options,
                 phase_error(format!(
                     "{model} is not on the server: measuring user 1 alone would download it, \
                      and the concurrent phase would then find it already there"
@@ -201,7 +214,7 @@ pub async fn run_on(
         )
         .await;
         let Some(alone) = alone else {
-            return interrupted(result, options);
+            return interrupted(result);
         };
         match alone.measurements.total_time_seconds {
             Some(total) if total > 0.0 => {
@@ -216,11 +229,11 @@ pub async fn run_on(
     }
     let models: Vec<&str> = result.models.iter().map(String::as_str).collect();
     let Some(prepared) = cancellable(ctx, prepare_phase(client, &models, policy)).await else {
-        return interrupted(result, options);
+        return interrupted(result);
     };
     let present = match prepared {
         Ok(present) => present,
-        Err(error) => return refuse(result, options, error),
+        Err(error) => return refuse(result, error),
     };
 
     let progress = Progress::new(users);
@@ -262,7 +275,6 @@ pub async fn run_on(
         record_model_provenance(client, &mut result.provenance, model).await;
     }
     result.provenance.finished_at = Some(chrono::Local::now().to_rfc3339());
-    crate::results::write::write_json_or_fallback(&options.output, &result)?;
     Ok(result)
 }
 
@@ -334,24 +346,16 @@ fn phase_error(message: String) -> ErrorRecord {
 }
 
 /// Stops before the concurrent phase: the file says why, and nothing spoiled is reported.
-fn refuse(
-    mut result: MultiUserResult,
-    options: &MultiUserOptions,
-    error: ErrorRecord,
-) -> anyhow::Result<MultiUserResult> {
+fn refuse(mut result: MultiUserResult, error: ErrorRecord) -> anyhow::Result<MultiUserResult> {
     result.errors.push(error);
     result.status = RunStatus::Failed;
+    result.summary.total_users = result.concurrent_users;
     result.provenance.finished_at = Some(chrono::Local::now().to_rfc3339());
-    crate::results::write::write_json_or_fallback(&options.output, &result)?;
     Ok(result)
 }
 
-fn interrupted(
-    mut result: MultiUserResult,
-    options: &MultiUserOptions,
-) -> anyhow::Result<MultiUserResult> {
+fn interrupted(mut result: MultiUserResult) -> anyhow::Result<MultiUserResult> {
     result.status = RunStatus::Interrupted;
-    crate::results::write::write_json_or_fallback(&options.output, &result)?;
     Ok(result)
 }
 
@@ -564,7 +568,7 @@ fn efficiency_assessment(efficiency: Option<f64>, users: u32) -> String {
     }
 }
 
-fn print_summary(result: &MultiUserResult, options: &MultiUserOptions) {
+fn print_summary(result: &MultiUserResult, written: &Path) {
     let s = &result.summary;
     let seconds = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} s"));
     crate::outln!(
@@ -619,7 +623,6 @@ fn print_summary(result: &MultiUserResult, options: &MultiUserOptions) {
             );
         }
     }
-    let written = crate::results::write::written_path(&options.output);
     if result.status == RunStatus::Interrupted {
         crate::outln!(
             "  Interrupted: partial results written to {}",

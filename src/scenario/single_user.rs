@@ -4,7 +4,7 @@
 //! longer lists the model, (drop caches,) time a load-only request; warm load = the same
 //! again; then one streamed generation.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::backend::ollama::{same_model, OllamaClient};
@@ -14,11 +14,10 @@ use crate::exit::{Ctx, Outcome};
 use crate::output::progress;
 use crate::prompts::PromptLength;
 use crate::results::single_user::{status, SingleUserMeasurements, SingleUserResult};
-use crate::results::{
-    round2, timestamp_now, write_json_atomic, ErrorRecord, Provenance, RunStatus,
-};
+use crate::results::{round2, timestamp_now, write_json_atomic, ErrorRecord, RunStatus};
 use crate::scenario::download::{self, DownloadPolicy};
-use crate::scenario::target::{Target, TargetOptions};
+use crate::scenario::runner::{self, Scenario, Session};
+use crate::scenario::target::TargetOptions;
 use crate::scenario::{cancellable, record_model_provenance};
 
 /// How long an unload may take to show in `/api/ps`.
@@ -37,22 +36,45 @@ pub struct SingleUserOptions {
 
 /// Connects, measures, writes the result file and prints a summary.
 pub async fn run(options: SingleUserOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    crate::results::write::check_writable(&options.output, "--output")?;
-    let target = Target::connect(&options.target, ctx).await?;
-    let outcome = run_on(&target, &options, ctx).await;
-    target.close().await;
-    let result = outcome?;
-    print_summary(&result, &options);
-    Ok(result.status.into())
+    runner::run(&options, ctx).await
+}
+
+impl Scenario for SingleUserOptions {
+    type Output = SingleUserResult;
+
+    fn output(&self) -> &Path {
+        &self.output
+    }
+
+    fn target(&self) -> &TargetOptions {
+        &self.target
+    }
+
+    async fn measure(&self, session: Session<'_>) -> anyhow::Result<SingleUserResult> {
+        measure(session, self).await
+    }
+
+    fn status(output: &SingleUserResult) -> RunStatus {
+        output.status
+    }
+
+    fn print(&self, output: &SingleUserResult, written: &Path) {
+        print_summary(output, written);
+    }
 }
 
 /// Measures on a connected target and writes the file after every step, so that nothing
 /// measured is lost.
-pub async fn run_on(
-    target: &Target,
+async fn measure(
+    session: Session<'_>,
     options: &SingleUserOptions,
-    ctx: &Ctx,
 ) -> anyhow::Result<SingleUserResult> {
+    let Session {
+        target,
+        ctx,
+        provenance,
+        ..
+    } = session;
     let mut result = SingleUserResult {
         timestamp: timestamp_now(),
         model: options.model.clone(),
@@ -65,20 +87,13 @@ pub async fn run_on(
         status: RunStatus::Success,
         errors: Vec::new(),
         warnings: Vec::new(),
-        provenance: Provenance::start("ollama", &target.url, target.resolved_by),
+        provenance,
     };
-    if let Some(sim) = &target.simulated {
-        result
-            .provenance
-            .set_simulator(&sim.profile, sim.time_scale);
-    }
     let client = match &target.backend {
         Backend::Ollama(client) => client,
         Backend::OpenAi(client) => {
-            result.provenance.api = "openai".into();
             let finished = measure_openai(client, options, ctx, &mut result).await;
             finish(&mut result, finished);
-            crate::results::write::write_json_or_fallback(&options.output, &result)?;
             return Ok(result);
         }
     };
@@ -89,7 +104,6 @@ pub async fn run_on(
     };
     let finished = steps.measure(&mut result).await;
     finish(&mut result, finished);
-    crate::results::write::write_json_or_fallback(&options.output, &result)?;
     Ok(result)
 }
 
@@ -111,9 +125,6 @@ async fn measure_openai(
     ctx: &Ctx,
     result: &mut SingleUserResult,
 ) -> bool {
-    if let Some(Ok(kind)) = cancellable(ctx, client.server_kind()).await {
-        crate::scenario::record_openai_server(&mut result.provenance, &kind);
-    }
     let m = &mut result.measurements;
     m.download_status = status::NOT_AVAILABLE.into();
     m.load_status = status::NOT_AVAILABLE.into();
@@ -158,22 +169,6 @@ impl Steps<'_> {
     /// Runs every step; `false` when Ctrl-C interrupted it.
     async fn measure(&self, result: &mut SingleUserResult) -> bool {
         let model = self.options.model.as_str();
-        match cancellable(self.ctx, self.client.server_info()).await {
-            None => return false,
-            Some(Ok(info)) => {
-                result.provenance.server_version = Some(info.version);
-                if let Some(header) = info.simulator {
-                    result.provenance.set_simulator_from_header(&header);
-                }
-            }
-            Some(Err(err)) => {
-                result
-                    .errors
-                    .push(ErrorRecord::from_request("connect", &err));
-                result.measurements.download_status = status::FAILED.into();
-                return true;
-            }
-        }
 
         let Some(usable) = self.download(result).await else {
             return false;
@@ -441,7 +436,7 @@ async fn run_shell(command: &str) -> Result<(), String> {
     }
 }
 
-fn print_summary(result: &SingleUserResult, options: &SingleUserOptions) {
+fn print_summary(result: &SingleUserResult, written: &Path) {
     let m = &result.measurements;
     let seconds = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.2} s"));
     crate::outln!(
@@ -485,12 +480,9 @@ fn print_summary(result: &SingleUserResult, options: &SingleUserOptions) {
     match result.status {
         RunStatus::Interrupted => crate::outln!(
             "  Interrupted: partial results written to {}",
-            crate::results::write::written_path(&options.output).display()
+            written.display()
         ),
-        _ => crate::outln!(
-            "  Results written to {}",
-            crate::results::write::written_path(&options.output).display()
-        ),
+        _ => crate::outln!("  Results written to {}", written.display()),
     }
 }
 

@@ -6,13 +6,15 @@
 use std::path::{Path, PathBuf};
 
 use crate::exit::{Ctx, Outcome, UsageError};
+use crate::output::events::Events;
 use crate::prompts::PromptLength;
 use crate::results::RunStatus;
 use crate::scenario::download::DownloadPolicy;
-use crate::scenario::multi_user::{self, MultiUserOptions};
-use crate::scenario::single_user::{self, SingleUserOptions};
+use crate::scenario::multi_user::MultiUserOptions;
+use crate::scenario::runner;
+use crate::scenario::single_user::SingleUserOptions;
 use crate::scenario::target::{Target, TargetOptions};
-use crate::scenario::tokens_per_second::{self, TpsOptions};
+use crate::scenario::tokens_per_second::TpsOptions;
 
 /// The time scale `run --simulate` uses unless `--time-scale` says otherwise: the whole
 /// suite then takes about a minute instead of ten.
@@ -320,6 +322,30 @@ async fn run_scenario(
     single_user_time: Option<f64>,
     ctx: &Ctx,
 ) -> anyhow::Result<(RunStatus, String, Option<f64>)> {
+    let events = Events::console(ctx.interactive);
+    let measured = measure_scenario(
+        scenario,
+        target,
+        options,
+        file,
+        single_user_time,
+        ctx,
+        &events,
+    )
+    .await;
+    events.finish();
+    measured
+}
+
+async fn measure_scenario(
+    scenario: Scenario,
+    target: &Target,
+    options: &SuiteOptions,
+    file: &Path,
+    single_user_time: Option<f64>,
+    ctx: &Ctx,
+    events: &Events,
+) -> anyhow::Result<(RunStatus, String, Option<f64>)> {
     match scenario {
         Scenario::SingleUser => {
             let su = SingleUserOptions {
@@ -330,7 +356,7 @@ async fn run_scenario(
                 drop_caches_cmd: None,
                 generation_tokens: 100,
             };
-            let result = single_user::run_on(target, &su, ctx).await?;
+            let result = runner::measure_on(&su, target, ctx, events).await?;
             let m = &result.measurements;
             let headline = format!(
                 "{}: download {} ({}), cold load {}, warm load {}, {} tok/s",
@@ -345,7 +371,7 @@ async fn run_scenario(
         }
         Scenario::TokensPerSecond => {
             let tps = tps_options(options, file)?;
-            let result = tokens_per_second::run_on(target, &tps, ctx).await?;
+            let result = runner::measure_on(&tps, target, ctx, events).await?;
             let s = &result.summary;
             let headline = format!(
                 "{} tok/s average (min {}, max {}) over {} tests and {} samples, success {}%",
@@ -371,7 +397,7 @@ async fn run_scenario(
                 options.download,
             )?;
             mu.baseline = baseline;
-            let result = multi_user::run_on(target, &mu, ctx).await?;
+            let result = runner::measure_on(&mu, target, ctx, events).await?;
             let headline = format!(
                 "{users} users: overall {:.2} s, success {}%, efficiency {} ({})",
                 result.summary.overall_duration_seconds,

@@ -8,19 +8,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::{Backend, GenerationRecord, GenerationRequest, RequestError, Route};
 use crate::engine::{self, Plan};
 use crate::exit::{Ctx, Outcome, UsageError};
+use crate::output::events::{Event, Events};
 use crate::prompts::{read_prompts_file, Prompt, PromptLength};
 use crate::results::tokens_per_second::{
     ConcurrencyResult, LatencyMetrics, ModelResult, PromptLengthImpact, PromptResult,
     RequestCounts, Sample, Statistics, TpsConfiguration, TpsResult, TpsSummary,
 };
-use crate::results::{
-    round2, timestamp_now, write_json_atomic, ErrorRecord, Provenance, RunStatus,
-};
+use crate::results::{round2, timestamp_now, write_json_atomic, ErrorRecord, RunStatus};
+use crate::scenario::runner::{self, Scenario, Session};
 use crate::scenario::target::{Target, TargetOptions};
 use crate::stats::{self, Stability, Summary};
 
@@ -164,40 +163,42 @@ impl TpsOptions {
 
 /// Connects, measures, writes the result file and prints the summary table.
 pub async fn run(options: TpsOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    crate::results::write::check_writable(&options.output, "--output")?;
-    let target = Target::connect(&options.target, ctx).await?;
-    let measured = run_on(&target, &options, ctx).await;
-    target.close().await;
-    let result = measured?;
-    print_summary(&result, &options);
-    Ok(result.status.into())
+    runner::run(&options, ctx).await
+}
+
+impl Scenario for TpsOptions {
+    type Output = TpsResult;
+
+    fn output(&self) -> &Path {
+        &self.output
+    }
+
+    fn target(&self) -> &TargetOptions {
+        &self.target
+    }
+
+    async fn measure(&self, session: Session<'_>) -> anyhow::Result<TpsResult> {
+        measure(session, self).await
+    }
+
+    fn status(output: &TpsResult) -> RunStatus {
+        output.status
+    }
+
+    fn print(&self, output: &TpsResult, written: &Path) {
+        print_summary(output, self, written);
+    }
 }
 
 /// Measures on a connected target, writing the file after every cell.
-pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow::Result<TpsResult> {
-    let api = match target.backend {
-        Backend::Ollama(_) => "ollama",
-        Backend::OpenAi(_) => "openai",
-    };
-    let mut provenance = Provenance::start(api, &target.url, target.resolved_by);
-    if let Some(sim) = &target.simulated {
-        provenance.set_simulator(&sim.profile, sim.time_scale);
-    }
-    match &target.backend {
-        Backend::Ollama(client) => {
-            if let Ok(info) = client.server_info().await {
-                provenance.server_version = Some(info.version);
-                if let Some(header) = info.simulator {
-                    provenance.set_simulator_from_header(&header);
-                }
-            }
-        }
-        Backend::OpenAi(client) => {
-            if let Ok(kind) = client.server_kind().await {
-                crate::scenario::record_openai_server(&mut provenance, &kind);
-            }
-        }
-    }
+async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<TpsResult> {
+    let Session {
+        target,
+        ctx,
+        provenance,
+        events,
+    } = session;
+    let api = provenance.api.clone();
     let time_scale = provenance.simulator_time_scale.unwrap_or(1.0);
     let mut result = TpsResult {
         timestamp: timestamp_now(),
@@ -209,7 +210,7 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
             concurrency_levels: options.concurrency_levels.clone(),
             models: options.models.clone(),
             prompt_lengths: options.prompts.iter().map(|p| p.name.clone()).collect(),
-            route: route_name(options.route, api).into(),
+            route: route_name(options.route, &api).into(),
             tokens_per_second_source: "server".into(),
         },
         summary: TpsSummary::default(),
@@ -219,12 +220,12 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
         errors: Vec::new(),
         provenance,
     };
-    let progress = Progress::new(ctx.interactive, options.planned_requests());
+    events.emit(&Event::Planned(options.planned_requests()));
     let mut interrupted = false;
     let mut all_cells: Vec<(String, PromptResult)> = Vec::new();
     let mut snapshot_failed = false;
     'models: for model in &options.models {
-        progress.set_context(&format!("{model}: loading"));
+        events.emit(&Event::Phase(&format!("{model}: loading")));
         let Some(preload) =
             crate::scenario::cancellable(ctx, preload(&target.backend, model, options.route)).await
         else {
@@ -263,7 +264,7 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
         'cells: for &level in &options.levels_to_measure() {
             for prompt in &options.prompts {
                 let (cell, cell_interrupted, fatal) = measure_cell(
-                    target, options, ctx, &progress, model, prompt, level, time_scale,
+                    target, options, ctx, events, model, prompt, level, time_scale,
                 )
                 .await;
                 interrupted = cell_interrupted;
@@ -301,7 +302,6 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
         result.model_results.push(model_result);
         fill_concurrency(&mut result, &all_cells, options);
     }
-    progress.finish();
     fill_summary(&mut result);
     result.status = if interrupted {
         RunStatus::Interrupted
@@ -327,7 +327,6 @@ pub async fn run_on(target: &Target, options: &TpsOptions, ctx: &Ctx) -> anyhow:
     }
     .into();
     result.provenance.finished_at = Some(chrono::Local::now().to_rfc3339());
-    crate::results::write::write_json_or_fallback(&options.output, &result)?;
     Ok(result)
 }
 
@@ -366,7 +365,7 @@ async fn measure_cell(
     target: &Target,
     options: &TpsOptions,
     ctx: &Ctx,
-    progress: &Progress,
+    events: &Events,
     model: &str,
     prompt: &Prompt,
     level: u32,
@@ -383,7 +382,7 @@ async fn measure_cell(
     let stop = ctx.cancel.child_token();
     let mut fatal: Option<RequestError> = None;
     let mut watch = |outcome: &Result<GenerationRecord, RequestError>| {
-        progress.observe(outcome);
+        events.emit(&request_event(outcome));
         if let Err(err) = outcome {
             if fatal.is_none() && is_fatal_for_model(err) {
                 fatal = Some(err.clone());
@@ -391,7 +390,7 @@ async fn measure_cell(
             }
         }
     };
-    progress.set_context(&format!("{label} warmup"));
+    events.emit(&Event::Phase(&format!("{label} warmup")));
     let warmup = engine::run(
         Plan::new(
             options.warmup_runs as usize * level as usize,
@@ -432,7 +431,7 @@ async fn measure_cell(
         return (cell, ctx.cancel.is_cancelled(), fatal);
     }
 
-    progress.set_context(&label);
+    events.emit(&Event::Phase(&label));
     let batch = engine::run(
         Plan::new(
             options.measurement_runs as usize * level as usize,
@@ -463,7 +462,9 @@ async fn measure_cell(
         cell.partial = true;
         cell.statistics.stability = None;
     }
-    progress.cell_done(&cell, &label);
+    events.emit(&Event::CellFinished {
+        line: &cell_line(&cell, &label),
+    });
     (cell, ctx.cancel.is_cancelled(), fatal)
 }
 
@@ -808,77 +809,40 @@ fn fill_summary(result: &mut TpsResult) {
     };
 }
 
-/// Live progress on a terminal; one plain line per cell otherwise.
-struct Progress {
-    bar: Option<ProgressBar>,
+fn request_event(outcome: &Result<GenerationRecord, RequestError>) -> Event<'_> {
+    match outcome {
+        Ok(record) => Event::RequestFinished {
+            tokens_per_second: record
+                .server_tokens_per_second()
+                .or_else(|| record.client_tokens_per_second()),
+            failure: None,
+        },
+        Err(err) => Event::RequestFinished {
+            tokens_per_second: None,
+            failure: Some(err.kind()),
+        },
+    }
 }
 
-impl Progress {
-    fn new(interactive: bool, planned: u64) -> Self {
-        let bar = interactive.then(|| {
-            let bar = ProgressBar::new(planned);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:25} {pos}/{len} requests  {prefix}  {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        Progress { bar }
-    }
-
-    fn set_context(&self, context: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_prefix(context.to_string());
-        }
-    }
-
-    fn observe(&self, outcome: &Result<GenerationRecord, RequestError>) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-            match outcome {
-                Ok(record) => {
-                    if let Some(tps) = record
-                        .server_tokens_per_second()
-                        .or_else(|| record.client_tokens_per_second())
-                    {
-                        bar.set_message(format!("{tps:.1} tok/s"));
-                    }
-                }
-                Err(err) => bar.set_message(format!("failed: {}", err.kind())),
-            }
-        }
-    }
-
-    fn cell_done(&self, cell: &PromptResult, label: &str) {
-        let line = format!(
-            "{label}: {} tok/s (sd {}, n={}), TTFT p50 {}, success {}%",
-            fmt_opt(cell.statistics.average_tokens_per_second, 1),
-            fmt_opt(cell.statistics.std_dev_tokens_per_second, 2),
-            cell.statistics.sample_size,
-            cell.metrics
-                .time_to_first_token_seconds
-                .map_or("-".into(), |s| format!("{:.0} ms", s.median * 1000.0)),
-            cell.requests.success_rate
-        );
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => crate::outln!("{line}"),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
+/// One line per finished cell.
+fn cell_line(cell: &PromptResult, label: &str) -> String {
+    format!(
+        "{label}: {} tok/s (sd {}, n={}), TTFT p50 {}, success {}%",
+        fmt_opt(cell.statistics.average_tokens_per_second, 1),
+        fmt_opt(cell.statistics.std_dev_tokens_per_second, 2),
+        cell.statistics.sample_size,
+        cell.metrics
+            .time_to_first_token_seconds
+            .map_or("-".into(), |s| format!("{:.0} ms", s.median * 1000.0)),
+        cell.requests.success_rate
+    )
 }
 
 fn fmt_opt(value: Option<f64>, decimals: usize) -> String {
     value.map_or("-".into(), |v| format!("{v:.decimals$}"))
 }
 
-fn print_summary(result: &TpsResult, options: &TpsOptions) {
+fn print_summary(result: &TpsResult, options: &TpsOptions, written: &Path) {
     crate::outln!();
     crate::outln!(
         "Tokens per second ({} generation tokens, {} measured runs):",
@@ -960,7 +924,6 @@ fn print_summary(result: &TpsResult, options: &TpsOptions) {
             );
         }
     }
-    let written = crate::results::write::written_path(&options.output);
     if result.status == RunStatus::Interrupted {
         crate::outln!(
             "Interrupted: partial results written to {}",

@@ -1,0 +1,141 @@
+//! Events a scenario emits while it runs, and the subscribers that turn them into output.
+//! Scenarios never print progress themselves: they say what happened (a phase began, a
+//! request or a cell finished, a warning), and the console subscriber draws a progress bar on
+//! a terminal or prints plain lines elsewhere. `--format` and telemetry subscribe the same way.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Something that happened during a run.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// How many requests the run plans in all (the progress bar's length).
+    Planned(u64),
+    /// A new phase began, e.g. `phi3.5 Short c=1 warmup`.
+    Phase(&'a str),
+    /// One request finished: its rate, or the kind of its failure.
+    RequestFinished {
+        tokens_per_second: Option<f64>,
+        failure: Option<&'a str>,
+    },
+    /// A cell (a model, prompt and concurrency) finished; `line` sums it up.
+    CellFinished { line: &'a str },
+    /// Something the user should know that is not a failure.
+    Warning(&'a str),
+}
+
+/// Receives every event of a run.
+pub trait Subscriber: Send + Sync {
+    fn on_event(&self, event: &Event<'_>);
+    /// The run is over: clear what is drawn, before the final summary prints.
+    fn finish(&self) {}
+}
+
+/// The subscribers of one run.
+pub struct Events {
+    subscribers: Vec<Box<dyn Subscriber>>,
+}
+
+impl Events {
+    /// The console: a progress bar on a terminal, plain lines otherwise.
+    pub fn console(interactive: bool) -> Self {
+        Events {
+            subscribers: vec![Box::new(Console::new(interactive))],
+        }
+    }
+
+    /// Nobody listens.
+    pub fn none() -> Self {
+        Events {
+            subscribers: Vec::new(),
+        }
+    }
+
+    pub fn emit(&self, event: &Event<'_>) {
+        for subscriber in &self.subscribers {
+            subscriber.on_event(event);
+        }
+    }
+
+    pub fn finish(&self) {
+        for subscriber in &self.subscribers {
+            subscriber.finish();
+        }
+    }
+}
+
+/// Progress and per-cell lines on the console.
+struct Console {
+    interactive: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Console {
+    fn new(interactive: bool) -> Self {
+        Console {
+            interactive,
+            bar: Mutex::new(None),
+        }
+    }
+
+    fn with_bar(&self, f: impl FnOnce(&ProgressBar)) {
+        let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bar) = bar.as_ref() {
+            f(bar);
+        }
+    }
+}
+
+impl Subscriber for Console {
+    fn on_event(&self, event: &Event<'_>) {
+        match *event {
+            Event::Planned(total) => {
+                if self.interactive {
+                    let bar = ProgressBar::new(total);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{bar:25} {pos}/{len} requests  {prefix}  {msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+                }
+            }
+            Event::Phase(phase) => self.with_bar(|bar| bar.set_prefix(phase.to_string())),
+            Event::RequestFinished {
+                tokens_per_second,
+                failure,
+            } => self.with_bar(|bar| {
+                bar.inc(1);
+                match (failure, tokens_per_second) {
+                    (Some(kind), _) => bar.set_message(format!("failed: {kind}")),
+                    (None, Some(rate)) => bar.set_message(format!("{rate:.1} tok/s")),
+                    (None, None) => {}
+                }
+            }),
+            Event::CellFinished { line } => {
+                let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+                match bar.as_ref() {
+                    Some(bar) => bar.println(line),
+                    None => crate::outln!("{line}"),
+                }
+            }
+            Event::Warning(text) => {
+                let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+                match bar.as_ref() {
+                    Some(bar) => bar.println(format!("warning: {text}")),
+                    None => crate::errln!("warning: {text}"),
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}
