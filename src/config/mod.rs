@@ -4,9 +4,15 @@
 
 pub mod defaults;
 pub mod download;
+pub mod single_user;
+pub mod suite;
 pub mod target;
+pub mod tokens_per_second;
 
 pub use download::DownloadPolicy;
+pub use single_user::SingleUserOptions;
+pub use suite::{Scenario, SuiteOptions};
 pub use target::{
     normalize_endpoint, parse_duration, ApiKind, TargetOptions, TargetSpec, DEFAULT_ENDPOINT,
 };
+pub use tokens_per_second::TpsOptions;

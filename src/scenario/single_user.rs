@@ -4,7 +4,7 @@
 //! longer lists the model, (drop caches,) time a load-only request; warm load = the same
 //! again; then one streamed generation.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::backend::ollama::{same_model, OllamaClient};
@@ -15,7 +15,7 @@ use crate::output::progress;
 use crate::prompts::PromptLength;
 use crate::results::single_user::{status, SingleUserMeasurements, SingleUserResult};
 use crate::results::{round2, timestamp_now, write_json_atomic, ErrorRecord, RunStatus};
-use crate::scenario::download::{self, DownloadPolicy};
+use crate::scenario::download;
 use crate::scenario::runner::{self, Scenario, Session};
 use crate::scenario::target::TargetOptions;
 use crate::scenario::{cancellable, record_model_provenance};
@@ -23,16 +23,7 @@ use crate::scenario::{cancellable, record_model_provenance};
 /// How long an unload may take to show in `/api/ps`.
 const UNLOAD_LIMIT: Duration = Duration::from_secs(120);
 
-/// Validated options of a single-user run.
-#[derive(Debug, Clone)]
-pub struct SingleUserOptions {
-    pub target: TargetOptions,
-    pub model: String,
-    pub output: PathBuf,
-    pub download: DownloadPolicy,
-    pub drop_caches_cmd: Option<String>,
-    pub generation_tokens: u32,
-}
+pub use crate::config::SingleUserOptions;
 
 /// Connects, measures, writes the result file and prints a summary.
 pub async fn run(options: SingleUserOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {

@@ -7,104 +7,14 @@ use std::path::{Path, PathBuf};
 
 use crate::exit::{Ctx, Outcome, UsageError};
 use crate::output::events::Events;
-use crate::prompts::PromptLength;
 use crate::results::RunStatus;
-use crate::scenario::download::DownloadPolicy;
 use crate::scenario::multi_user::MultiUserOptions;
 use crate::scenario::runner;
 use crate::scenario::single_user::SingleUserOptions;
-use crate::scenario::target::{Target, TargetOptions};
+use crate::scenario::target::Target;
 use crate::scenario::tokens_per_second::TpsOptions;
 
-/// The time scale `run --simulate` uses unless `--time-scale` says otherwise: the whole
-/// suite then takes about a minute instead of ten.
-pub const DEMO_TIME_SCALE: f64 = 0.1;
-
-/// One scenario of the reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scenario {
-    SingleUser,
-    TokensPerSecond,
-    MultiUser(u32),
-}
-
-impl Scenario {
-    /// The reference's result file name.
-    pub fn file_name(self) -> String {
-        match self {
-            Scenario::SingleUser => "single-user.json".into(),
-            Scenario::TokensPerSecond => "tokens-per-second.json".into(),
-            Scenario::MultiUser(users) => format!("multi-user-{users}.json"),
-        }
-    }
-
-    /// The reference's name (SingleUser, TokensPerSecond, MultiUser3, ...).
-    pub fn name(self) -> String {
-        match self {
-            Scenario::SingleUser => "SingleUser".into(),
-            Scenario::TokensPerSecond => "TokensPerSecond".into(),
-            Scenario::MultiUser(users) => format!("MultiUser{users}"),
-        }
-    }
-}
-
-/// Parses scenario names in the reference's spelling or kebab-case; `AllScenarios` expands.
-pub fn parse_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
-    let mut scenarios = Vec::new();
-    for raw in names.iter().filter(|n| !n.trim().is_empty()) {
-        let key: String = raw
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        let parsed: Vec<Scenario> = match key.as_str() {
-            "singleuser" => vec![Scenario::SingleUser],
-            "tokenspersecond" | "tps" => vec![Scenario::TokensPerSecond],
-            "allscenarios" | "all" => vec![
-                Scenario::SingleUser,
-                Scenario::TokensPerSecond,
-                Scenario::MultiUser(3),
-                Scenario::MultiUser(5),
-            ],
-            other => match other.strip_prefix("multiuser").map(str::parse::<u32>) {
-                Some(Ok(users)) if users > 0 => vec![Scenario::MultiUser(users)],
-                _ => {
-                    return Err(UsageError::err(format!(
-                        "unknown scenario '{raw}': use SingleUser, TokensPerSecond, MultiUser3, \
-                         MultiUser5 or AllScenarios (or single-user, tokens-per-second, \
-                         multi-user-3, multi-user-5, all-scenarios)"
-                    )))
-                }
-            },
-        };
-        for scenario in parsed {
-            if !scenarios.contains(&scenario) {
-                scenarios.push(scenario);
-            }
-        }
-    }
-    if scenarios.is_empty() {
-        return Err(UsageError::err(
-            "--scenario is empty: use e.g. all-scenarios",
-        ));
-    }
-    Ok(scenarios)
-}
-
-/// Validated options of a suite run.
-#[derive(Debug, Clone)]
-pub struct SuiteOptions {
-    pub target: TargetOptions,
-    pub scenarios: Vec<Scenario>,
-    pub results_dir: PathBuf,
-    /// single-user's model.
-    pub model: String,
-    /// tokens-per-second's models.
-    pub tps_models: Vec<String>,
-    /// multi-user's models.
-    pub multi_user_models: Vec<String>,
-    pub download: DownloadPolicy,
-}
+pub use crate::config::suite::{parse_scenarios, Scenario, SuiteOptions, DEMO_TIME_SCALE};
 
 /// What one scenario left behind.
 #[derive(Debug, Clone)]
@@ -295,21 +205,10 @@ fn validate_scenarios(options: &SuiteOptions) -> anyhow::Result<()> {
 }
 
 fn tps_options(options: &SuiteOptions, file: &Path) -> anyhow::Result<TpsOptions> {
-    TpsOptions::validate(
+    TpsOptions::defaults(
         options.target.clone(),
         &options.tps_models,
-        &[
-            PromptLength::Short.name().to_string(),
-            PromptLength::Medium.name().to_string(),
-            PromptLength::Long.name().to_string(),
-        ],
-        None,
-        100,
-        2,
-        5,
-        &[1],
         file.to_path_buf(),
-        false,
     )
 }
 

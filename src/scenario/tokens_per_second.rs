@@ -4,16 +4,16 @@
 //! failed requests are counted per cell with their cause and kept out of tok/s.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use crate::backend::{Backend, GenerationRecord, GenerationRequest, RequestError, Route};
 use crate::engine::{self, Plan};
-use crate::exit::{Ctx, Outcome, UsageError};
+use crate::exit::{Ctx, Outcome};
 use crate::output::events::{Event, Events};
-use crate::prompts::{read_prompts_file, Prompt, PromptLength};
+use crate::prompts::Prompt;
 use crate::results::tokens_per_second::{
     ConcurrencyResult, LatencyMetrics, ModelResult, PromptLengthImpact, PromptResult,
     RequestCounts, Sample, Statistics, TpsConfiguration, TpsResult, TpsSummary,
@@ -21,6 +21,8 @@ use crate::results::tokens_per_second::{
 use crate::results::{round2, timestamp_now, write_json_atomic, ErrorRecord, RunStatus};
 use crate::scenario::runner::{self, Scenario, Session};
 use crate::scenario::target::{Target, TargetOptions};
+
+pub use crate::config::TpsOptions;
 use crate::stats::{self, Stability, Summary};
 
 /// Client and server tok/s further apart than this (percent) are flagged.
@@ -28,139 +30,6 @@ const DISAGREEMENT_PERCENT: f64 = 5.0;
 /// A sample whose server `load_duration` exceeds this (times the simulator's time scale)
 /// suggests the model was reloaded mid-measurement.
 const RELOAD_THRESHOLD: Duration = Duration::from_millis(250);
-/// The most requests one batch may keep in flight.
-const MAX_CONCURRENCY: u32 = 100_000;
-/// The most warmup or measured runs per cell: enough for any soak, small enough that the
-/// request count of a cell never overflows.
-const MAX_RUNS: u32 = 1_000_000;
-
-/// Validated options of a tokens-per-second run.
-#[derive(Debug, Clone)]
-pub struct TpsOptions {
-    pub target: TargetOptions,
-    pub models: Vec<String>,
-    pub prompts: Vec<Prompt>,
-    pub generation_tokens: u32,
-    pub warmup_runs: u32,
-    pub measurement_runs: u32,
-    pub concurrency_levels: Vec<u32>,
-    pub output: PathBuf,
-    pub route: Route,
-}
-
-impl TpsOptions {
-    /// Checks and normalizes the command line's values.
-    #[allow(clippy::too_many_arguments)]
-    pub fn validate(
-        target: TargetOptions,
-        models: &[String],
-        prompt_lengths: &[String],
-        prompts_file: Option<&Path>,
-        generation_tokens: u32,
-        warmup_runs: u32,
-        measurement_runs: u32,
-        concurrent_requests: &[u32],
-        output: PathBuf,
-        alternate_route: bool,
-    ) -> anyhow::Result<Self> {
-        let mut unique_models: Vec<String> = Vec::new();
-        for model in models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
-            if !unique_models.iter().any(|known| known == model) {
-                unique_models.push(model.to_string());
-            }
-        }
-        if unique_models.is_empty() {
-            return Err(UsageError::err(
-                "--models is empty: name at least one model, e.g. --models llama3.1:8b",
-            ));
-        }
-        let prompts = match prompts_file {
-            Some(path) => read_prompts_file(path)?,
-            None => {
-                let mut lengths = Vec::new();
-                for raw in prompt_lengths.iter().filter(|p| !p.trim().is_empty()) {
-                    let length = PromptLength::parse(raw).ok_or_else(|| {
-                        UsageError::err(format!(
-                            "unknown prompt length '{raw}': use short, medium, long or very-long"
-                        ))
-                    })?;
-                    if !lengths.contains(&length) {
-                        lengths.push(length);
-                    }
-                }
-                if lengths.is_empty() {
-                    return Err(UsageError::err(
-                        "--prompt-lengths is empty: use e.g. short,medium,long",
-                    ));
-                }
-                lengths.into_iter().map(Prompt::builtin).collect()
-            }
-        };
-        if generation_tokens < 2 {
-            return Err(UsageError::err(
-                "--generation-tokens must be at least 2: tok/s needs tokens after the first",
-            ));
-        }
-        if measurement_runs > MAX_RUNS || warmup_runs > MAX_RUNS {
-            return Err(UsageError::err(format!(
-                "--measurement-runs and --warmup-runs go up to {MAX_RUNS}; for longer runs use \
-                 several runs and `ollabench compare`"
-            )));
-        }
-        if measurement_runs == 0 {
-            return Err(UsageError::err("--measurement-runs must be at least 1"));
-        }
-        let mut levels = Vec::new();
-        for &level in concurrent_requests {
-            if level == 0 || level > MAX_CONCURRENCY {
-                return Err(UsageError::err(format!(
-                    "--concurrent-requests {level} is out of range: use 1 to {MAX_CONCURRENCY}"
-                )));
-            }
-            if !levels.contains(&level) {
-                levels.push(level);
-            }
-        }
-        if levels.is_empty() {
-            levels.push(1);
-        }
-        Ok(TpsOptions {
-            target,
-            models: unique_models,
-            prompts,
-            generation_tokens,
-            warmup_runs,
-            measurement_runs,
-            concurrency_levels: levels,
-            output,
-            route: if alternate_route {
-                Route::Chat
-            } else {
-                Route::Generate
-            },
-        })
-    }
-
-    fn planned_requests(&self) -> u64 {
-        let per_level: u64 = self
-            .levels_to_measure()
-            .iter()
-            .map(|&level| u64::from(level) * u64::from(self.warmup_runs + self.measurement_runs))
-            .sum();
-        per_level * self.models.len() as u64 * self.prompts.len() as u64
-    }
-
-    /// The levels measured: the user's, plus a single-stream baseline when a level above 1
-    /// needs one for its efficiency.
-    fn levels_to_measure(&self) -> Vec<u32> {
-        let mut levels = self.concurrency_levels.clone();
-        if !levels.contains(&1) && levels.iter().any(|&l| l > 1) {
-            levels.push(1);
-        }
-        levels
-    }
-}
-
 /// Connects, measures, writes the result file and prints the summary table.
 pub async fn run(options: TpsOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
     runner::run(&options, ctx).await

@@ -1,0 +1,176 @@
+//! tokens-per-second's options, validated: models, prompts, runs, concurrency levels and the
+//! route. The command line's strings are checked here once; the suite builds the same options
+//! from typed values, without a round trip through strings.
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::Route;
+use crate::config::TargetOptions;
+use crate::exit::UsageError;
+use crate::prompts::{read_prompts_file, Prompt, PromptLength};
+
+/// The most requests one batch may keep in flight.
+const MAX_CONCURRENCY: u32 = 100_000;
+/// The most warmup or measured runs per cell: enough for any soak, small enough that the
+/// request count of a cell never overflows.
+const MAX_RUNS: u32 = 1_000_000;
+
+/// Validated options of a tokens-per-second run.
+#[derive(Debug, Clone)]
+pub struct TpsOptions {
+    pub target: TargetOptions,
+    pub models: Vec<String>,
+    pub prompts: Vec<Prompt>,
+    pub generation_tokens: u32,
+    pub warmup_runs: u32,
+    pub measurement_runs: u32,
+    pub concurrency_levels: Vec<u32>,
+    pub output: PathBuf,
+    pub route: Route,
+}
+
+impl TpsOptions {
+    /// Checks and normalizes the command line's values.
+    #[allow(clippy::too_many_arguments)]
+    pub fn validate(
+        target: TargetOptions,
+        models: &[String],
+        prompt_lengths: &[String],
+        prompts_file: Option<&Path>,
+        generation_tokens: u32,
+        warmup_runs: u32,
+        measurement_runs: u32,
+        concurrent_requests: &[u32],
+        output: PathBuf,
+        alternate_route: bool,
+    ) -> anyhow::Result<Self> {
+        let unique_models = unique_models(models)?;
+        let prompts = match prompts_file {
+            Some(path) => read_prompts_file(path)?,
+            None => {
+                let mut lengths = Vec::new();
+                for raw in prompt_lengths.iter().filter(|p| !p.trim().is_empty()) {
+                    let length = PromptLength::parse(raw).ok_or_else(|| {
+                        UsageError::err(format!(
+                            "unknown prompt length '{raw}': use short, medium, long or very-long"
+                        ))
+                    })?;
+                    if !lengths.contains(&length) {
+                        lengths.push(length);
+                    }
+                }
+                if lengths.is_empty() {
+                    return Err(UsageError::err(
+                        "--prompt-lengths is empty: use e.g. short,medium,long",
+                    ));
+                }
+                lengths.into_iter().map(Prompt::builtin).collect()
+            }
+        };
+        if generation_tokens < 2 {
+            return Err(UsageError::err(
+                "--generation-tokens must be at least 2: tok/s needs tokens after the first",
+            ));
+        }
+        if measurement_runs > MAX_RUNS || warmup_runs > MAX_RUNS {
+            return Err(UsageError::err(format!(
+                "--measurement-runs and --warmup-runs go up to {MAX_RUNS}; for longer runs use \
+                 several runs and `ollabench compare`"
+            )));
+        }
+        if measurement_runs == 0 {
+            return Err(UsageError::err("--measurement-runs must be at least 1"));
+        }
+        let mut levels = Vec::new();
+        for &level in concurrent_requests {
+            if level == 0 || level > MAX_CONCURRENCY {
+                return Err(UsageError::err(format!(
+                    "--concurrent-requests {level} is out of range: use 1 to {MAX_CONCURRENCY}"
+                )));
+            }
+            if !levels.contains(&level) {
+                levels.push(level);
+            }
+        }
+        if levels.is_empty() {
+            levels.push(1);
+        }
+        Ok(TpsOptions {
+            target,
+            models: unique_models,
+            prompts,
+            generation_tokens,
+            warmup_runs,
+            measurement_runs,
+            concurrency_levels: levels,
+            output,
+            route: if alternate_route {
+                Route::Chat
+            } else {
+                Route::Generate
+            },
+        })
+    }
+
+    /// Every request the run will send, warmups included.
+    pub fn planned_requests(&self) -> u64 {
+        let per_level: u64 = self
+            .levels_to_measure()
+            .iter()
+            .map(|&level| u64::from(level) * u64::from(self.warmup_runs + self.measurement_runs))
+            .sum();
+        per_level * self.models.len() as u64 * self.prompts.len() as u64
+    }
+
+    /// The levels measured: the user's, plus a single-stream baseline when a level above 1
+    /// needs one for its efficiency.
+    pub fn levels_to_measure(&self) -> Vec<u32> {
+        let mut levels = self.concurrency_levels.clone();
+        if !levels.contains(&1) && levels.iter().any(|&l| l > 1) {
+            levels.push(1);
+        }
+        levels
+    }
+}
+
+impl TpsOptions {
+    /// The reference's defaults for `run`'s throughput scenario: the built-in prompts of the
+    /// default lengths, built from typed values.
+    pub fn defaults(
+        target: TargetOptions,
+        models: &[String],
+        output: PathBuf,
+    ) -> anyhow::Result<Self> {
+        use crate::config::defaults;
+        Ok(TpsOptions {
+            target,
+            models: unique_models(models)?,
+            prompts: defaults::PROMPT_LENGTH_CATEGORIES
+                .into_iter()
+                .map(Prompt::builtin)
+                .collect(),
+            generation_tokens: defaults::GENERATION_TOKENS,
+            warmup_runs: defaults::WARMUP_RUNS,
+            measurement_runs: defaults::MEASUREMENT_RUNS,
+            concurrency_levels: vec![defaults::CONCURRENT_REQUESTS],
+            output,
+            route: Route::Generate,
+        })
+    }
+}
+
+/// The models named, trimmed, each once, in order; none is an error.
+fn unique_models(models: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut unique: Vec<String> = Vec::new();
+    for model in models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
+        if !unique.iter().any(|known| known == model) {
+            unique.push(model.to_string());
+        }
+    }
+    if unique.is_empty() {
+        return Err(UsageError::err(
+            "--models is empty: name at least one model, e.g. --models llama3.1:8b",
+        ));
+    }
+    Ok(unique)
+}
