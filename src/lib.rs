@@ -4,9 +4,10 @@
 //! Modules depend one way: [`cli`] (clap definitions, validated into options) ->
 //! [`scenario`] (single-user, tokens-per-second, multi-user, the suite) -> [`engine`] (the one
 //! concurrent request loop) -> [`backend`] (the only code that speaks HTTP to a server) ->
-//! [`stats`] (pure statistics) -> [`results`] (serde models of the reference files) ->
-//! [`compare`] and [`report`]. [`sim`] is the built-in Ollama simulator and depends on nothing
-//! above it; [`kube`] finds endpoints and owns the `kubectl port-forward` child.
+//! [`metrics`] (mergeable latency histograms) -> [`stats`] (pure statistics) -> [`results`]
+//! (serde models of the reference files) -> [`compare`] and [`report`]. [`sim`] is the
+//! built-in Ollama simulator and depends on nothing above it; [`kube`] finds endpoints and
+//! owns the `kubectl port-forward` child.
 
 pub mod backend;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod compare;
 pub mod engine;
 pub mod exit;
 pub mod kube;
+pub mod metrics;
 pub mod output;
 pub mod prompts;
 pub mod report;
