@@ -72,7 +72,7 @@ async fn stream_batch(
 ) -> (u64, usize, Duration) {
     let request = GenerationRequest::new("gemma2:2b", "Explain the sky.", tokens);
     let started = Instant::now();
-    let batch = engine::run(
+    let batch = engine::collect(
         Plan::new(streams, streams),
         &CancellationToken::new(),
         |_| client.generate(&request),

@@ -2,11 +2,13 @@
 //!
 //! # Layout
 //! Modules depend one way: [`cli`] (clap definitions, validated into options) ->
-//! [`scenario`] (single-user, tokens-per-second, multi-user, the suite) -> [`engine`] (the one
-//! concurrent request loop) -> [`backend`] (the only code that speaks HTTP to a server) ->
-//! [`stats`] (pure statistics) -> [`results`] (serde models of the reference files) ->
-//! [`compare`] and [`report`]. [`sim`] is the built-in Ollama simulator and depends on nothing
-//! above it; [`kube`] finds endpoints and owns the `kubectl port-forward` child.
+//! [`scenario`] (single-user, tokens-per-second, multi-user, the suite) -> [`engine`] (runs a
+//! load plan: closed loop or a schedule of send times, count or duration, an in-flight cap)
+//! -> [`backend`] (the only code that speaks HTTP to a server) -> [`metrics`] (mergeable
+//! latency histograms) -> [`stats`] (pure statistics) -> [`results`] (serde models of the
+//! reference files) -> [`compare`] and [`report`]. [`sim`] is the built-in Ollama simulator
+//! and depends on nothing above it; [`kube`] finds endpoints and owns the `kubectl
+//! port-forward` child.
 
 pub mod backend;
 pub mod cli;
@@ -15,6 +17,7 @@ pub mod config;
 pub mod engine;
 pub mod exit;
 pub mod kube;
+pub mod metrics;
 pub mod output;
 pub mod prompts;
 pub mod report;

@@ -238,26 +238,26 @@ async fn measure(
 
     let progress = Progress::new(users);
     let started = Instant::now();
-    let batch = engine::run(
+    let batch = engine::collect(
         Plan::all_at_once(users),
         &ctx.cancel,
-        |index| {
+        |ticket| {
             measure_user(
                 client,
                 options,
                 policy,
                 &present,
-                index,
+                ticket.index,
                 started,
                 Some(&progress),
             )
         },
-        |index, user| progress.keep(index, user.clone()),
+        |ticket, user| progress.keep(ticket.index, user.clone()),
     )
     .await;
-    let overall = batch.wall.as_secs_f64();
+    let overall = batch.report.wall.as_secs_f64();
     result.individual_results = progress.users();
-    if batch.interrupted {
+    if batch.report.interrupted {
         result.status = RunStatus::Interrupted;
     }
     fill_summary(&mut result, overall);

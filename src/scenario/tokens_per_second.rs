@@ -260,7 +260,7 @@ async fn measure_cell(
         }
     };
     events.emit(&Event::Phase(&format!("{label} warmup")));
-    let warmup = engine::run(
+    let warmup = engine::collect(
         Plan::new(
             options.warmup_runs as usize * level as usize,
             level as usize,
@@ -295,13 +295,13 @@ async fn measure_cell(
         samples: Vec::new(),
         warmup: warmup_samples,
     };
-    if warmup.interrupted {
+    if warmup.report.interrupted {
         cell.partial = ctx.cancel.is_cancelled();
         return (cell, ctx.cancel.is_cancelled(), fatal);
     }
 
     events.emit(&Event::Phase(&label));
-    let batch = engine::run(
+    let batch = engine::collect(
         Plan::new(
             options.measurement_runs as usize * level as usize,
             level as usize,
@@ -326,7 +326,7 @@ async fn measure_cell(
         .iter()
         .filter_map(|(_, outcome)| outcome.as_ref().err())
         .collect();
-    summarize_cell(&mut cell, samples, &records, &errors, batch.wall);
+    summarize_cell(&mut cell, samples, &records, &errors, batch.report.wall);
     if ctx.cancel.is_cancelled() {
         cell.partial = true;
         cell.statistics.stability = None;
