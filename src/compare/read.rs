@@ -1201,6 +1201,7 @@ mod tests {
         let prompt = PromptResult {
             prompt_length: "Short".into(),
             partial: false,
+            histograms: None,
             prompt_characters: 55,
             statistics: Statistics {
                 average_tokens_per_second: Some(43.2),

@@ -83,6 +83,10 @@ pub struct PromptResult {
     /// finished, and it gets no stability verdict.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// The whole distributions of TTFT, TPOT, ITL and e2e as mergeable histograms (µs, 3
+    /// significant digits), so that runs and shards can be combined exactly later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histograms: Option<crate::metrics::RequestLatencies>,
     pub prompt_characters: usize,
     pub statistics: Statistics,
     pub concurrent_requests: u32,

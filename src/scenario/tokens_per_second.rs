@@ -12,6 +12,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use crate::backend::{Backend, GenerationRecord, GenerationRequest, RequestError, Route};
 use crate::engine::{self, Plan};
 use crate::exit::{Ctx, Outcome};
+use crate::metrics::RequestLatencies;
 use crate::output::events::{Event, Events};
 use crate::prompts::Prompt;
 use crate::results::tokens_per_second::{
@@ -279,6 +280,7 @@ async fn measure_cell(
     let mut cell = PromptResult {
         prompt_length: prompt.name.clone(),
         partial: false,
+        histograms: None,
         prompt_characters: prompt.text.chars().count(),
         statistics: Statistics::default(),
         concurrent_requests: level,
@@ -466,6 +468,11 @@ fn summarize_cell(
                 .filter_map(|r| r.prompt_eval_tokens_per_second()),
         ),
     };
+    let mut histograms = RequestLatencies::new();
+    for record in records {
+        histograms.record_request(record.ttft(), record.tpot(), record.itls(), record.e2e());
+    }
+    cell.histograms = (!records.is_empty()).then_some(histograms);
     let mut prompt_tokens: Vec<u64> = records.iter().filter_map(|r| r.prompt_tokens).collect();
     prompt_tokens.sort_unstable();
     cell.prompt_tokens = prompt_tokens.get(prompt_tokens.len() / 2).copied();
