@@ -19,7 +19,7 @@ use crate::results::{comparison::ComparisonFile, tokens_per_second::TpsResult};
 use crate::results::{multi_user::MultiUserResult, single_user::SingleUserResult};
 use crate::stats;
 
-pub use crate::results::read::{json_files_below, REPORT_TYPE};
+pub use crate::results::read::REPORT_TYPE;
 
 /// The reference's Timestamp format, which every [`Run::timestamp`] is normalised to.
 pub const TIMESTAMP_FORMAT: &str = crate::results::TIMESTAMP_FORMAT;
