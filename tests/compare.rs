@@ -16,6 +16,14 @@ fn fixture(path: &str) -> String {
     )
 }
 
+/// Files both `compare` and `report` read in tests of their agreement (see tests/report.rs).
+fn parity(path: &str) -> String {
+    format!(
+        "{}/tests/fixtures/parity/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
 struct Output {
     code: i32,
     stdout: String,
@@ -245,6 +253,101 @@ fn powershell_convert_to_json_files_compare() {
     // The 5-user run's efficiency comes from the 1-user PowerShell run: 64.2 / 180.
     let rows = report["Scaling"]["Rows"].as_array().unwrap();
     assert!((rows[1]["EfficiencyPercent"].as_f64().unwrap() - 35.67).abs() < 0.01);
+}
+
+#[test]
+fn keys_in_another_case_and_a_powershell_5_1_file_compare() {
+    // Keys in other letter cases; UTF-16 LE with a byte-order mark, CRLF, one-element arrays
+    // collapsed, numbers as text and a DateTime object (Windows PowerShell 5.1's Out-File).
+    let (output, report) = compare_json(&[
+        &parity("other-case-single-user.json"),
+        &parity("ps51-tokens-per-second.json"),
+    ]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(report["Errors"].as_array().unwrap().is_empty());
+    let case = run(&report, "other-case-single-user");
+    assert_eq!(case["Timestamp"], "2025-11-06 09:00:00");
+    assert_eq!(case["Models"], serde_json::json!(["llama3.1:8b"]));
+    assert_eq!(metric(case, "DownloadTimeSeconds"), 44.1);
+    assert_eq!(metric(case, "LoadTimeColdSeconds"), 17.5);
+    assert_eq!(metric(case, "TokensPerSecond"), 42.2);
+    assert!(case.get("Notes").is_none(), "{case}");
+
+    let ps51 = run(&report, "ps51-tokens-per-second");
+    assert_eq!(ps51["Timestamp"], "2025-11-05 09:00:00");
+    assert_eq!(ps51["ConcurrentRequests"], 1);
+    assert_eq!(metric(ps51, "OverallAverageTokensPerSecond"), 41.7);
+    let cell = ps51["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Subject"] == "llama3.1:8b/Short")
+        .unwrap();
+    assert_eq!(
+        (&cell["Value"], &cell["StdDev"], &cell["SampleSize"]),
+        (
+            &serde_json::json!(41.7),
+            &serde_json::json!(1.7),
+            &serde_json::json!(5)
+        )
+    );
+    // The suite records no request counts: no success rate is invented.
+    assert!(ps51["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["Name"] != "SuccessRate"));
+}
+
+#[test]
+fn a_simulated_and_a_real_run_are_never_one_trend_nor_gated() {
+    // Real runs at 42 tok/s, simulated ones at 30: compared with each other, the gate would
+    // see a 28% drop.
+    let (output, report) = compare_json(&[&parity("sim-vs-real"), "--fail-on-regression", "5"]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let groups: Vec<(&str, Vec<&str>, &str)> = report["Groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["Key"].as_str().unwrap(),
+                g["Runs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_str().unwrap())
+                    .collect(),
+                g["Baseline"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("model llama3.1:8b", vec!["real-1", "real-2"], "real-1"),
+            (
+                "model llama3.1:8b (simulated)",
+                vec!["simulated-1", "simulated-2"],
+                "simulated-1"
+            ),
+        ]
+    );
+    for change in changes(&report) {
+        let real = |label: &Value| label.as_str().unwrap().starts_with("real");
+        assert_eq!(real(&change["Run"]), real(&change["Baseline"]), "{change}");
+    }
+    let gate = &report["Gate"];
+    assert_eq!(gate["Passed"], true, "{gate}");
+    assert_eq!(gate["Compared"], 10);
+    let table = ollabench(&["compare", &parity("sim-vs-real")]);
+    assert!(
+        table
+            .stdout
+            .contains("single-user, model llama3.1:8b (simulated)"),
+        "{}",
+        table.stdout
+    );
 }
 
 #[test]

@@ -17,6 +17,13 @@ fn fixture(relative: &str) -> PathBuf {
     fixtures().join(relative)
 }
 
+/// Files both `compare` and `report` read in tests of their agreement.
+fn parity(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parity")
+        .join(relative)
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path)
         .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
@@ -329,10 +336,151 @@ async fn bad_files_are_named_and_the_others_still_render() {
     assert_eq!(code, 1, "a bad file fails the command");
     let html = read(&out.path().join("report.html"));
     assert!(html.contains("Files not used") && html.contains("broken.json"));
-    assert!(html.contains("not valid JSON"));
+    // The reader's message, the same `compare` gives (it said "not valid JSON" before).
+    assert!(html.contains("malformed JSON"));
     assert!(html.contains("data-chart=\"bars\""));
     let markdown = read(&out.path().join("summary.md"));
     assert!(markdown.contains("broken.json") && markdown.contains("single-user.json"));
+}
+
+#[test]
+fn keys_in_another_case_and_a_powershell_5_1_file_render() {
+    let out = tempfile::tempdir().unwrap();
+    let written = report::write_report(
+        &[
+            parity("other-case-single-user.json"),
+            parity("ps51-tokens-per-second.json"),
+        ],
+        out.path(),
+    )
+    .unwrap();
+    assert!(written.problems.is_empty(), "{:?}", written.problems);
+    assert_eq!(written.files.len(), 2);
+    let markdown = read(&written.markdown);
+    for expected in [
+        "_single-user result · Timestamp 2025-11-06 09:00:00_",
+        "| Model | llama3.1:8b |",
+        "| Cold load | 17.50 s |",
+        "| Tokens/second | 42.20 tok/s |",
+        "| Download | 44.10 | Success | - |",
+        "_tokens-per-second result · Timestamp 2025-11-05 09:00:00_",
+        "| Average tokens/second | 41.70 tok/s (min 39.40, max 44.10) |",
+        "| llama3.1:8b | Short | 41.70 | 39.40 | 44.10 | 1.70 | - | - | 5 |",
+        "| Failed requests | - |",
+    ] {
+        assert!(
+            markdown.contains(expected),
+            "missing {expected:?} in {markdown}"
+        );
+    }
+    assert!(!markdown.contains("-Depth 10"), "{markdown}");
+}
+
+#[test]
+fn a_simulated_and_a_real_run_draw_two_trends() {
+    let out = tempfile::tempdir().unwrap();
+    let written = report::write_report(&[parity("sim-vs-real")], out.path()).unwrap();
+    let markdown = read(&written.markdown);
+    let trends: Vec<&str> = markdown
+        .lines()
+        .filter(|l| l.starts_with("## Trend: "))
+        .collect();
+    assert_eq!(
+        trends,
+        [
+            "## Trend: single-user, model llama3.1:8b",
+            "## Trend: single-user, model llama3.1:8b (simulated)"
+        ]
+    );
+    let real = markdown.split("## Trend: ").nth(1).unwrap();
+    assert!(real.contains("| 1 | real-1.json |") && real.contains("| 2 | real-2.json |"));
+    assert!(!real.contains("simulated-"), "{real}");
+    let html = read(&written.html);
+    let charts = charts(&html);
+    let trend_charts: Vec<_> = charts.iter().filter(|(k, _, _)| k == "trend").collect();
+    // Download, cold load, warm load, tok/s: two runs each, in each of the two trends.
+    assert_eq!(trend_charts.len(), 8, "{charts:?}");
+    assert!(trend_charts.iter().all(|(_, _, points)| *points == 2));
+}
+
+/// `compare` and `report` read files through one reader: the same files are used, and the
+/// same ones are refused with the same message.
+#[tokio::test]
+async fn compare_and_report_accept_and_reject_the_same_files() {
+    let compare_fixture = |relative: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/compare")
+            .join(relative)
+    };
+    let files: Vec<PathBuf> = vec![
+        parity("other-case-single-user.json"),
+        parity("ps51-tokens-per-second.json"),
+        parity("sim-vs-real/simulated-1.json"),
+        compare_fixture("bad/malformed.json"),
+        compare_fixture("bad/empty.json"),
+        compare_fixture("bad/unknown-kind.json"),
+        compare_fixture("bad/missing-fields.json"),
+        compare_fixture("powershell/tokens-per-second-depth2.json"),
+    ];
+    let args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+
+    let mut compare_args = vec!["compare", "--format", "json"];
+    compare_args.extend(&args);
+    let (code, stdout, compare_stderr) = support::ollabench_binary(&compare_args).await;
+    assert_eq!(code, 0, "{compare_stderr}");
+    let compared: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let mut compare_used: Vec<String> = compared["Runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Source"].as_str().unwrap().to_string())
+        .collect();
+    compare_used.sort();
+
+    let out = tempfile::tempdir().unwrap();
+    let mut report_args = vec!["report", "--output-dir", out.path().to_str().unwrap()];
+    report_args.extend(&args);
+    let (code, _, report_stderr) = support::ollabench_binary(&report_args).await;
+    assert_eq!(code, 1, "bad files fail the report: {report_stderr}");
+    let written = report::write_report(&files, out.path()).unwrap();
+    let mut report_used: Vec<String> = written
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    report_used.sort();
+    assert_eq!(compare_used, report_used);
+    assert_eq!(report_used.len(), 4);
+
+    let errors = |stderr: &str| -> Vec<String> {
+        let mut lines: Vec<String> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(errors(&compare_stderr), errors(&report_stderr));
+    assert_eq!(errors(&report_stderr).len(), 4, "{report_stderr}");
+    let malformed = format!(
+        "error: {}: line 6, column 3: malformed JSON: trailing comma",
+        args[3]
+    );
+    assert!(
+        errors(&report_stderr)
+            .iter()
+            .any(|l| l.starts_with(&malformed)),
+        "{report_stderr}"
+    );
+    let problems: Vec<String> = written
+        .problems
+        .iter()
+        .map(|p| format!("error: {p}"))
+        .collect();
+    let mut problems = problems;
+    problems.sort();
+    assert_eq!(problems, errors(&compare_stderr));
 }
 
 #[tokio::test]

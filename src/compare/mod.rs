@@ -1,10 +1,12 @@
 //! `ollabench compare`: reads result files (ollabench's and the PowerShell suite's), and
 //! compares runs: tables, statistics, scaling, trends, verdicts and the regression gate.
 //!
-//! The pipeline: [`read`] turns files into normalised [`model::Run`]s (bad files become
-//! [`read::FileError`]s, the rest go on); [`analyse`] groups runs of one kind and one
-//! configuration, orders each group by Timestamp, picks its baseline (the `--baseline` runs of
-//! the group, else its first run) and computes [`trend`]s, statistics across runs, the
+//! The pipeline: [`read`] turns files, read by the one reader of result files
+//! ([`crate::results::read`], which `report` uses too), into normalised [`model::Run`]s (bad
+//! files become [`read::FileError`]s, the rest go on); [`analyse`] groups runs of one kind and
+//! one configuration ([`model::Run::group_key`]: a simulated run never with a real one), orders
+//! each group by Timestamp, picks its baseline (the `--baseline` runs of the group, else its
+//! first run) and computes [`trend`]s, statistics across runs, the
 //! multi-user [`scaling`] series, [`crate::verdict`]s and the gate; [`render`] prints the
 //! resulting [`Comparison`] as a table, Markdown, JSON or CSV. The JSON form is the comparison
 //! report (`--output`), marked `"ReportType": "ComparisonReport"` and carrying its runs, so

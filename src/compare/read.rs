@@ -1,40 +1,31 @@
-//! Reading result files written by ollabench or by the PowerShell suite, into [`Run`]s.
+//! `compare`'s side of reading result files: every file goes through the one reader in
+//! [`crate::results::read`] (decoding, PowerShell's spellings, kind detection, typed errors),
+//! and each [`ResultFile`] it gives becomes a [`Run`]: the metrics `compare` tracks, with
+//! notes on what was not measured. Run labels are given here too.
 //!
-//! PowerShell's `ConvertTo-Json` output differs from ollabench's in ways this reader accepts:
-//! - UTF-8 with a byte-order mark, or UTF-16 with one (Windows PowerShell's `Out-File`);
-//!   Windows line endings;
-//! - keys in any letter case (`timestamp`, `TIMESTAMP`);
-//! - numbers written as strings (`"42.5"`; the decimal separator must be `.`), and `"NaN"` or
-//!   `"Infinity"` for a value that was not measured;
-//! - an array of one element collapsed into the element itself (`"ModelResults": {...}`,
-//!   `"Models": "phi3.5"`);
-//! - Timestamps as `yyyy-MM-dd HH:mm:ss` (the reference's), ISO 8601 / RFC 3339 (PowerShell 7's
-//!   `DateTime`), `/Date(ms)/` (Windows PowerShell's), or the `{"value": ..., "DateTime": ...}`
-//!   object Windows PowerShell writes for a `DateTime`;
-//! - objects that `ConvertTo-Json`'s default `-Depth 2` turned into text (`"@{PromptLength=..."`):
-//!   the rest of the file is still read, and a note says how to write complete files.
-//!
-//! A file that cannot be used gets a [`FileError`] naming the file and the problem (with line
-//! and column for malformed JSON); the other files are still read.
+//! The functions a caller outside `compare` may use keep their names here ([`load_file`],
+//! [`parse_json`], [`runs_from_value`]); they are thin wrappers of the reader.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::model::{Better, Kind, Metric, Run, Unit};
+use super::model::{Better, Metric, Run, Unit};
+use crate::results::read::{self, Body, ReadError, ResultFile};
+use crate::results::{comparison::ComparisonFile, tokens_per_second::TpsResult};
+use crate::results::{multi_user::MultiUserResult, single_user::SingleUserResult};
 use crate::stats;
+
+pub use crate::results::read::REPORT_TYPE;
 
 /// The reference's Timestamp format, which every [`Run::timestamp`] is normalised to.
 pub const TIMESTAMP_FORMAT: &str = crate::results::TIMESTAMP_FORMAT;
 
-/// The marker a comparison report carries: `"ReportType": "ComparisonReport"`.
-pub const REPORT_TYPE: &str = "ComparisonReport";
-
-/// Why a file could not be used.
+/// Why a file could not be used, as the comparison report records it (`Errors[]`): the
+/// reader's [`ReadError`] in a serialisable form that prints the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct FileError {
@@ -59,13 +50,13 @@ impl fmt::Display for FileError {
     }
 }
 
-impl FileError {
-    fn new(file: &str, message: impl Into<String>) -> Self {
+impl From<&ReadError> for FileError {
+    fn from(err: &ReadError) -> Self {
         FileError {
-            file: file.to_string(),
-            line: None,
-            column: None,
-            message: message.into(),
+            file: err.path().to_string(),
+            line: err.line(),
+            column: err.column(),
+            message: err.message(),
         }
     }
 }
@@ -86,77 +77,16 @@ pub struct Loaded {
 /// Reads every path: a file, or a folder meaning every `*.json` below it (hidden folders
 /// skipped). Bad files become errors; nothing here fails as a whole.
 pub fn load_paths(paths: &[PathBuf]) -> Loaded {
-    let mut loaded = Loaded::default();
-    for path in paths {
-        if path.is_dir() {
-            let mut files = Vec::new();
-            if let Err(err) = json_files_below(path, &mut files, 0) {
-                loaded
-                    .errors
-                    .push(FileError::new(&path.display().to_string(), err));
-            }
-            if files.is_empty() {
-                loaded.errors.push(FileError::new(
-                    &path.display().to_string(),
-                    "the folder holds no .json file",
-                ));
-            }
-            for file in files {
-                loaded.files_read += 1;
-                match load_file(&file) {
-                    Ok(runs) => loaded.runs.extend(runs),
-                    Err(LoadError::NotAResultFile(err)) => loaded.skipped.push(err),
-                    Err(LoadError::Unusable(err)) => loaded.errors.push(err),
-                }
-            }
-        } else {
-            loaded.files_read += 1;
-            match load_file(path) {
-                Ok(runs) => loaded.runs.extend(runs),
-                Err(LoadError::NotAResultFile(err) | LoadError::Unusable(err)) => {
-                    loaded.errors.push(err)
-                }
-            }
-        }
-    }
+    let read = read::read_paths(paths);
+    let mut loaded = Loaded {
+        runs: read.files.iter().flat_map(runs_of).collect(),
+        errors: read.errors.iter().map(FileError::from).collect(),
+        skipped: read.skipped.iter().map(FileError::from).collect(),
+        files_read: read.files_read,
+    };
     deduplicate(&mut loaded.runs);
     assign_labels(&mut loaded.runs);
     loaded
-}
-
-/// Collects every `*.json` below `folder`, sorted, hidden entries (and so temporary files)
-/// left out. Shared with the report, so that both read a folder the same way.
-pub fn json_files_below(
-    folder: &Path,
-    files: &mut Vec<PathBuf>,
-    depth: usize,
-) -> Result<(), String> {
-    if depth > 32 {
-        return Err("folders nested more than 32 deep; not followed further".to_string());
-    }
-    let entries = std::fs::read_dir(folder)
-        .map_err(|err| format!("cannot read the folder {}: {err}", folder.display()))?;
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            json_files_below(&path, files, depth + 1)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-        {
-            files.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// Why [`load_file`] gave nothing.
@@ -177,204 +107,62 @@ impl LoadError {
     }
 }
 
+impl From<ReadError> for LoadError {
+    fn from(err: ReadError) -> Self {
+        if err.is_unknown_kind() {
+            LoadError::NotAResultFile(FileError::from(&err))
+        } else {
+            LoadError::Unusable(FileError::from(&err))
+        }
+    }
+}
+
 /// Reads one file into its run(s): one, or one per element when the file holds an array.
 pub fn load_file(path: &Path) -> Result<Vec<Run>, LoadError> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path)
-        .map_err(|err| LoadError::Unusable(FileError::new(&name, format!("cannot read: {err}"))))?;
-    let value = parse_json(&bytes).map_err(|mut err| {
-        err.file = name.clone();
-        LoadError::Unusable(err)
-    })?;
-    runs_from_value(&value, &name)
+    let files = read::read_file(path)?;
+    Ok(files.iter().flat_map(runs_of).collect())
 }
 
 /// Decodes (UTF-8 or UTF-16, byte-order mark removed) and parses JSON. The error's `file` is
 /// left empty for the caller.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, FileError> {
-    let text = decode(bytes)?;
-    if text.trim().is_empty() {
-        return Err(FileError::new(
-            "",
-            "the file is empty (an interrupted or failed run?)",
-        ));
-    }
-    serde_json::from_str(&text).map_err(|err| {
-        let message = err.to_string();
-        // serde_json appends " at line L column C"; the position is reported separately.
-        let message = match message.rfind(" at line ") {
-            Some(at) if err.line() > 0 => message[..at].to_string(),
-            _ => message,
-        };
-        FileError {
-            file: String::new(),
-            line: (err.line() > 0).then_some(err.line()),
-            column: (err.line() > 0).then_some(err.column()),
-            message: format!("malformed JSON: {message}"),
-        }
-    })
-}
-
-fn decode(bytes: &[u8]) -> Result<String, FileError> {
-    let utf16 = |bytes: &[u8], little_endian: bool| {
-        let units: Vec<u16> = bytes
-            .chunks_exact(2)
-            .map(|pair| {
-                if little_endian {
-                    u16::from_le_bytes([pair[0], pair[1]])
-                } else {
-                    u16::from_be_bytes([pair[0], pair[1]])
-                }
-            })
-            .collect();
-        String::from_utf16(&units).map_err(|_| {
-            FileError::new(
-                "",
-                "invalid UTF-16 text (the file starts with a UTF-16 byte-order mark)",
-            )
-        })
-    };
-    match bytes {
-        [0xEF, 0xBB, 0xBF, rest @ ..] => utf8(rest),
-        [0xFF, 0xFE, rest @ ..] => utf16(rest, true),
-        [0xFE, 0xFF, rest @ ..] => utf16(rest, false),
-        _ => utf8(bytes),
-    }
-}
-
-fn utf8(bytes: &[u8]) -> Result<String, FileError> {
-    String::from_utf8(bytes.to_vec()).map_err(|err| {
-        let offset = err.utf8_error().valid_up_to();
-        let before = &bytes[..offset];
-        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-        let column = offset
-            - before
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |p| p + 1)
-            + 1;
-        FileError {
-            file: String::new(),
-            line: Some(line),
-            column: Some(column),
-            message: "not UTF-8 text (save the file as UTF-8)".to_string(),
-        }
-    })
+    read::parse_json(bytes, "").map_err(|err| FileError::from(&err))
 }
 
 /// Turns a parsed file into runs. `source` names the file in runs and errors.
 pub fn runs_from_value(value: &Value, source: &str) -> Result<Vec<Run>, LoadError> {
-    match value {
-        Value::Array(items) if items.is_empty() => Err(LoadError::Unusable(FileError::new(
-            source,
-            "the file holds an empty array: no result in it",
-        ))),
-        Value::Array(items) => {
-            let mut runs = Vec::new();
-            for (index, item) in items.iter().enumerate() {
-                let element_source = format!("{source}#{}", index + 1);
-                runs.extend(runs_from_value(item, &element_source)?);
-            }
-            Ok(runs)
-        }
-        Value::Object(_) => {
-            let root = Node::root(value);
-            let kind = detect_kind(&root).ok_or_else(|| {
-                LoadError::NotAResultFile(FileError::new(
-                    source,
-                    "unknown kind of file: not a result file ollabench knows. Expected a \
-                     single-user result (Measurements), a tokens-per-second result \
-                     (ModelResults, Summary.OverallAverageTokensPerSecond), a multi-user result \
-                     (ConcurrentUsers, Summary.OverallDurationSeconds) or a comparison report \
-                     (\"ReportType\": \"ComparisonReport\")",
-                ))
-            })?;
-            let unusable = |message: String| LoadError::Unusable(FileError::new(source, message));
-            match kind {
-                Kind::ComparisonReport => report_runs(&root).map_err(unusable),
-                _ => read_run(&root, kind, source)
-                    .map(|run| vec![run])
-                    .map_err(|message| unusable(format!("{} result: {message}", kind.label()))),
-            }
-        }
-        other => Err(LoadError::NotAResultFile(FileError::new(
-            source,
-            format!(
-                "unknown kind of file: expected a JSON object, found {}",
-                describe(other)
-            ),
-        ))),
-    }
+    let files = read::from_value(value, source)?;
+    Ok(files.iter().flat_map(runs_of).collect())
 }
 
-fn detect_kind(root: &Node) -> Option<Kind> {
-    let has = |key: &str| root.get(key).is_some();
-    let summary_has = |key: &str| root.get("Summary").and_then(|s| s.get(key)).is_some();
-    if root
-        .get("ReportType")
-        .and_then(|n| n.text())
-        .is_some_and(|t| t.eq_ignore_ascii_case(REPORT_TYPE))
-    {
-        Some(Kind::ComparisonReport)
-    } else if has("ConcurrentUsers")
-        || has("IndividualResults")
-        || summary_has("OverallDurationSeconds")
-    {
-        Some(Kind::MultiUser)
-    } else if has("ModelResults") || summary_has("OverallAverageTokensPerSecond") {
-        Some(Kind::TokensPerSecond)
-    } else if has("Measurements") {
-        Some(Kind::SingleUser)
-    } else {
-        None
-    }
-}
-
-fn report_runs(root: &Node) -> Result<Vec<Run>, String> {
-    let runs = root
-        .get("Runs")
-        .ok_or("comparison report: missing Runs (the runs it compared)")?;
-    let runs: Vec<Run> = serde_json::from_value(runs.value.clone())
-        .map_err(|err| format!("comparison report: Runs: {err}"))?;
-    Ok(runs
-        .into_iter()
-        .map(|mut run| {
-            run.label = String::new();
-            run.baseline = false;
-            run
-        })
-        .collect())
-}
-
-fn read_run(root: &Node, kind: Kind, source: &str) -> Result<Run, String> {
+/// The runs of one result: itself, or the runs a comparison report holds.
+pub fn runs_of(file: &ResultFile) -> Vec<Run> {
     let mut run = Run {
-        source: source.to_string(),
+        source: file.source.clone(),
         label: String::new(),
-        kind,
-        timestamp: None,
+        kind: file.kind,
+        timestamp: file.timestamp_text(),
         models: Vec::new(),
         concurrent_users: None,
         concurrent_requests: None,
         single_user_time_seconds: None,
         parameter_sizes: Vec::new(),
-        simulated: false,
+        simulated: file.simulated(),
         simulator_time_scale: None,
         baseline: false,
-        status: root.get("Status").and_then(|s| s.text()),
-        notes: Vec::new(),
+        status: file.recorded.status.clone(),
+        notes: file.notes.clone(),
         metrics: Vec::new(),
     };
-    if let Some(timestamp) = root.get("Timestamp") {
-        match parse_timestamp(&timestamp) {
-            Some(time) => run.timestamp = Some(time.format(TIMESTAMP_FORMAT).to_string()),
-            None if timestamp.value.is_null() => {}
-            None => run.notes.push(format!(
-                "Timestamp {} not understood (expected yyyy-MM-dd HH:mm:ss or ISO 8601); ordered by file order",
-                timestamp.value
-            )),
-        }
+    if let Some(provenance) = file.provenance() {
+        run.simulator_time_scale = provenance.simulator_time_scale.filter(|s| *s > 0.0);
+        run.parameter_sizes = provenance
+            .models
+            .iter()
+            .filter(|m| !m.name.is_empty())
+            .filter_map(|m| Some((m.name.clone(), m.parameter_size.clone()?)))
+            .collect();
     }
-    read_provenance(root, &mut run);
     match run.status.as_deref() {
         Some(status) if status.eq_ignore_ascii_case("interrupted") => run
             .notes
@@ -384,111 +172,91 @@ fn read_run(root: &Node, kind: Kind, source: &str) -> Result<Run, String> {
             .push("the run recorded failures (see its Errors)".to_string()),
         _ => {}
     }
-    match kind {
-        Kind::SingleUser => read_single_user(root, &mut run)?,
-        Kind::TokensPerSecond => read_tokens_per_second(root, &mut run)?,
-        Kind::MultiUser => read_multi_user(root, &mut run)?,
-        Kind::ComparisonReport => {}
+    match &file.body {
+        Body::SingleUser(result) => single_user(result, &mut run),
+        Body::TokensPerSecond(result) => tokens_per_second(result, file, &mut run),
+        Body::MultiUser(result) => multi_user(result, file, &mut run),
+        Body::Comparison(report) => return report_runs(report),
     }
-    Ok(run)
+    vec![run]
 }
 
-fn read_provenance(root: &Node, run: &mut Run) {
-    let Some(provenance) = root.get("Provenance") else {
-        return;
-    };
-    run.simulated = provenance
-        .get("Simulated")
-        .is_some_and(|s| s.boolean() == Some(true));
-    run.simulator_time_scale = provenance
-        .number("SimulatorTimeScale")
-        .ok()
-        .flatten()
-        .filter(|scale| *scale > 0.0);
-    for model in provenance
-        .get("Models")
-        .map(|m| m.items())
-        .unwrap_or_default()
-    {
-        if let (Some(name), Some(size)) = (
-            model.get("Name").and_then(|n| n.text()),
-            model.get("ParameterSize").and_then(|n| n.text()),
-        ) {
-            run.parameter_sizes.push((name, size));
-        }
-    }
-}
-
-const SINGLE_USER_FIELDS: [&str; 5] = [
-    "DownloadTimeSeconds",
-    "LoadTimeColdSeconds",
-    "LoadTimeWarmSeconds",
-    "TotalTimeSeconds",
-    "TokensPerSecond",
-];
-
-fn read_single_user(root: &Node, run: &mut Run) -> Result<(), String> {
-    if let Some(model) = root.get("Model").and_then(|m| m.text()) {
-        run.models.push(model);
-    }
-    let measurements = root.get("Measurements").ok_or("missing Measurements")?;
-    measurements.object()?;
-    if !SINGLE_USER_FIELDS
+fn report_runs(report: &ComparisonFile) -> Vec<Run> {
+    report
+        .runs
         .iter()
-        .any(|field| measurements.get(field).is_some())
-    {
-        return Err(format!(
-            "missing fields: Measurements has none of {}",
-            SINGLE_USER_FIELDS.join(", ")
-        ));
+        .cloned()
+        .map(|mut run| {
+            run.label = String::new();
+            run.baseline = false;
+            run
+        })
+        .collect()
+}
+
+/// Text the file recorded; empty means not recorded.
+fn recorded(text: &str) -> Option<&str> {
+    let text = text.trim();
+    (!text.is_empty()).then_some(text)
+}
+
+/// A count the file recorded; 0 means not recorded.
+fn count<T: Copy + Default + PartialEq>(value: T) -> Option<T> {
+    (value != T::default()).then_some(value)
+}
+
+fn single_user(result: &SingleUserResult, run: &mut Run) {
+    if let Some(model) = recorded(&result.model) {
+        run.models.push(model.to_string());
     }
-    let download_status = measurements.get("DownloadStatus").and_then(|s| s.text());
-    let load_status = measurements.get("LoadStatus").and_then(|s| s.text());
-    let download_measured = step_measured("download", download_status.as_deref(), run);
-    let load_measured = step_measured("load", load_status.as_deref(), run);
-    for (field, unit, better, measured) in [
+    let m = &result.measurements;
+    let download_measured = step_measured("download", recorded(&m.download_status), run);
+    let load_measured = step_measured("load", recorded(&m.load_status), run);
+    for (field, value, unit, better, measured) in [
         (
             "DownloadTimeSeconds",
+            m.download_time_seconds,
             Unit::Seconds,
             Better::Lower,
             download_measured,
         ),
         (
             "LoadTimeColdSeconds",
+            m.load_time_cold_seconds,
             Unit::Seconds,
             Better::Lower,
             load_measured,
         ),
         (
             "LoadTimeWarmSeconds",
+            m.load_time_warm_seconds,
             Unit::Seconds,
             Better::Lower,
             load_measured,
         ),
         (
             "TotalTimeSeconds",
+            m.total_time_seconds,
             Unit::Seconds,
             Better::Lower,
             download_measured && load_measured,
         ),
         (
             "TokensPerSecond",
+            m.tokens_per_second,
             Unit::TokensPerSecond,
             Better::Higher,
             true,
         ),
     ] {
-        if let Some(value) = measurements.number(field)? {
-            if measured {
-                run.metrics.push(Metric::new(field, value, unit, better));
-            }
+        if let Some(value) = value.filter(|v| v.is_finite() && measured) {
+            run.metrics.push(Metric::new(field, value, unit, better));
         }
     }
     if run.metrics.is_empty() {
         run.notes
             .push("nothing was measured in this run".to_string());
     }
-    Ok(())
 }
 
 /// Whether a step's time is a measurement, from its status; a note says why when it is not.
@@ -511,16 +279,9 @@ fn step_measured(step: &str, status: Option<&str>, run: &mut Run) -> bool {
     false
 }
 
-fn read_tokens_per_second(root: &Node, run: &mut Run) -> Result<(), String> {
-    let configuration = root.get("Configuration");
-    run.concurrent_requests = match configuration.as_ref() {
-        Some(c) => c.count("ConcurrentRequests")?,
-        None => None,
-    };
-    let summary = root.get("Summary");
-    if let Some(summary) = &summary {
-        summary.object()?;
-    }
+fn tokens_per_second(result: &TpsResult, file: &ResultFile, run: &mut Run) {
+    run.concurrent_requests = count(result.configuration.concurrent_requests);
+    let summary = &result.summary;
 
     struct Cell {
         model: String,
@@ -532,54 +293,22 @@ fn read_tokens_per_second(root: &Node, run: &mut Run) -> Result<(), String> {
         sample_size: Option<usize>,
     }
     let mut cells = Vec::new();
-    let mut depth_cut = false;
-    for (model_index, model_result) in root
-        .get("ModelResults")
-        .map(|m| m.items())
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        if model_result.is_depth_cut() {
-            depth_cut = true;
-            continue;
-        }
-        model_result.object()?;
-        let model = model_result
-            .get("Model")
-            .and_then(|m| m.text())
+    for (model_index, model_result) in result.model_results.iter().enumerate() {
+        let model = recorded(&model_result.model)
+            .map(String::from)
             .unwrap_or_else(|| format!("model {}", model_index + 1));
         if !run.models.contains(&model) {
             run.models.push(model.clone());
         }
-        for (prompt_index, prompt_result) in model_result
-            .get("PromptResults")
-            .map(|p| p.items())
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-        {
-            if prompt_result.is_depth_cut() {
-                depth_cut = true;
+        for (prompt_index, prompt_result) in model_result.prompt_results.iter().enumerate() {
+            let statistics = &prompt_result.statistics;
+            let Some(average) = statistics.average_tokens_per_second else {
                 continue;
-            }
-            prompt_result.object()?;
-            let mut prompt_length = prompt_result
-                .get("PromptLength")
-                .and_then(|p| p.text())
+            };
+            let mut prompt_length = recorded(&prompt_result.prompt_length)
+                .map(String::from)
                 .unwrap_or_else(|| format!("prompt {}", prompt_index + 1));
-            let Some(statistics) = prompt_result.get("Statistics") else {
-                continue;
-            };
-            if statistics.is_depth_cut() {
-                depth_cut = true;
-                continue;
-            }
-            statistics.object()?;
-            let Some(average) = statistics.number("AverageTokensPerSecond")? else {
-                continue;
-            };
-            let cell_requests = prompt_result.count("ConcurrentRequests")?;
+            let cell_requests = count(prompt_result.concurrent_requests);
             if let Some(requests) = cell_requests.filter(|r| Some(*r) != run.concurrent_requests) {
                 prompt_length = format!("{prompt_length} x{requests}");
             }
@@ -587,25 +316,20 @@ fn read_tokens_per_second(root: &Node, run: &mut Run) -> Result<(), String> {
                 model: model.clone(),
                 prompt_length,
                 average,
-                min: statistics.number("MinTokensPerSecond")?,
-                max: statistics.number("MaxTokensPerSecond")?,
-                std_dev: statistics.number("StdDevTokensPerSecond")?,
-                sample_size: statistics.count("SampleSize")?.map(|n| n as usize),
+                min: statistics.min_tokens_per_second,
+                max: statistics.max_tokens_per_second,
+                std_dev: statistics.std_dev_tokens_per_second,
+                sample_size: count(statistics.sample_size),
             });
         }
     }
-    if depth_cut {
-        run.notes.push(
-            "PowerShell wrote nested results as text (\"@{...}\"): ConvertTo-Json's default \
-             -Depth 2 cut the file, so only its Summary was read. Write result files with \
-             ConvertTo-Json -Depth 10."
-                .to_string(),
-        );
-    }
     if run.models.is_empty() {
-        if let Some(models) = configuration.as_ref().and_then(|c| c.get("Models")) {
-            run.models = models.items().iter().filter_map(|m| m.text()).collect();
-        }
+        run.models = result
+            .configuration
+            .models
+            .iter()
+            .filter_map(|m| recorded(m).map(String::from))
+            .collect();
     }
 
     // The overall average's noise: the within-cell spread, pooled. Differences between cells
@@ -633,22 +357,13 @@ fn read_tokens_per_second(root: &Node, run: &mut Run) -> Result<(), String> {
         }
     };
     let cell_samples: Option<usize> = cells.iter().map(|c| c.sample_size).sum();
-    let total_samples = match &summary {
-        Some(s) => s.count("TotalSamples")?.map(|n| n as usize),
-        None => None,
-    }
-    .or(cell_samples)
-    .filter(|n| *n > 0);
+    let total_samples = count(summary.total_samples)
+        .or(cell_samples)
+        .filter(|n| *n > 0);
 
-    let summary_number = |field: &str| -> Result<Option<f64>, String> {
-        match &summary {
-            Some(s) => s.number(field),
-            None => Ok(None),
-        }
-    };
-    let mut overall_average = summary_number("OverallAverageTokensPerSecond")?;
-    let mut overall_min = summary_number("OverallMinTokensPerSecond")?;
-    let mut overall_max = summary_number("OverallMaxTokensPerSecond")?;
+    let mut overall_average = summary.overall_average_tokens_per_second;
+    let mut overall_min = summary.overall_min_tokens_per_second;
+    let mut overall_max = summary.overall_max_tokens_per_second;
     if overall_average.is_none() && !cells.is_empty() {
         let weights: Vec<f64> = cells
             .iter()
@@ -663,22 +378,18 @@ fn read_tokens_per_second(root: &Node, run: &mut Run) -> Result<(), String> {
                 .to_string(),
         );
     }
-    let Some(overall_average) = overall_average else {
-        return Err(
-            "missing fields: neither Summary.OverallAverageTokensPerSecond nor any \
-             ModelResults[].PromptResults[].Statistics.AverageTokensPerSecond"
-                .to_string(),
+    // The reader has checked that one of the two is there.
+    if let Some(overall_average) = overall_average {
+        let mut overall = Metric::new(
+            "OverallAverageTokensPerSecond",
+            overall_average,
+            Unit::TokensPerSecond,
+            Better::Higher,
         );
-    };
-    let mut overall = Metric::new(
-        "OverallAverageTokensPerSecond",
-        overall_average,
-        Unit::TokensPerSecond,
-        Better::Higher,
-    );
-    overall.std_dev = pooled_std_dev;
-    overall.sample_size = total_samples;
-    run.metrics.push(overall);
+        overall.std_dev = pooled_std_dev;
+        overall.sample_size = total_samples;
+        run.metrics.push(overall);
+    }
     for (field, value) in [
         ("OverallMinTokensPerSecond", overall_min),
         ("OverallMaxTokensPerSecond", overall_max),
@@ -690,10 +401,10 @@ fn read_tokens_per_second(root: &Node, run: &mut Run) -> Result<(), String> {
             run.metrics.push(metric);
         }
     }
-    if let Some(success_rate) = summary_number("SuccessRate")? {
+    if file.recorded.success_rate && summary.success_rate.is_finite() {
         run.metrics.push(Metric::new(
             "SuccessRate",
-            success_rate,
+            summary.success_rate,
             Unit::Percent,
             Better::Higher,
         ));
@@ -710,118 +421,90 @@ fn read_tokens_per_second(root: &Node, run: &mut Run) -> Result<(), String> {
         metric.sample_size = cell.sample_size;
         run.metrics.push(metric);
     }
-    Ok(())
 }
 
-const MULTI_USER_FIELDS: [(&str, Unit, Better); 9] = [
-    ("SuccessRate", Unit::Percent, Better::Higher),
-    ("AverageDownloadTimeSeconds", Unit::Seconds, Better::Lower),
-    ("MinDownloadTimeSeconds", Unit::Seconds, Better::Lower),
-    ("MaxDownloadTimeSeconds", Unit::Seconds, Better::Lower),
-    ("AverageLoadTimeSeconds", Unit::Seconds, Better::Lower),
-    ("MinLoadTimeSeconds", Unit::Seconds, Better::Lower),
-    ("MaxLoadTimeSeconds", Unit::Seconds, Better::Lower),
-    (
-        "AverageThroughputTokensPerSecond",
-        Unit::TokensPerSecond,
-        Better::Higher,
-    ),
-    ("OverallDurationSeconds", Unit::Seconds, Better::Lower),
-];
-
-fn read_multi_user(root: &Node, run: &mut Run) -> Result<(), String> {
-    let summary = root
-        .get("Summary")
-        .ok_or("missing fields: Summary (with OverallDurationSeconds)")?;
-    summary.object()?;
-    let individual = root
-        .get("IndividualResults")
-        .map(|i| i.items())
-        .unwrap_or_default();
-    run.concurrent_users = match root.count("ConcurrentUsers")? {
-        Some(users) => Some(users),
-        None => match summary.count("TotalUsers")? {
-            Some(users) => Some(users),
-            None if !individual.is_empty() => u32::try_from(individual.len()).ok(),
-            None => None,
-        },
-    };
-    if run.concurrent_users.is_none() {
-        return Err("missing fields: ConcurrentUsers (nor Summary.TotalUsers)".to_string());
-    }
-    if summary.number("OverallDurationSeconds")?.is_none() {
-        return Err("missing fields: Summary.OverallDurationSeconds".to_string());
-    }
-    if let Some(models) = root.get("Models") {
-        run.models = models.items().iter().filter_map(|m| m.text()).collect();
-    }
+fn multi_user(result: &MultiUserResult, file: &ResultFile, run: &mut Run) {
+    let summary = &result.summary;
+    run.concurrent_users = read::users(result);
+    run.models = result
+        .models
+        .iter()
+        .filter_map(|m| recorded(m).map(String::from))
+        .collect();
     if run.models.is_empty() {
-        for user in &individual {
-            if let Some(model) = user.get("Model").and_then(|m| m.text()) {
-                if !run.models.contains(&model) {
-                    run.models.push(model);
+        for user in &result.individual_results {
+            if let Some(model) = recorded(&user.model) {
+                if !run.models.iter().any(|m| m == model) {
+                    run.models.push(model.to_string());
                 }
             }
         }
     }
+    let success_rate = Some(summary.success_rate).filter(|_| file.recorded.success_rate);
     // The duration first: it is what scaling is about.
-    for (field, unit, better) in MULTI_USER_FIELDS.iter().rev() {
-        if let Some(value) = summary.number(field)? {
-            run.metrics.push(Metric::new(field, value, *unit, *better));
-        }
-    }
-    if let Some(scaling) = root.get("Scaling") {
-        run.single_user_time_seconds = scaling.number("SingleUserTimeSeconds")?;
-    }
-    Ok(())
-}
-
-/// Parses a Timestamp in any of the forms the module docs list.
-pub fn parse_timestamp(node: &Node) -> Option<NaiveDateTime> {
-    if node.value.is_object() {
-        // Windows PowerShell's DateTime: {"value": "/Date(ms)/", "DateTime": "..."}.
-        return node.get("value").and_then(|v| parse_timestamp(&v));
-    }
-    let text = node.text()?;
-    parse_timestamp_text(text.trim())
-}
-
-/// Parses a Timestamp text: `yyyy-MM-dd HH:mm:ss[.fff]`, ISO 8601 with or without an offset
-/// (the local time as written is kept), or `/Date(milliseconds)/`.
-pub fn parse_timestamp_text(text: &str) -> Option<NaiveDateTime> {
-    if let Some(millis) = text
-        .strip_prefix("/Date(")
-        .and_then(|t| t.strip_suffix(")/"))
-    {
-        // `/Date(1730385000000)/`, possibly with an offset suffix such as `+0100`.
-        let digits_end = millis
-            .char_indices()
-            .skip(1)
-            .find(|(_, c)| *c == '+' || *c == '-')
-            .map_or(millis.len(), |(i, _)| i);
-        let millis: i64 = millis[..digits_end].parse().ok()?;
-        return DateTime::from_timestamp_millis(millis).map(|t| t.naive_utc());
-    }
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Some(time.naive_local());
-    }
-    for format in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
+    for (field, value, unit, better) in [
+        (
+            "OverallDurationSeconds",
+            Some(summary.overall_duration_seconds),
+            Unit::Seconds,
+            Better::Lower,
+        ),
+        (
+            "AverageThroughputTokensPerSecond",
+            summary.average_throughput_tokens_per_second,
+            Unit::TokensPerSecond,
+            Better::Higher,
+        ),
+        (
+            "MaxLoadTimeSeconds",
+            summary.max_load_time_seconds,
+            Unit::Seconds,
+            Better::Lower,
+        ),
+        (
+            "MinLoadTimeSeconds",
+            summary.min_load_time_seconds,
+            Unit::Seconds,
+            Better::Lower,
+        ),
+        (
+            "AverageLoadTimeSeconds",
+            summary.average_load_time_seconds,
+            Unit::Seconds,
+            Better::Lower,
+        ),
+        (
+            "MaxDownloadTimeSeconds",
+            summary.max_download_time_seconds,
+            Unit::Seconds,
+            Better::Lower,
+        ),
+        (
+            "MinDownloadTimeSeconds",
+            summary.min_download_time_seconds,
+            Unit::Seconds,
+            Better::Lower,
+        ),
+        (
+            "AverageDownloadTimeSeconds",
+            summary.average_download_time_seconds,
+            Unit::Seconds,
+            Better::Lower,
+        ),
+        ("SuccessRate", success_rate, Unit::Percent, Better::Higher),
     ] {
-        if let Ok(time) = NaiveDateTime::parse_from_str(text, format) {
-            return Some(time);
+        if let Some(value) = value.filter(|v| v.is_finite()) {
+            run.metrics.push(Metric::new(field, value, unit, better));
         }
     }
-    if let Ok(time) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f %z") {
-        return Some(time.naive_local());
-    }
-    None
+    run.single_user_time_seconds = result
+        .scaling
+        .single_user_time_seconds
+        .filter(|t| t.is_finite());
 }
 
-/// Identical runs read twice (a file and a report that holds it) count once.
+/// Identical runs read twice (a file and a report that holds it) count once. A simulated run
+/// is never the same as a real one, whatever its numbers.
 pub(crate) fn deduplicate(runs: &mut Vec<Run>) {
     let mut seen = HashSet::new();
     runs.retain(|run| {
@@ -830,6 +513,7 @@ pub(crate) fn deduplicate(runs: &mut Vec<Run>) {
             &run.timestamp,
             &run.models,
             run.concurrent_users,
+            run.simulated,
             &run.metrics,
         ))
         .unwrap_or_default();
@@ -894,264 +578,73 @@ pub fn assign_labels(runs: &mut [Run]) {
     }
 }
 
-fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".to_string(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => {
-            let shown: String = s.chars().take(40).collect();
-            format!("the text \"{shown}\"")
-        }
-        Value::Array(_) => "an array".to_string(),
-        Value::Object(_) => "an object".to_string(),
-    }
-}
-
-/// A place in a parsed file, read leniently (see the module docs), that knows its path
-/// (`ModelResults[0].PromptResults[1].Statistics`) for error messages.
-#[derive(Debug, Clone)]
-pub struct Node<'a> {
-    pub value: &'a Value,
-    pub path: String,
-}
-
-impl<'a> Node<'a> {
-    /// The top of a file.
-    pub fn root(value: &'a Value) -> Self {
-        Node {
-            value,
-            path: String::new(),
-        }
-    }
-
-    fn child_path(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.path)
-        }
-    }
-
-    /// The member `key`, matched exactly first, then ignoring letter case.
-    pub fn get(&self, key: &str) -> Option<Node<'a>> {
-        let object = self.value.as_object()?;
-        let value = object.get(key).or_else(|| {
-            object
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v)
-        })?;
-        Some(Node {
-            value,
-            path: self.child_path(key),
-        })
-    }
-
-    /// The elements of an array; a single value stands for an array of one (PowerShell
-    /// collapses those); null for none.
-    pub fn items(&self) -> Vec<Node<'a>> {
-        match self.value {
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, value)| Node {
-                    value,
-                    path: format!("{}[{i}]", self.path),
-                })
-                .collect(),
-            Value::Null => Vec::new(),
-            _ => vec![self.clone()],
-        }
-    }
-
-    /// Text: a string, or a number or boolean written as text.
-    pub fn text(&self) -> Option<String> {
-        match self.value {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        }
-    }
-
-    /// A boolean, from `true` or the text `"True"` / `"false"`.
-    pub fn boolean(&self) -> Option<bool> {
-        match self.value {
-            Value::Bool(b) => Some(*b),
-            Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-            Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-            _ => None,
-        }
-    }
-
-    /// Whether PowerShell wrote this object as text because of `ConvertTo-Json`'s depth limit.
-    pub fn is_depth_cut(&self) -> bool {
-        matches!(self.value, Value::String(s) if s.starts_with("@{") || s.starts_with("System.Collections"))
-    }
-
-    /// An error unless this is an object.
-    pub fn object(&self) -> Result<(), String> {
-        if self.value.is_object() {
-            Ok(())
-        } else if self.is_depth_cut() {
-            Err(format!(
-                "{}: PowerShell wrote this object as text (ConvertTo-Json's default -Depth 2 \
-                 cut the file); write result files with ConvertTo-Json -Depth 10",
-                self.path
-            ))
-        } else {
-            Err(format!(
-                "{}: expected an object, found {}",
-                self.path,
-                describe(self.value)
-            ))
-        }
-    }
-
-    /// The member `key` as a number: absent, null, `"NaN"` or `"Infinity"` give `None`;
-    /// anything else that is not a number is an error naming the field.
-    pub fn number(&self, key: &str) -> Result<Option<f64>, String> {
-        match self.get(key) {
-            Some(node) => node.as_number(),
-            None => Ok(None),
-        }
-    }
-
-    /// This value as a number (see [`Node::number`]).
-    pub fn as_number(&self) -> Result<Option<f64>, String> {
-        let bad = || {
-            format!(
-                "{}: expected a number, found {}",
-                self.path,
-                describe(self.value)
-            )
-        };
-        let number = match self.value {
-            Value::Null => return Ok(None),
-            Value::Number(n) => n.as_f64().ok_or_else(bad)?,
-            Value::String(s) => {
-                let s = s.trim();
-                if s.is_empty() {
-                    return Ok(None);
-                }
-                // Only `.` is a decimal separator: "42,5" could be 42.5 or 425.
-                if !s.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
-                    && !["nan", "infinity", "-infinity", "+infinity", "inf", "-inf"]
-                        .contains(&s.to_ascii_lowercase().as_str())
-                {
-                    return Err(format!("{} (write decimals with '.')", bad()));
-                }
-                s.parse::<f64>().map_err(|_| bad())?
-            }
-            Value::Array(items) if items.len() == 1 => {
-                let only = Node {
-                    value: &items[0],
-                    path: format!("{}[0]", self.path),
-                };
-                return only.as_number();
-            }
-            _ => return Err(bad()),
-        };
-        Ok(number.is_finite().then_some(number))
-    }
-
-    /// The member `key` as a count (a whole number >= 0).
-    pub fn count(&self, key: &str) -> Result<Option<u32>, String> {
-        let Some(number) = self.number(key)? else {
-            return Ok(None);
-        };
-        if number < 0.0 || number.fract() != 0.0 || number > f64::from(u32::MAX) {
-            return Err(format!(
-                "{}: expected a whole number, found {number}",
-                self.child_path(key)
-            ));
-        }
-        Ok(Some(number as u32))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::model::Kind;
+    use serde_json::json;
 
-    fn parse(text: &str) -> Value {
-        parse_json(text.as_bytes()).unwrap()
+    fn runs(value: Value) -> Vec<Run> {
+        runs_from_value(&value, "f.json").unwrap()
     }
 
     #[test]
-    fn keys_ignore_case_and_numbers_come_from_strings() {
-        let value =
-            parse(r#"{"measurements": {"tokenspersecond": "42.5", "X": "4e1", "N": "NaN"}}"#);
-        let root = Node::root(&value);
-        let m = root.get("Measurements").unwrap();
-        assert_eq!(m.number("TokensPerSecond").unwrap(), Some(42.5));
-        assert_eq!(m.number("X").unwrap(), Some(40.0));
-        assert_eq!(m.number("N").unwrap(), None);
-        assert_eq!(m.number("Missing").unwrap(), None);
+    fn steps_not_measured_are_left_out_with_a_note() {
+        let run = &runs(json!({
+            "Model": "phi3.5",
+            "Status": "Interrupted",
+            "Measurements": {"DownloadTimeSeconds": 1.5, "DownloadStatus": "AlreadyPresent",
+                             "LoadTimeColdSeconds": 9, "LoadStatus": "Success",
+                             "TotalTimeSeconds": 10.5, "TokensPerSecond": 40}
+        }))[0];
+        assert_eq!(run.value("DownloadTimeSeconds"), None);
+        assert_eq!(run.value("TotalTimeSeconds"), None);
+        assert_eq!(run.value("LoadTimeColdSeconds"), Some(9.0));
+        assert!(run.notes.iter().any(|n| n.contains("interrupted run")));
+        assert!(run
+            .notes
+            .iter()
+            .any(|n| n.contains("already on the server")));
     }
 
     #[test]
-    fn a_comma_decimal_or_a_word_is_an_error_naming_the_field() {
-        let value = parse(r#"{"M": {"T": "42,5", "U": true}}"#);
-        let m = Node::root(&value).get("M").unwrap();
-        let err = m.number("T").unwrap_err();
-        assert!(err.contains("M.T") && err.contains("'.'"), "{err}");
-        assert!(m.number("U").unwrap_err().contains("boolean"));
+    fn a_file_in_another_spelling_gives_the_same_run() {
+        let canonical = runs(json!({
+            "Timestamp": "2025-11-05 10:00:00",
+            "Configuration": {"ConcurrentRequests": 1},
+            "Summary": {"OverallAverageTokensPerSecond": 42.1, "TotalSamples": 5},
+            "ModelResults": [{"Model": "m", "PromptResults": [{"PromptLength": "Short",
+                "Statistics": {"AverageTokensPerSecond": 42.1, "StdDevTokensPerSecond": 1.9,
+                               "SampleSize": 5}}]}]
+        }));
+        let powershell = runs(json!({
+            "timestamp": "2025-11-05T10:00:00+01:00",
+            "configuration": {"concurrentRequests": "1"},
+            "SUMMARY": {"overallAverageTokensPerSecond": "42.1", "totalSamples": "5"},
+            "modelResults": {"model": "m", "promptResults": {"promptLength": "Short",
+                "statistics": {"averageTokensPerSecond": "42.1", "stdDevTokensPerSecond": "1.9",
+                               "sampleSize": "5"}}}
+        }));
+        assert_eq!(canonical, powershell);
+        // The suite records no request counts: no success rate is invented.
+        assert_eq!(canonical[0].value("SuccessRate"), None);
     }
 
     #[test]
-    fn a_single_object_stands_for_an_array_of_one() {
-        let value = parse(r#"{"A": {"Model": "x"}, "B": [1, 2], "C": null}"#);
-        let root = Node::root(&value);
-        assert_eq!(root.get("A").unwrap().items().len(), 1);
-        assert_eq!(root.get("B").unwrap().items()[1].path, "B[1]");
-        assert!(root.get("C").unwrap().items().is_empty());
-    }
-
-    #[test]
-    fn bom_crlf_and_utf16_decode() {
-        let text = "{\r\n  \"Timestamp\": \"2025-10-31 14:30:00\"\r\n}\r\n";
-        let mut bytes = vec![0xEF, 0xBB, 0xBF];
-        bytes.extend_from_slice(text.as_bytes());
-        assert!(parse_json(&bytes).is_ok());
-        let mut utf16 = vec![0xFF, 0xFE];
-        for unit in text.encode_utf16() {
-            utf16.extend_from_slice(&unit.to_le_bytes());
-        }
-        assert_eq!(parse_json(&utf16).unwrap(), parse_json(&bytes).unwrap());
-    }
-
-    #[test]
-    fn malformed_json_has_line_and_column() {
-        let err = parse_json(b"{\n  \"A\": 1,\n  \"B\": ]\n}").unwrap_err();
-        assert_eq!(err.line, Some(3));
-        assert_eq!(err.column, Some(8));
-        assert!(err.message.starts_with("malformed JSON"));
-        assert!(!err.message.contains("at line"));
-        let empty = parse_json(b" \r\n").unwrap_err();
-        assert!(empty.message.contains("empty"));
-    }
-
-    #[test]
-    fn timestamps_in_every_form() {
-        let expected =
-            NaiveDateTime::parse_from_str("2025-10-31 14:30:00", TIMESTAMP_FORMAT).unwrap();
-        for text in [
-            "2025-10-31 14:30:00",
-            "2025-10-31T14:30:00",
-            "2025-10-31T14:30:00.0000000+01:00",
-            "2025-10-31T14:30:00Z",
-        ] {
-            assert_eq!(parse_timestamp_text(text), Some(expected), "{text}");
-        }
-        assert_eq!(
-            parse_timestamp_text("/Date(1761921000000)/"),
-            Some(expected)
-        );
-        let object = parse(r#"{"value": "/Date(1761921000000)/", "DateTime": "Friday"}"#);
-        assert_eq!(parse_timestamp(&Node::root(&object)), Some(expected));
-        assert_eq!(parse_timestamp_text("last tuesday"), None);
+    fn a_simulated_run_is_never_grouped_or_deduplicated_with_a_real_one() {
+        let file = |simulated: bool| {
+            json!({"Timestamp": "2025-11-05 10:00:00", "Model": "m",
+                   "Measurements": {"TokensPerSecond": 40},
+                   "Provenance": {"Simulated": simulated}})
+        };
+        let real = runs(file(false)).remove(0);
+        let simulated = runs(file(true)).remove(0);
+        assert!(simulated.simulated && !real.simulated);
+        assert_ne!(real.group_key(), simulated.group_key());
+        assert_eq!(simulated.group_name(), "single-user, model m (simulated)");
+        let mut both = vec![real, simulated];
+        deduplicate(&mut both);
+        assert_eq!(both.len(), 2);
     }
 
     /// ollabench's own result structs, serialised, read back: the contract between the

@@ -17,7 +17,8 @@
 //! The single-user time of a run comes from, in this order: a `--baseline` single-user file's
 //! `TotalTimeSeconds`; the series' 1-user run (the one in the same folder, else the latest);
 //! the file's own `Scaling.SingleUserTimeSeconds`; a single-user result among the inputs (the
-//! one in the same folder, else the only one).
+//! one in the same folder, else the only one). Only runs of the same kind of target count: a
+//! simulated run never gives a real one its single-user time, nor the reverse.
 
 use std::path::Path;
 
@@ -118,6 +119,15 @@ fn folder(run: &Run) -> Option<&Path> {
     Path::new(source).parent()
 }
 
+/// The candidates of the same kind of target as `run`: simulated, or real.
+fn like<'a>(candidates: &[&'a Run], run: &Run) -> Vec<&'a Run> {
+    candidates
+        .iter()
+        .copied()
+        .filter(|c| c.simulated == run.simulated)
+        .collect()
+}
+
 fn latest<'a>(runs: &[&'a Run]) -> Option<&'a Run> {
     // Runs are in Timestamp order; the last one is the latest.
     runs.last().copied()
@@ -153,6 +163,12 @@ pub fn analyse(runs: &[Run]) -> Option<ScalingAnalysis> {
         .filter_map(|run| {
             let users = run.concurrent_users?;
             let overall = run.value("OverallDurationSeconds")?;
+            // A simulated run's times say nothing about real hardware, nor the reverse.
+            let (one_user, baseline_single, other_single) = (
+                like(&one_user, run),
+                like(&baseline_single, run),
+                like(&other_single, run),
+            );
             let same_folder = |candidates: &[&Run]| -> Option<Run> {
                 candidates
                     .iter()

@@ -3,13 +3,17 @@
 //! with inline SVG, `markdown.rs` writes its tables; both show the same numbers because both
 //! read this one structure.
 
-use super::load::{FileProblem, InputKind, LoadedFile};
-use super::model::{
-    Body, CellView, ComparisonView, MultiUserView, RunView, SingleUserView, SummaryView, TpsView,
-};
+use super::load::{FileProblem, LoadedFile};
+use super::model::{self, recorded, Cell};
 use super::svg::{self, fmt_num, BarSeries, BarValue, ChartMeta, LineSeries, XAxis};
 use super::trend::{self, TrendGroup};
 use super::verdicts::VerdictRow;
+use crate::results::comparison::ComparisonFile;
+use crate::results::multi_user::{MultiUserResult, UserResult};
+use crate::results::read::{self, Body, Kind, Recorded, ResultFile};
+use crate::results::single_user::SingleUserResult;
+use crate::results::tokens_per_second::{ConcurrencyResult, TpsResult};
+use crate::stats::Summary;
 
 /// A whole report.
 #[derive(Debug, Clone)]
@@ -20,7 +24,7 @@ pub struct Document {
     /// Files that could not be used.
     pub problems: Vec<String>,
     /// The files rendered, in order.
-    pub files: Vec<(String, InputKind)>,
+    pub files: Vec<(String, Kind)>,
     pub sections: Vec<Section>,
 }
 
@@ -69,22 +73,21 @@ pub fn build(
     problems: &[FileProblem],
     baseline: Option<&std::path::Path>,
 ) -> Document {
-    let runs: Vec<RunView> = files.iter().map(super::model::view).collect();
     let mut sections = Vec::new();
-    for (index, (run, file)) in runs.iter().zip(files).enumerate() {
-        sections.push(run_section(index, run, file));
+    for (index, file) in files.iter().enumerate() {
+        sections.push(run_section(index, file));
     }
-    for (index, group) in trend::groups(&runs, baseline).iter().enumerate() {
+    for (index, group) in trend::groups(files, baseline).iter().enumerate() {
         sections.push(trend_section(&format!("trend-{}", index + 1), group));
     }
     // One line per distinct simulator setting, naming its files: a suite run of three
     // scenarios shows one line, not three copies.
     let mut notes: Vec<(String, Vec<String>)> = Vec::new();
-    for run in &runs {
-        if let Some(note) = run.provenance.simulated_note() {
+    for loaded in files {
+        if let Some(note) = loaded.file.provenance().and_then(model::simulated_note) {
             match notes.iter_mut().find(|(n, _)| *n == note) {
-                Some((_, labels)) => labels.push(run.label.clone()),
-                None => notes.push((note, vec![run.label.clone()])),
+                Some((_, labels)) => labels.push(loaded.label.clone()),
+                None => notes.push((note, vec![loaded.label.clone()])),
             }
         }
     }
@@ -96,7 +99,10 @@ pub fn build(
         title: "ollabench report".to_string(),
         simulated,
         problems: problems.iter().map(|p| p.to_string()).collect(),
-        files: runs.iter().map(|r| (r.label.clone(), r.kind)).collect(),
+        files: files
+            .iter()
+            .map(|f| (f.label.clone(), f.file.kind))
+            .collect(),
         sections,
     }
 }
@@ -138,7 +144,7 @@ fn ms(value: Option<f64>) -> String {
         .unwrap_or_else(|| "-".to_string())
 }
 
-fn count(value: Option<u64>) -> String {
+fn count(value: Option<impl ToString>) -> String {
     value
         .map(|v| v.to_string())
         .unwrap_or_else(|| "-".to_string())
@@ -148,29 +154,30 @@ fn text(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "-".to_string())
 }
 
-fn run_section(index: usize, run: &RunView, file: &LoadedFile) -> Section {
-    let id = format!("file-{}-{}", index + 1, slug(&run.label));
-    let mut subtitle = vec![format!("{} result", run.kind.label())];
-    if let Some(timestamp) = &run.timestamp {
+fn run_section(index: usize, loaded: &LoadedFile) -> Section {
+    let file = &loaded.file;
+    let id = format!("file-{}-{}", index + 1, slug(&loaded.label));
+    let mut subtitle = vec![format!("{} result", file.kind.label())];
+    if let Some(timestamp) = file.timestamp_text() {
         subtitle.push(format!("Timestamp {timestamp}"));
     }
-    if let Some(status) = &run.status {
+    if let Some(status) = &file.recorded.status {
         subtitle.push(format!("Status {status}"));
     }
     let mut blocks = Vec::new();
-    if let Some(note) = run.provenance.simulated_note() {
+    if let Some(note) = file.provenance().and_then(model::simulated_note) {
         blocks.push(Block::Note(note));
     }
     let mut body = Vec::new();
-    match &run.body {
-        Body::SingleUser(view) => single_user_blocks(&id, view, &mut body),
-        Body::TokensPerSecond(view) => tps_blocks(&id, view, &mut body),
-        Body::MultiUser(view) => multi_user_blocks(&id, view, &mut body),
-        Body::Comparison(view) => comparison_blocks(&id, view, &mut body),
+    match &file.body {
+        Body::SingleUser(result) => single_user_blocks(&id, result, &mut body),
+        Body::TokensPerSecond(result) => tps_blocks(&id, result, &file.recorded, &mut body),
+        Body::MultiUser(result) => multi_user_blocks(&id, result, &file.recorded, &mut body),
+        Body::Comparison(report) => comparison_blocks(&id, report, &mut body),
     }
     // Headline numbers first, then their verdicts, then the detail.
     let headline = usize::from(matches!(body.first(), Some(Block::Headline(_))));
-    let (rows, note) = super::verdicts::for_file(file);
+    let (rows, note) = super::verdicts::for_file(loaded);
     let verdicts = if !rows.is_empty() {
         Some(Block::Verdicts { note, rows })
     } else {
@@ -180,17 +187,20 @@ fn run_section(index: usize, run: &RunView, file: &LoadedFile) -> Section {
         body.insert(headline, verdicts);
     }
     blocks.extend(body);
-    if !run.errors.is_empty() {
+    // What the reader had to say about the file (a Timestamp it did not understand, objects
+    // PowerShell cut to text).
+    blocks.extend(file.notes.iter().cloned().map(Block::Note));
+    let errors = file.errors();
+    if !errors.is_empty() {
         blocks.push(Block::Table(Table {
-            caption: format!("Errors ({})", run.errors.len()),
+            caption: format!("Errors ({})", errors.len()),
             headers: vec![
                 "Phase".into(),
                 "Kind".into(),
                 "Message".into(),
                 "What to try".into(),
             ],
-            rows: run
-                .errors
+            rows: errors
                 .iter()
                 .map(|e| {
                     vec![
@@ -203,44 +213,47 @@ fn run_section(index: usize, run: &RunView, file: &LoadedFile) -> Section {
                 .collect(),
         }));
     }
-    provenance_blocks(run, &mut blocks);
+    provenance_blocks(file, &mut blocks);
     Section {
         id,
-        heading: run.label.clone(),
+        heading: loaded.label.clone(),
         subtitle,
         blocks,
     }
 }
 
-fn single_user_blocks(id: &str, view: &SingleUserView, blocks: &mut Vec<Block>) {
+fn single_user_blocks(id: &str, result: &SingleUserResult, blocks: &mut Vec<Block>) {
+    let m = &result.measurements;
     blocks.push(Block::Headline(vec![
-        ("Model".into(), text(&view.model)),
-        ("Download".into(), with_unit(view.download_seconds, "s")),
-        ("Cold load".into(), with_unit(view.load_cold_seconds, "s")),
-        ("Warm load".into(), with_unit(view.load_warm_seconds, "s")),
+        ("Model".into(), text(&recorded(&result.model))),
+        ("Download".into(), with_unit(m.download_time_seconds, "s")),
+        ("Cold load".into(), with_unit(m.load_time_cold_seconds, "s")),
+        ("Warm load".into(), with_unit(m.load_time_warm_seconds, "s")),
         (
             "Tokens/second".into(),
-            with_unit(view.tokens_per_second, "tok/s"),
+            with_unit(m.tokens_per_second, "tok/s"),
         ),
         (
             "Time to first token".into(),
-            with_unit(view.time_to_first_token_seconds, "s"),
+            with_unit(m.time_to_first_token_seconds, "s"),
         ),
     ]));
+    let download_status = recorded(&m.download_status);
+    let load_status = recorded(&m.load_status);
     let phases = [
         (
             "Download",
-            view.download_seconds,
-            &view.download_status,
-            view.download_megabytes_per_second,
+            m.download_time_seconds,
+            &download_status,
+            m.download_megabytes_per_second,
         ),
         (
             "Cold load",
-            view.load_cold_seconds,
-            &view.load_status,
-            view.load_megabytes_per_second_cold,
+            m.load_time_cold_seconds,
+            &load_status,
+            m.load_megabytes_per_second_cold,
         ),
-        ("Warm load", view.load_warm_seconds, &view.load_status, None),
+        ("Warm load", m.load_time_warm_seconds, &load_status, None),
     ];
     let table = Table {
         caption: "Download and load times".into(),
@@ -257,7 +270,7 @@ fn single_user_blocks(id: &str, view: &SingleUserView, blocks: &mut Vec<Block>) 
             })
             .chain(std::iter::once(vec![
                 "Total (download + cold load)".into(),
-                num(view.total_seconds),
+                num(m.total_time_seconds),
                 "-".into(),
                 "-".into(),
             ]))
@@ -313,44 +326,66 @@ fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
     out
 }
 
-fn tps_blocks(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
-    let range = match (view.overall_min, view.overall_max) {
+fn tps_blocks(id: &str, result: &TpsResult, recorded_fields: &Recorded, blocks: &mut Vec<Block>) {
+    let summary = &result.summary;
+    let range = match (
+        summary.overall_min_tokens_per_second,
+        summary.overall_max_tokens_per_second,
+    ) {
         (Some(min), Some(max)) => format!(" (min {}, max {})", fmt_num(min), fmt_num(max)),
         _ => String::new(),
     };
     blocks.push(Block::Headline(vec![
         (
             "Average tokens/second".into(),
-            format!("{}{range}", with_unit(view.overall_average, "tok/s")),
+            format!(
+                "{}{range}",
+                with_unit(summary.overall_average_tokens_per_second, "tok/s")
+            ),
         ),
-        ("Tests (model x prompt)".into(), count(view.total_tests)),
-        ("Samples".into(), count(view.total_samples)),
-        ("Failed requests".into(), count(view.failed_requests)),
-        ("Success rate".into(), with_unit(view.success_rate, "%")),
+        (
+            "Tests (model x prompt)".into(),
+            count(Some(summary.total_tests)),
+        ),
+        ("Samples".into(), count(Some(summary.total_samples))),
+        (
+            "Failed requests".into(),
+            count(
+                recorded_fields
+                    .failed_requests
+                    .then_some(summary.failed_requests),
+            ),
+        ),
+        (
+            "Success rate".into(),
+            with_unit(
+                recorded_fields.success_rate.then_some(summary.success_rate),
+                "%",
+            ),
+        ),
         (
             "Median time to first token".into(),
-            with_unit(view.median_time_to_first_token_seconds, "s"),
+            with_unit(summary.overall_median_time_to_first_token_seconds, "s"),
         ),
     ]));
+    let config = &result.configuration;
     let mut settings = Vec::new();
-    if let Some(tokens) = view.generation_tokens {
-        settings.push(format!("{tokens} generation tokens"));
+    // A configuration is recorded when it says how many tokens or runs; then its zeros are
+    // zeros (no warmup), not gaps.
+    if config.generation_tokens > 0 || config.measurement_runs > 0 {
+        settings.push(format!("{} generation tokens", config.generation_tokens));
+        settings.push(format!("{} warmup runs", config.warmup_runs));
+        settings.push(format!("{} measurement runs", config.measurement_runs));
     }
-    if let Some(warmup) = view.warmup_runs {
-        settings.push(format!("{warmup} warmup runs"));
-    }
-    if let Some(runs) = view.measurement_runs {
-        settings.push(format!("{runs} measurement runs"));
-    }
-    if !view.concurrency_levels.is_empty() {
-        let levels: Vec<String> = view
+    if !config.concurrency_levels.is_empty() {
+        let levels: Vec<String> = config
             .concurrency_levels
             .iter()
             .map(|l| l.to_string())
             .collect();
         settings.push(format!("concurrency levels {}", levels.join(", ")));
     }
-    if let Some(source) = &view.tokens_per_second_source {
+    if let Some(source) = recorded(&config.tokens_per_second_source) {
         settings.push(format!("tok/s measured {source}-side"));
     }
     if !settings.is_empty() {
@@ -359,21 +394,22 @@ fn tps_blocks(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
             settings.join(", ")
         )));
     }
-    if view.cells.is_empty() {
+    let cells = model::cells(result);
+    if cells.is_empty() {
         blocks.push(Block::Note(
             "This file records no per-model results (ModelResults is empty or missing).".into(),
         ));
         return;
     }
-    throughput_chart(id, &view.cells, blocks);
-    ttft_chart(id, &view.cells, blocks);
-    itl_chart(id, &view.cells, blocks);
-    scaling_charts(id, view, blocks);
+    throughput_chart(id, &cells, blocks);
+    ttft_chart(id, &cells, blocks);
+    itl_chart(id, &cells, blocks);
+    scaling_charts(id, result, blocks);
 }
 
-fn throughput_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
-    let models = distinct(cells.iter().map(|c| c.model.as_str()));
-    let prompts = distinct(cells.iter().map(|c| c.prompt_length.as_str()));
+fn throughput_chart(id: &str, cells: &[Cell], blocks: &mut Vec<Block>) {
+    let models = distinct(cells.iter().map(|c| c.model));
+    let prompts = distinct(cells.iter().map(|c| c.prompt_length()));
     let series: Vec<BarSeries> = prompts
         .iter()
         .map(|prompt| BarSeries {
@@ -383,13 +419,14 @@ fn throughput_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
                 .map(|model| {
                     cells
                         .iter()
-                        .find(|c| &c.model == model && &c.prompt_length == prompt)
+                        .find(|c| c.model == model && c.prompt_length() == prompt)
                         .and_then(|c| {
+                            let s = &c.result.statistics;
                             Some(BarValue {
-                                value: c.average_tokens_per_second?,
-                                min: c.min_tokens_per_second,
-                                max: c.max_tokens_per_second,
-                                std_dev: c.std_dev_tokens_per_second,
+                                value: s.average_tokens_per_second?,
+                                min: s.min_tokens_per_second,
+                                max: s.max_tokens_per_second,
+                                std_dev: s.std_dev_tokens_per_second,
                             })
                         })
                 })
@@ -414,16 +451,17 @@ fn throughput_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
         rows: cells
             .iter()
             .map(|c| {
+                let s = &c.result.statistics;
                 vec![
-                    c.model.clone(),
-                    c.prompt_length.clone(),
-                    num(c.average_tokens_per_second),
-                    num(c.min_tokens_per_second),
-                    num(c.max_tokens_per_second),
-                    num(c.std_dev_tokens_per_second),
-                    num(c.coefficient_of_variation_percent),
-                    text(&c.stability),
-                    count(c.sample_size),
+                    c.model.to_string(),
+                    c.prompt_length().to_string(),
+                    num(s.average_tokens_per_second),
+                    num(s.min_tokens_per_second),
+                    num(s.max_tokens_per_second),
+                    num(s.std_dev_tokens_per_second),
+                    num(s.coefficient_of_variation_percent),
+                    text(&s.stability.map(|w| model::stability_word(w).to_string())),
+                    count(Some(s.sample_size)),
                 ]
             })
             .collect(),
@@ -437,11 +475,14 @@ fn throughput_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
     }
     let empty: Vec<String> = cells
         .iter()
-        .filter(|c| c.average_tokens_per_second.is_none())
-        .map(|c| match (c.failed, c.attempted) {
-            (Some(failed), Some(attempted)) => {
-                format!("{} ({failed} of {attempted} requests failed)", c.name())
-            }
+        .filter(|c| c.result.statistics.average_tokens_per_second.is_none())
+        .map(|c| match &c.result.requests {
+            requests if requests.attempted > 0 => format!(
+                "{} ({} of {} requests failed)",
+                c.name(),
+                requests.failed,
+                requests.attempted
+            ),
             _ => c.name(),
         })
         .collect();
@@ -466,18 +507,23 @@ fn throughput_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
     blocks.push(Block::Chart { svg, table });
 }
 
-fn distribution_row(name: String, summary: Option<&SummaryView>) -> Vec<String> {
-    let s = summary.copied().unwrap_or_default();
+fn distribution_row(name: String, summary: Option<&Summary>) -> Vec<String> {
+    let Some(s) = summary else {
+        let mut row = vec![name];
+        row.extend(std::iter::repeat_n("-".to_string(), 8));
+        return row;
+    };
+    let finite = |v: f64| Some(v).filter(|v| v.is_finite());
     vec![
         name,
-        count(s.n),
-        ms(s.mean),
-        ms(s.min),
-        ms(s.median),
-        ms(s.p90),
-        ms(s.p95),
-        ms(s.p99),
-        ms(s.max),
+        count(Some(s.n)),
+        ms(finite(s.mean)),
+        ms(finite(s.min)),
+        ms(finite(s.median)),
+        ms(finite(s.p90)),
+        ms(finite(s.p95)),
+        ms(finite(s.p99)),
+        ms(finite(s.max)),
     ]
 }
 
@@ -512,25 +558,25 @@ fn empirical_cdf(samples: &[f64]) -> Vec<(f64, f64)> {
     points
 }
 
-fn ttft_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
+fn ttft_chart(id: &str, cells: &[Cell], blocks: &mut Vec<Block>) {
     let mut from_quantiles = false;
     let series: Vec<LineSeries> = cells
         .iter()
         .filter_map(|c| {
-            if !c.time_to_first_token_samples.is_empty() {
+            let samples = c.time_to_first_token_samples();
+            if !samples.is_empty() {
                 Some(LineSeries {
                     name: c.name(),
-                    points: empirical_cdf(&c.time_to_first_token_samples),
+                    points: empirical_cdf(&samples),
                     step: true,
                     reference: false,
                 })
             } else {
-                let points: Vec<(f64, f64)> = c
-                    .time_to_first_token?
-                    .quantile_points()
-                    .into_iter()
-                    .map(|(v, share)| (v * 1000.0, share))
-                    .collect();
+                let points: Vec<(f64, f64)> =
+                    model::quantile_points(c.result.metrics.time_to_first_token_seconds.as_ref()?)
+                        .into_iter()
+                        .map(|(v, share)| (v * 1000.0, share))
+                        .collect();
                 from_quantiles = true;
                 (!points.is_empty()).then(|| LineSeries {
                     name: c.name(),
@@ -549,7 +595,12 @@ fn ttft_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
         headers: distribution_headers("Model / prompt"),
         rows: cells
             .iter()
-            .map(|c| distribution_row(c.name(), c.time_to_first_token.as_ref()))
+            .map(|c| {
+                distribution_row(
+                    c.name(),
+                    c.result.metrics.time_to_first_token_seconds.as_ref(),
+                )
+            })
             .collect(),
     };
     let svg = svg::line_chart(
@@ -576,16 +627,15 @@ fn ttft_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
     blocks.push(Block::Chart { svg, table });
 }
 
-fn itl_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
+fn itl_chart(id: &str, cells: &[Cell], blocks: &mut Vec<Block>) {
     let series: Vec<LineSeries> = cells
         .iter()
         .filter_map(|c| {
-            let points: Vec<(f64, f64)> = c
-                .inter_token_latency?
-                .quantile_points()
-                .into_iter()
-                .map(|(v, share)| (v * 1000.0, share))
-                .collect();
+            let points: Vec<(f64, f64)> =
+                model::quantile_points(c.result.metrics.inter_token_latency_seconds.as_ref()?)
+                    .into_iter()
+                    .map(|(v, share)| (v * 1000.0, share))
+                    .collect();
             (!points.is_empty()).then(|| LineSeries {
                 name: c.name(),
                 points,
@@ -602,7 +652,12 @@ fn itl_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
         headers: distribution_headers("Model / prompt"),
         rows: cells
             .iter()
-            .map(|c| distribution_row(c.name(), c.inter_token_latency.as_ref()))
+            .map(|c| {
+                distribution_row(
+                    c.name(),
+                    c.result.metrics.inter_token_latency_seconds.as_ref(),
+                )
+            })
             .collect(),
     };
     let svg = svg::line_chart(
@@ -624,17 +679,23 @@ fn itl_chart(id: &str, cells: &[CellView], blocks: &mut Vec<Block>) {
     blocks.push(Block::Chart { svg, table });
 }
 
-fn scaling_charts(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
-    if view.concurrency.is_empty() {
+fn scaling_charts(id: &str, result: &TpsResult, blocks: &mut Vec<Block>) {
+    // A level of 0 requests is none the file recorded.
+    let concurrency: Vec<&ConcurrencyResult> = result
+        .concurrency
+        .iter()
+        .filter(|c| c.concurrent_requests > 0)
+        .collect();
+    if concurrency.is_empty() {
         return;
     }
-    let keys = distinct_pairs(view);
+    let keys = distinct_pairs(&concurrency);
     let mut aggregate = Vec::new();
     let mut efficiency = Vec::new();
     for (model, prompt) in &keys {
-        let mut levels: Vec<_> = view
-            .concurrency
+        let mut levels: Vec<&ConcurrencyResult> = concurrency
             .iter()
+            .copied()
             .filter(|c| &c.model == model && &c.prompt_length == prompt)
             .collect();
         levels.sort_by_key(|c| c.concurrent_requests);
@@ -677,8 +738,7 @@ fn scaling_charts(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
         ]
         .map(String::from)
         .to_vec(),
-        rows: view
-            .concurrency
+        rows: concurrency
             .iter()
             .map(|c| {
                 vec![
@@ -688,13 +748,12 @@ fn scaling_charts(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
                     num(c.per_request_tokens_per_second),
                     num(c.single_stream_tokens_per_second),
                     num(c.efficiency_percent),
-                    text(&c.assessment),
+                    text(&recorded(&c.assessment)),
                 ]
             })
             .collect(),
     };
-    let max_level = view
-        .concurrency
+    let max_level = concurrency
         .iter()
         .map(|c| c.concurrent_requests)
         .max()
@@ -702,8 +761,7 @@ fn scaling_charts(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
         .max(1) as f64;
     // The ideal: every added request adds a whole single stream (100% efficiency).
     if keys.len() == 1 {
-        let single = view
-            .concurrency
+        let single = concurrency
             .iter()
             .find_map(|c| c.single_stream_tokens_per_second);
         if let Some(single) = single {
@@ -774,15 +832,14 @@ fn scaling_charts(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
                 "Efficiency (%)".into(),
                 "Assessment".into(),
             ],
-            rows: view
-                .concurrency
+            rows: concurrency
                 .iter()
                 .map(|c| {
                     vec![
                         format!("{} / {}", c.model, c.prompt_length),
                         c.concurrent_requests.to_string(),
                         num(c.efficiency_percent),
-                        text(&c.assessment),
+                        text(&recorded(&c.assessment)),
                     ]
                 })
                 .collect(),
@@ -794,9 +851,9 @@ fn scaling_charts(id: &str, view: &TpsView, blocks: &mut Vec<Block>) {
     }
 }
 
-fn distinct_pairs(view: &TpsView) -> Vec<(String, String)> {
+fn distinct_pairs(concurrency: &[&ConcurrencyResult]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
-    for c in &view.concurrency {
+    for c in concurrency {
         let key = (c.model.clone(), c.prompt_length.clone());
         if !out.contains(&key) {
             out.push(key);
@@ -807,59 +864,71 @@ fn distinct_pairs(view: &TpsView) -> Vec<(String, String)> {
 
 const PHASES: [&str; 3] = ["download", "load", "generate"];
 
-fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
+fn multi_user_blocks(
+    id: &str,
+    result: &MultiUserResult,
+    recorded_fields: &Recorded,
+    blocks: &mut Vec<Block>,
+) {
+    let summary = &result.summary;
+    let scaling = &result.scaling;
     blocks.push(Block::Headline(vec![
-        (
-            "Concurrent users".into(),
-            count(view.concurrent_users.or(view.total_users)),
-        ),
+        ("Concurrent users".into(), count(read::users(result))),
         (
             "Overall duration".into(),
-            with_unit(view.overall_duration_seconds, "s"),
+            with_unit(Some(summary.overall_duration_seconds), "s"),
         ),
-        ("Success rate".into(), with_unit(view.success_rate, "%")),
+        (
+            "Success rate".into(),
+            with_unit(
+                recorded_fields.success_rate.then_some(summary.success_rate),
+                "%",
+            ),
+        ),
         (
             "Average download".into(),
-            with_unit(view.average_download_seconds, "s"),
+            with_unit(summary.average_download_time_seconds, "s"),
         ),
         (
             "Average load".into(),
-            with_unit(view.average_load_seconds, "s"),
+            with_unit(summary.average_load_time_seconds, "s"),
         ),
         (
             "Average throughput".into(),
-            with_unit(view.average_throughput, "tok/s"),
+            with_unit(summary.average_throughput_tokens_per_second, "tok/s"),
         ),
-        ("Efficiency".into(), with_unit(view.efficiency_percent, "%")),
+        (
+            "Efficiency".into(),
+            with_unit(scaling.efficiency_percent, "%"),
+        ),
         (
             "Speedup".into(),
-            view.speedup
+            scaling
+                .speedup
                 .map(|s| format!("{}x", fmt_num(s)))
                 .unwrap_or_else(|| "-".into()),
         ),
     ]));
-    let mut scaling = Vec::new();
-    if let Some(single) = view.single_user_time_seconds {
-        let source = view
-            .baseline_source
-            .as_deref()
+    let mut notes = Vec::new();
+    if let Some(single) = scaling.single_user_time_seconds {
+        let source = recorded(&scaling.baseline_source)
             .map(|s| format!(" ({s})"))
             .unwrap_or_default();
-        scaling.push(format!(
+        notes.push(format!(
             "Efficiency compares against one user's {} s{source}.",
             fmt_num(single)
         ));
     }
-    if let Some(assessment) = &view.scaling_assessment {
-        scaling.push(format!("Scaling: {assessment}."));
+    if let Some(assessment) = recorded(&scaling.assessment) {
+        notes.push(format!("Scaling: {assessment}."));
     }
-    if let Some(assessment) = &view.contention_assessment {
-        scaling.push(format!("Contention: {assessment}."));
+    if let Some(assessment) = recorded(&scaling.contention_assessment) {
+        notes.push(format!("Contention: {assessment}."));
     }
-    if !scaling.is_empty() {
-        blocks.push(Block::Note(scaling.join(" ")));
+    if !notes.is_empty() {
+        blocks.push(Block::Note(notes.join(" ")));
     }
-    let summary = Table {
+    let table = Table {
         caption: "Download and load times across users".into(),
         headers: vec![
             "Phase".into(),
@@ -871,21 +940,21 @@ fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
         rows: vec![
             vec![
                 "Download".into(),
-                num(view.average_download_seconds),
-                num(view.min_download_seconds),
-                num(view.max_download_seconds),
-                count(view.successful_downloads),
+                num(summary.average_download_time_seconds),
+                num(summary.min_download_time_seconds),
+                num(summary.max_download_time_seconds),
+                count(Some(summary.successful_downloads)),
             ],
             vec![
                 "Load".into(),
-                num(view.average_load_seconds),
-                num(view.min_load_seconds),
-                num(view.max_load_seconds),
-                count(view.successful_loads),
+                num(summary.average_load_time_seconds),
+                num(summary.min_load_time_seconds),
+                num(summary.max_load_time_seconds),
+                count(Some(summary.successful_loads)),
             ],
         ],
     };
-    blocks.push(Block::Table(summary));
+    blocks.push(Block::Table(table));
     let table = Table {
         caption: "Users".into(),
         headers: [
@@ -900,34 +969,38 @@ fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
         ]
         .map(String::from)
         .to_vec(),
-        rows: view
-            .users
+        rows: result
+            .individual_results
             .iter()
-            .map(|u| {
+            .enumerate()
+            .map(|(index, u)| {
+                let m = &u.measurements;
                 vec![
-                    u.user_id.clone(),
-                    text(&u.model),
-                    num(u.download_seconds),
-                    num(u.load_seconds),
-                    num(u.generate_seconds),
-                    num(u.total_seconds),
-                    num(u.tokens_per_second),
+                    model::user_id(u, index),
+                    text(&recorded(&u.model)),
+                    num(m.download_time_seconds),
+                    num(m.load_time_seconds),
+                    num(m.generate_time_seconds),
+                    num(m.total_time_seconds),
+                    num(m.tokens_per_second),
                     user_status(u),
                 ]
             })
             .collect(),
     };
     let mut any_recorded = false;
-    let rows: Vec<svg::TimelineRow> = view
-        .users
+    let rows: Vec<svg::TimelineRow> = result
+        .individual_results
         .iter()
-        .map(|u| {
-            let (phases, recorded) = u.phases();
-            any_recorded |= recorded;
+        .enumerate()
+        .map(|(index, u)| {
+            let (phases, offsets) = model::phases(&u.measurements);
+            any_recorded |= offsets;
+            let user = model::user_id(u, index);
             svg::TimelineRow {
-                label: match &u.model {
-                    Some(model) => format!("user {} ({model})", u.user_id),
-                    None => format!("user {}", u.user_id),
+                label: match recorded(&u.model) {
+                    Some(model) => format!("user {user} ({model})"),
+                    None => format!("user {user}"),
                 },
                 segments: phases
                     .into_iter()
@@ -937,7 +1010,7 @@ fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
         })
         .collect();
     if rows.iter().all(|r| r.segments.is_empty()) {
-        if view.users.is_empty() {
+        if result.individual_results.is_empty() {
             blocks.push(Block::Note("This file records no individual users.".into()));
         } else {
             blocks.push(Block::Table(table));
@@ -964,20 +1037,21 @@ fn multi_user_blocks(id: &str, view: &MultiUserView, blocks: &mut Vec<Block>) {
 }
 
 /// One word when every phase ended the same way, else each phase's status.
-fn user_status(user: &super::model::UserView) -> String {
+fn user_status(user: &UserResult) -> String {
+    let m = &user.measurements;
     let phases = [
-        ("download", &user.download_status),
-        ("load", &user.load_status),
-        ("generate", &user.generate_status),
+        ("download", &m.download_status),
+        ("load", &m.load_status),
+        ("generate", &m.generate_status),
     ];
-    let recorded: Vec<(&str, &String)> = phases
+    let statuses: Vec<(&str, String)> = phases
         .iter()
-        .filter_map(|(name, status)| status.as_ref().map(|s| (*name, s)))
+        .filter_map(|(name, status)| recorded(status).map(|s| (*name, s)))
         .collect();
-    match recorded.first() {
+    match statuses.first() {
         None => "-".to_string(),
-        Some((_, first)) if recorded.iter().all(|(_, s)| s == first) => first.to_string(),
-        Some(_) => recorded
+        Some((_, first)) if statuses.iter().all(|(_, s)| s == first) => first.to_string(),
+        Some(_) => statuses
             .iter()
             .map(|(name, status)| format!("{name} {status}"))
             .collect::<Vec<_>>()
@@ -985,10 +1059,10 @@ fn user_status(user: &super::model::UserView) -> String {
     }
 }
 
-fn comparison_blocks(id: &str, view: &ComparisonView, blocks: &mut Vec<Block>) {
-    let groups = trend::comparison_groups(view);
+fn comparison_blocks(id: &str, report: &ComparisonFile, blocks: &mut Vec<Block>) {
+    let groups = trend::comparison_groups(report);
     blocks.push(Block::Headline(vec![
-        ("Runs compared".into(), view.runs.len().to_string()),
+        ("Runs compared".into(), report.runs.len().to_string()),
         ("Trends".into(), groups.len().to_string()),
     ]));
     if groups.is_empty() {
@@ -1113,14 +1187,13 @@ fn trend_section(id: &str, group: &TrendGroup) -> Section {
     }
 }
 
-fn provenance_blocks(run: &RunView, blocks: &mut Vec<Block>) {
-    let p = &run.provenance;
-    if !p.recorded {
+fn provenance_blocks(file: &ResultFile, blocks: &mut Vec<Block>) {
+    let Some(p) = file.provenance() else {
         blocks.push(Block::Note(
             "Provenance not recorded: this file comes from the PowerShell suite or an older tool (no server version, model digest or GPU residency).".into(),
         ));
         return;
-    }
+    };
     let simulated = if p.simulated {
         format!(
             "yes (profile {}, time scale {})",
@@ -1133,11 +1206,17 @@ fn provenance_blocks(run: &RunView, blocks: &mut Vec<Block>) {
         "no".into()
     };
     let rows = vec![
-        vec!["ollabench version".into(), text(&p.ollabench_version)],
+        vec![
+            "ollabench version".into(),
+            text(&recorded(&p.ollabench_version)),
+        ],
         vec!["Server version".into(), text(&p.server_version)],
-        vec!["API".into(), text(&p.api)],
-        vec!["Endpoint".into(), text(&p.endpoint)],
-        vec!["Endpoint found by".into(), text(&p.endpoint_resolved_by)],
+        vec!["API".into(), text(&recorded(&p.api))],
+        vec!["Endpoint".into(), text(&recorded(&p.endpoint))],
+        vec![
+            "Endpoint found by".into(),
+            text(&recorded(&p.endpoint_resolved_by)),
+        ],
         vec!["Simulated".into(), simulated],
         vec![
             "Command line".into(),
@@ -1182,7 +1261,7 @@ fn provenance_blocks(run: &RunView, blocks: &mut Vec<Block>) {
                             .or(m.loaded_size_bytes)
                             .map(|b| format!("{:.2}", b as f64 / 1e9))
                             .unwrap_or_else(|| "-".into()),
-                        m.residency(),
+                        model::residency(m),
                     ]
                 })
                 .collect(),

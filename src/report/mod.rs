@@ -81,7 +81,13 @@ pub fn write_report_with(
     Ok(ReportPaths {
         html: html_path,
         markdown: markdown_path,
-        files: loaded.files.iter().map(|f| f.path.clone()).collect(),
+        files: {
+            // The elements of a file holding an array are one file.
+            let mut files: Vec<PathBuf> =
+                loaded.files.iter().map(|f| f.file.path.clone()).collect();
+            files.dedup();
+            files
+        },
         problems: loaded.problems,
         skipped: loaded.skipped,
     })

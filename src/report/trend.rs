@@ -1,12 +1,17 @@
-//! Trends across runs: runs of the same kind and configuration (like with like, as the
-//! reference asks), ordered by Timestamp, with one series per metric and a baseline (the first
-//! run unless one is named). A group of one run draws no trend.
+//! Trends across runs: runs of the same kind and configuration, grouped as `compare` groups
+//! them ([`Run::group_key`]: like with like, as the reference asks, and never a simulated run
+//! with a real one), ordered by the Timestamp the reader parsed, with one series per metric
+//! and a baseline (the first run unless one is named). A group of one run draws no trend.
 
 use std::path::Path;
 
 use chrono::NaiveDateTime;
 
-use super::model::{Body, ComparedRun, ComparisonView, MetricPoint, RunView};
+use super::load::LoadedFile;
+use super::model;
+use crate::compare::model::{Kind, Run};
+use crate::results::comparison::ComparisonFile;
+use crate::results::read::{parse_timestamp_text, Body, ResultFile};
 
 /// One number of a run: (metric, unit, subject, value).
 type MetricValue = (String, String, String, f64);
@@ -20,16 +25,19 @@ const MAX_LINES: usize = 8;
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendRun {
     pub label: String,
+    /// The Timestamp as shown.
     pub timestamp: Option<String>,
+    /// The Timestamp as the reader parsed it: the order of the runs.
+    pub time: Option<NaiveDateTime>,
 }
 
 impl TrendRun {
     /// A short x-axis label: the timestamp without seconds, else the label.
     pub fn axis_label(&self) -> String {
-        match &self.timestamp {
-            Some(t) if t.len() >= 16 && parse_timestamp(t).is_some() => t[..16].replace('T', " "),
-            Some(t) => t.clone(),
-            None => self.label.clone(),
+        match (&self.time, &self.timestamp) {
+            (Some(time), _) => time.format("%Y-%m-%d %H:%M").to_string(),
+            (None, Some(text)) => text.clone(),
+            (None, None) => self.label.clone(),
         }
     }
 }
@@ -74,21 +82,8 @@ pub struct TrendGroup {
     pub charts: Vec<TrendChart>,
 }
 
-/// Parses the reference's `yyyy-MM-dd HH:mm:ss` or ISO 8601 / RFC 3339.
-pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
-    let text = text.trim();
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
-        .ok()
-        .or_else(|| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok())
-        .or_else(|| {
-            chrono::DateTime::parse_from_rfc3339(text)
-                .ok()
-                .map(|t| t.naive_local())
-        })
-}
-
-/// A run's metrics as (metric, unit, subject, value).
-fn run_metrics(run: &RunView) -> Vec<MetricValue> {
+/// A file's metrics as (metric, unit, subject, value).
+fn file_metrics(file: &ResultFile) -> Vec<MetricValue> {
     let mut out = Vec::new();
     let mut push = |metric: &str, unit: &str, subject: &str, value: Option<f64>| {
         if let Some(value) = value.filter(|v| v.is_finite()) {
@@ -100,115 +95,92 @@ fn run_metrics(run: &RunView) -> Vec<MetricValue> {
             ));
         }
     };
-    match &run.body {
-        Body::SingleUser(v) => {
-            push("Download time", "s", "download", v.download_seconds);
-            push("Cold load time", "s", "cold load", v.load_cold_seconds);
-            push("Warm load time", "s", "warm load", v.load_warm_seconds);
+    match &file.body {
+        Body::SingleUser(r) => {
+            let m = &r.measurements;
+            push("Download time", "s", "download", m.download_time_seconds);
+            push("Cold load time", "s", "cold load", m.load_time_cold_seconds);
+            push("Warm load time", "s", "warm load", m.load_time_warm_seconds);
             push(
                 "Tokens/second",
                 "tok/s",
                 "tokens/second",
-                v.tokens_per_second,
+                m.tokens_per_second,
             );
         }
-        Body::TokensPerSecond(v) => {
+        Body::TokensPerSecond(r) => {
+            let cells = model::cells(r);
             push(
                 "Average tokens/second",
                 "tok/s",
                 "overall",
-                v.overall_average,
+                r.summary.overall_average_tokens_per_second,
             );
-            for cell in &v.cells {
+            for cell in &cells {
                 push(
                     "Average tokens/second",
                     "tok/s",
                     &cell.name(),
-                    cell.average_tokens_per_second,
+                    cell.result.statistics.average_tokens_per_second,
                 );
             }
             push(
                 "Median time to first token",
                 "s",
                 "overall",
-                v.median_time_to_first_token_seconds,
+                r.summary.overall_median_time_to_first_token_seconds,
             );
-            for cell in &v.cells {
+            for cell in &cells {
                 push(
                     "Median time to first token",
                     "s",
                     &cell.name(),
-                    cell.time_to_first_token.and_then(|s| s.median),
+                    cell.result
+                        .metrics
+                        .time_to_first_token_seconds
+                        .map(|s| s.median),
                 );
             }
         }
-        Body::MultiUser(v) => {
+        Body::MultiUser(r) => {
+            let s = &r.summary;
             push(
                 "Overall duration",
                 "s",
                 "overall",
-                v.overall_duration_seconds,
+                Some(s.overall_duration_seconds),
             );
             push(
                 "Average download time",
                 "s",
                 "download",
-                v.average_download_seconds,
+                s.average_download_time_seconds,
             );
-            push("Average load time", "s", "load", v.average_load_seconds);
+            push(
+                "Average load time",
+                "s",
+                "load",
+                s.average_load_time_seconds,
+            );
             push(
                 "Average throughput",
                 "tok/s",
                 "throughput",
-                v.average_throughput,
+                s.average_throughput_tokens_per_second,
             );
-            push("Success rate", "%", "success rate", v.success_rate);
+            if file.recorded.success_rate {
+                push("Success rate", "%", "success rate", Some(s.success_rate));
+            }
         }
         Body::Comparison(_) => {}
     }
     out
 }
 
-/// Like-with-like key of a result file. Simulated runs never share a trend with real ones.
-fn group_key(run: &RunView) -> Option<String> {
-    let key = kind_key(run)?;
-    Some(if run.provenance.simulated {
-        format!("{key} (simulated)")
-    } else {
-        key
-    })
-}
-
-fn kind_key(run: &RunView) -> Option<String> {
-    match &run.body {
-        Body::SingleUser(v) => Some(format!(
-            "single-user, model {}",
-            v.model.as_deref().unwrap_or("(not recorded)")
-        )),
-        Body::TokensPerSecond(v) => {
-            let mut models: Vec<&str> = v.cells.iter().map(|c| c.model.as_str()).collect();
-            models.sort_unstable();
-            models.dedup();
-            Some(format!("tokens-per-second, models {}", models.join(", ")))
-        }
-        Body::MultiUser(v) => Some(format!(
-            "multi-user, {} users",
-            v.concurrent_users
-                .or(v.total_users)
-                .map(|u| u.to_string())
-                .unwrap_or_else(|| "?".into())
-        )),
-        Body::Comparison(_) => None,
-    }
-}
-
 /// Builds a group from runs with their metrics, ordered by Timestamp (runs without one keep
 /// their order, after the others).
 fn build_group(name: String, mut runs: Vec<Member>) -> TrendGroup {
-    runs.sort_by_key(|(run, _, _)| {
-        let time = run.timestamp.as_deref().and_then(parse_timestamp);
-        (time.is_none(), time)
-    });
+    runs.sort_by_key(|(run, _, _)| (run.time.is_none(), run.time));
     let baseline = runs
         .iter()
         .position(|(_, _, is_base)| *is_base)
@@ -259,84 +231,139 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Trends across the result files given: one group per kind and configuration with at least
 /// two runs. `baseline` names the file to compare against (else the earliest run).
-pub fn groups(runs: &[RunView], baseline: Option<&Path>) -> Vec<TrendGroup> {
-    let mut keyed: Vec<(String, Vec<&RunView>)> = Vec::new();
-    for run in runs {
-        let Some(key) = group_key(run) else { continue };
-        match keyed.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(run),
-            None => keyed.push((key, vec![run])),
+pub fn groups(files: &[LoadedFile], baseline: Option<&Path>) -> Vec<TrendGroup> {
+    let mut keyed: Vec<((Kind, String), String, Vec<&LoadedFile>)> = Vec::new();
+    for loaded in files {
+        // A comparison report draws the trends it holds (see `comparison_groups`).
+        let [run] = loaded.runs.as_slice() else {
+            continue;
+        };
+        if run.kind == Kind::ComparisonReport {
+            continue;
+        }
+        let key = (run.kind, run.group_key());
+        match keyed.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, _, members)) => members.push(loaded),
+            None => keyed.push((key, run.group_name(), vec![loaded])),
         }
     }
     keyed
         .into_iter()
-        .filter(|(_, members)| members.len() > 1)
-        .map(|(key, members)| {
+        .filter(|(_, _, members)| members.len() > 1)
+        .map(|(_, name, members)| {
             let runs = members
                 .into_iter()
-                .map(|run| {
+                .map(|loaded| {
                     (
                         TrendRun {
-                            label: run.label.clone(),
-                            timestamp: run.timestamp.clone(),
+                            label: loaded.label.clone(),
+                            timestamp: loaded.file.timestamp_text(),
+                            time: loaded.file.timestamp,
                         },
-                        run_metrics(run),
-                        baseline.is_some_and(|b| same_file(b, &run.path)),
+                        file_metrics(&loaded.file),
+                        baseline.is_some_and(|b| same_file(b, &loaded.file.path)),
                     )
                 })
                 .collect();
-            build_group(key, runs)
+            build_group(name, runs)
         })
         .filter(|g| !g.charts.is_empty())
         .collect()
 }
 
 /// The trends inside a comparison report: its own groups when it records them (with their
-/// baselines), else one group per kind and configuration.
-pub fn comparison_groups(view: &ComparisonView) -> Vec<TrendGroup> {
-    let member = |run: &ComparedRun, is_base: bool| -> Member {
+/// baselines), else one group per kind and configuration. A recorded group that mixes
+/// simulated and real runs (written before `compare` kept them apart) is drawn as two.
+pub fn comparison_groups(report: &ComparisonFile) -> Vec<TrendGroup> {
+    let label = |index: usize, run: &Run| -> String {
+        [&run.label, &run.source]
+            .into_iter()
+            .find(|l| !l.trim().is_empty())
+            .cloned()
+            .unwrap_or_else(|| format!("run {}", index + 1))
+    };
+    let labelled: Vec<(String, &Run)> = report
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| (label(i, run), run))
+        .collect();
+    let member = |label: &str, run: &Run, is_base: bool| -> Member {
         (
             TrendRun {
-                label: run.label.clone(),
+                label: label.to_string(),
                 timestamp: run.timestamp.clone(),
+                time: run.timestamp.as_deref().and_then(parse_timestamp_text),
             },
-            run.metrics.iter().map(metric_tuple).collect(),
+            run.metrics
+                .iter()
+                .map(|metric| {
+                    (
+                        metric.name.clone(),
+                        metric.unit.suffix().to_string(),
+                        metric.subject.clone().unwrap_or_else(|| "value".into()),
+                        metric.value,
+                    )
+                })
+                .collect(),
             is_base,
         )
     };
     let mut keyed: Vec<(String, Vec<Member>)> = Vec::new();
-    if !view.groups.is_empty() {
-        for group in &view.groups {
-            let runs: Vec<&ComparedRun> = group
+    if !report.groups.is_empty() {
+        for group in &report.groups {
+            let kind = group
+                .kind
+                .map(|k| format!("{k:?}"))
+                .unwrap_or_else(|| "runs".into());
+            let name = match &group.key {
+                Some(key) => format!("{kind}: {key}"),
+                None => kind,
+            };
+            let runs: Vec<&(String, &Run)> = group
                 .runs
                 .iter()
-                .filter_map(|label| view.runs.iter().find(|r| &r.label == label))
+                .filter_map(|label| labelled.iter().find(|(l, _)| l == label))
                 .collect();
-            let named = |run: &ComparedRun| group.baseline.as_deref() == Some(run.label.as_str());
-            // A baseline averaged from several --baseline runs has no run of its own: mark
-            // the first of them.
-            let base_index = runs
-                .iter()
-                .position(|r| named(r))
-                .or_else(|| runs.iter().position(|r| r.is_baseline));
-            let members = runs
-                .iter()
-                .enumerate()
-                .map(|(i, run)| member(run, Some(i) == base_index))
-                .collect();
-            keyed.push((group.name.clone(), members));
+            for simulated in [false, true] {
+                let part: Vec<&(String, &Run)> = runs
+                    .iter()
+                    .copied()
+                    .filter(|(_, run)| run.simulated == simulated)
+                    .collect();
+                if part.is_empty() {
+                    continue;
+                }
+                let named = |label: &str| group.baseline.as_deref() == Some(label);
+                // A baseline averaged from several --baseline runs has no run of its own: mark
+                // the first of them.
+                let base_index = part
+                    .iter()
+                    .position(|(l, _)| named(l))
+                    .or_else(|| part.iter().position(|(_, r)| r.baseline));
+                let members = part
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (l, run))| member(l, run, Some(i) == base_index))
+                    .collect();
+                let mixed = part.len() < runs.len();
+                let name = if simulated && mixed && !name.ends_with("(simulated)") {
+                    format!("{name} (simulated)")
+                } else {
+                    name.clone()
+                };
+                keyed.push((name, members));
+            }
         }
     } else {
-        for run in &view.runs {
-            let key = run.group.clone().unwrap_or_else(|| run.kind.clone());
-            let is_base = run.is_baseline
-                || view
-                    .baseline
-                    .as_deref()
-                    .is_some_and(|b| b == run.label || Some(b) == run.source.as_deref());
+        let baseline = report.baseline.as_ref().and_then(|b| b.name());
+        for (label, run) in &labelled {
+            let key = run.group_name();
+            let is_base =
+                run.baseline || baseline.is_some_and(|b| b == label || b == run.source.as_str());
             match keyed.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, members)) => members.push(member(run, is_base)),
-                None => keyed.push((key, vec![member(run, is_base)])),
+                Some((_, members)) => members.push(member(label, run, is_base)),
+                None => keyed.push((key, vec![member(label, run, is_base)])),
             }
         }
     }
@@ -345,15 +372,6 @@ pub fn comparison_groups(view: &ComparisonView) -> Vec<TrendGroup> {
         .map(|(key, members)| build_group(key, members))
         .filter(|g| !g.charts.is_empty())
         .collect()
-}
-
-fn metric_tuple(metric: &MetricPoint) -> MetricValue {
-    (
-        metric.name.clone(),
-        metric.unit.clone(),
-        metric.subject.clone().unwrap_or_else(|| "value".into()),
-        metric.value,
-    )
 }
 
 #[cfg(test)]
@@ -365,6 +383,7 @@ mod tests {
             TrendRun {
                 label: label.into(),
                 timestamp: timestamp.map(String::from),
+                time: timestamp.and_then(parse_timestamp_text),
             },
             vec![("Tokens/second".into(), "tok/s".into(), "v".into(), value)],
             false,
@@ -416,5 +435,42 @@ mod tests {
             values: vec![None, Some(3.0)],
         };
         assert_eq!(gap.change_text(0), "-");
+    }
+
+    #[test]
+    fn a_recorded_group_of_simulated_and_real_runs_is_drawn_as_two() {
+        let run = |label: &str, day: u32, simulated: bool| {
+            serde_json::json!({
+                "Source": format!("{label}.json"), "Label": label, "Kind": "SingleUser",
+                "Timestamp": format!("2025-11-0{day} 09:00:00"), "Simulated": simulated,
+                "Metrics": [{"Name": "TokensPerSecond", "Value": 40.0 + f64::from(day),
+                             "Unit": "TokensPerSecond", "Better": "Higher"}]
+            })
+        };
+        let report: ComparisonFile = serde_json::from_value(serde_json::json!({
+            "Runs": [run("a", 1, false), run("b", 2, true), run("c", 3, false), run("d", 4, true)],
+            "Groups": [{"Kind": "SingleUser", "Key": "model m", "Runs": ["a", "b", "c", "d"],
+                        "Baseline": "a"}]
+        }))
+        .unwrap();
+        let groups = comparison_groups(&report);
+        let drawn: Vec<(&str, Vec<&str>, usize)> = groups
+            .iter()
+            .map(|g| {
+                (
+                    g.name.as_str(),
+                    g.runs.iter().map(|r| r.label.as_str()).collect(),
+                    g.baseline,
+                )
+            })
+            .collect();
+        assert_eq!(
+            drawn,
+            [
+                ("SingleUser: model m", vec!["a", "c"], 0),
+                ("SingleUser: model m (simulated)", vec!["b", "d"], 0),
+            ]
+        );
+        assert_eq!(groups[1].charts[0].unit, "tok/s");
     }
 }

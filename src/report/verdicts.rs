@@ -2,7 +2,9 @@
 //! Performance Targets, and what to do when it falls short. The levels, thresholds and advice
 //! come from [`crate::verdict`]; this module only shapes them for the report.
 
-use super::load::{InputKind, LoadedFile};
+use super::load::LoadedFile;
+use crate::results::comparison::ComparisonFile;
+use crate::results::read::Body;
 pub use crate::verdict::Level;
 
 /// The level's symbol for HTML: text glyphs that every common font has (the emoji of
@@ -42,63 +44,61 @@ pub struct VerdictRow {
 }
 
 /// The verdicts for one result file, and the line saying what they are measured against. A
-/// comparison report shows the verdicts it recorded.
-pub fn for_file(file: &LoadedFile) -> (Vec<VerdictRow>, Option<String>) {
-    if file.kind == InputKind::Comparison {
-        let rows = from_comparison(&file.value);
-        let note = file
-            .value
-            .get("Targets")
-            .and_then(serde_json::Value::as_str)
-            .map(String::from);
-        return (rows, note);
+/// comparison report shows the verdicts it recorded; any other file is judged from the runs
+/// `compare` makes of it, as `compare` judges it.
+pub fn for_file(loaded: &LoadedFile) -> (Vec<VerdictRow>, Option<String>) {
+    if let Body::Comparison(report) = &loaded.file.body {
+        return (from_comparison(report), report.targets.clone());
     }
-    match crate::verdict::assess_result_json(&file.value) {
-        Ok(verdicts) if !verdicts.is_empty() => {
-            let rows = verdicts
-                .iter()
-                .map(|v| {
-                    let mut advice: Vec<String> = Vec::new();
-                    if let Some(text) = v.advice {
-                        advice.push(text.to_string());
-                    }
-                    if let Some(caveat) = &v.caveat {
-                        advice.push(format!("Note: {caveat}"));
-                    }
-                    VerdictRow {
-                        metric: match &v.subject {
-                            Some(subject) => format!("{} ({subject})", v.metric.label()),
-                            None => v.metric.label().to_string(),
-                        },
-                        value: v.value_text(),
-                        level: v.level,
-                        thresholds: v.thresholds.to_string(),
-                        advice: if advice.is_empty() {
-                            "-".to_string()
-                        } else {
-                            advice.join(" ")
-                        },
-                    }
-                })
-                .collect();
-            (rows, Some(crate::verdict::targets_note()))
-        }
-        Ok(_) => (Vec::new(), None),
-        Err(err) => (
-            Vec::new(),
-            Some(format!(
-                "No verdicts: the targets could not read this file ({err})."
-            )),
-        ),
+    let verdicts: Vec<crate::verdict::Verdict> = loaded
+        .runs
+        .iter()
+        .flat_map(|run| {
+            // A multi-user file judges its scaling against the single-user time it records.
+            let efficiency = run.single_user_time_seconds.and_then(|single| {
+                let overall = run.value("OverallDurationSeconds")?;
+                (overall > 0.0).then(|| single / overall * 100.0)
+            });
+            crate::verdict::assess_run(run, efficiency)
+        })
+        .collect();
+    if verdicts.is_empty() {
+        return (Vec::new(), None);
     }
+    let rows = verdicts
+        .iter()
+        .map(|v| {
+            let mut advice: Vec<String> = Vec::new();
+            if let Some(text) = v.advice {
+                advice.push(text.to_string());
+            }
+            if let Some(caveat) = &v.caveat {
+                advice.push(format!("Note: {caveat}"));
+            }
+            VerdictRow {
+                metric: match &v.subject {
+                    Some(subject) => format!("{} ({subject})", v.metric.label()),
+                    None => v.metric.label().to_string(),
+                },
+                value: v.value_text(),
+                level: v.level,
+                thresholds: v.thresholds.to_string(),
+                advice: if advice.is_empty() {
+                    "-".to_string()
+                } else {
+                    advice.join(" ")
+                },
+            }
+        })
+        .collect();
+    (rows, Some(crate::verdict::targets_note()))
 }
 
 /// The verdicts a comparison report recorded (`Verdicts[]{Run, Verdicts[]}`), one row per run
 /// and metric; names and levels are matched against [`crate::verdict`]'s own, so that an
 /// unknown name is shown as written rather than guessed.
-pub fn from_comparison(value: &serde_json::Value) -> Vec<VerdictRow> {
+pub fn from_comparison(report: &ComparisonFile) -> Vec<VerdictRow> {
     use crate::verdict::Metric;
-    use serde_json::Value;
     const METRICS: [Metric; 7] = [
         Metric::DownloadTime,
         Metric::ColdLoadTime,
@@ -109,53 +109,55 @@ pub fn from_comparison(value: &serde_json::Value) -> Vec<VerdictRow> {
         Metric::SuccessRate,
     ];
     const LEVELS: [Level; 4] = [Level::Target, Level::Good, Level::Warning, Level::Critical];
-    let same = |json: Option<&Value>, name: &Value| json.is_some_and(|j| j == name);
+    // The names the verdicts are written with (their serde names).
+    fn written<T: serde::Serialize>(value: T) -> String {
+        serde_json::to_value(value)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
     let mut rows = Vec::new();
-    let Some(runs) = value.get("Verdicts").and_then(Value::as_array) else {
-        return rows;
-    };
-    for run in runs {
-        let label = run.get("Run").and_then(Value::as_str).unwrap_or("run");
-        let Some(verdicts) = run.get("Verdicts").and_then(Value::as_array) else {
-            continue;
+    for run in &report.verdicts {
+        let label = match run.run.trim() {
+            "" => "run",
+            label => label,
         };
-        for verdict in verdicts {
-            let Some(name) = verdict.get("Metric") else {
+        for verdict in &run.verdicts {
+            if verdict.metric.trim().is_empty() {
                 continue;
-            };
+            }
             let Some(level) = LEVELS
                 .into_iter()
-                .find(|l| same(verdict.get("Level"), &serde_json::json!(l)))
+                .find(|l| written(l) == verdict.level.trim())
             else {
                 continue;
             };
             let metric = METRICS
                 .into_iter()
-                .find(|m| same(Some(name), &serde_json::json!(m)))
+                .find(|m| written(m) == verdict.metric.trim())
                 .map(|m| m.label().to_string())
-                .or_else(|| name.as_str().map(String::from))
-                .unwrap_or_else(|| "metric".into());
-            let subject = verdict.get("Subject").and_then(Value::as_str);
-            let unit = verdict.get("Unit").and_then(Value::as_str).unwrap_or("");
-            let value_text = match verdict.get("Value").and_then(Value::as_f64) {
+                .unwrap_or_else(|| verdict.metric.clone());
+            let unit = verdict.unit.as_str();
+            let value_text = match verdict.value.filter(|v| v.is_finite()) {
                 Some(v) if unit == "%" => format!("{v:.1}%"),
                 Some(v) => format!("{v:.2} {unit}"),
                 None => "-".into(),
             };
-            let text = |key: &str| verdict.get(key).and_then(Value::as_str).map(String::from);
-            let advice: Vec<String> =
-                [text("Advice"), text("Caveat").map(|c| format!("Note: {c}"))]
-                    .into_iter()
-                    .flatten()
-                    .collect();
+            let advice: Vec<String> = [
+                verdict.advice.clone(),
+                verdict.caveat.as_ref().map(|c| format!("Note: {c}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             rows.push(VerdictRow {
-                metric: match subject {
+                metric: match &verdict.subject {
                     Some(subject) => format!("{label}: {metric} ({subject})"),
                     None => format!("{label}: {metric}"),
                 },
                 value: value_text.trim_end().to_string(),
                 level,
-                thresholds: text("Thresholds").unwrap_or_else(|| "-".into()),
+                thresholds: verdict.thresholds.clone().unwrap_or_else(|| "-".into()),
                 advice: if advice.is_empty() {
                     "-".into()
                 } else {

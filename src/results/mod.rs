@@ -1,8 +1,14 @@
 //! Result files: serde models of the reference's JSON schemas (PascalCase, the reference's
-//! nesting) plus ollabench's added fields, the provenance every file carries, and atomic
-//! writes (temp file + rename) so that a file on disk is always complete.
+//! nesting) plus ollabench's added fields, the provenance every file carries, the one reader
+//! of every file (ours, older ones and the PowerShell suite's: [`read`]), and atomic writes
+//! (temp file + rename) so that a file on disk is always complete.
+//!
+//! Fields the PowerShell suite's files lack are `#[serde(default)]`: such a file reads into
+//! the same types, and [`read::Recorded`] says where a default stands for "not recorded".
 
+pub mod comparison;
 pub mod multi_user;
+pub mod read;
 pub mod single_user;
 pub mod tokens_per_second;
 pub mod write;
@@ -19,10 +25,12 @@ pub fn timestamp_now() -> String {
     chrono::Local::now().format(TIMESTAMP_FORMAT).to_string()
 }
 
-/// How a run ended, written as `Status` in every file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How a run ended, written as `Status` in every file. A file without one (the PowerShell
+/// suite's) reads as `Success`; [`read::ResultFile::recorded`] keeps what it said.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RunStatus {
     /// Everything measured succeeded.
+    #[default]
     Success,
     /// The run finished, but some measurement failed (see `Errors`).
     Failed,
@@ -31,8 +39,8 @@ pub enum RunStatus {
 }
 
 /// One failure, recorded in the file beside what was measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ErrorRecord {
     /// What was being done: download, load-cold, generate, ...
     pub phase: String,
@@ -44,7 +52,7 @@ pub struct ErrorRecord {
 
 /// What a model is, as the server describes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ModelProvenance {
     pub name: String,
     pub digest: Option<String>,
@@ -62,7 +70,7 @@ pub struct ModelProvenance {
 
 /// How a result file was made.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct Provenance {
     pub ollabench_version: String,
     /// `/api/version`, or what the OpenAI server says about itself.

@@ -6,25 +6,35 @@ use serde::{Deserialize, Serialize};
 
 use super::{ErrorRecord, Provenance, RunStatus};
 
-/// A multi-user result file.
+/// A multi-user result file. `Summary` is required; what the PowerShell suite does not write
+/// (scaling, status, errors, provenance) defaults, and 0 users means not recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MultiUserResult {
+    #[serde(default)]
     pub timestamp: String,
+    #[serde(default)]
     pub ollama_endpoint: String,
+    #[serde(default)]
     pub concurrent_users: u32,
+    #[serde(default)]
     pub models: Vec<String>,
     pub summary: MultiUserSummary,
+    #[serde(default)]
     pub individual_results: Vec<UserResult>,
+    #[serde(default)]
     pub scaling: Scaling,
+    #[serde(default)]
     pub status: RunStatus,
+    #[serde(default)]
     pub errors: Vec<ErrorRecord>,
+    #[serde(default)]
     pub provenance: Provenance,
 }
 
 /// `Summary`: exactly the reference's fields. Times are seconds; `None` when no user got there.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct MultiUserSummary {
     pub overall_duration_seconds: f64,
     pub total_users: u32,
@@ -41,9 +51,9 @@ pub struct MultiUserSummary {
     pub average_throughput_tokens_per_second: Option<f64>,
 }
 
-/// `IndividualResults[]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// `IndividualResults[]`. A user id of 0 means not recorded (ids start at 1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct UserResult {
     pub user_id: u32,
     pub model: String,
@@ -54,7 +64,7 @@ pub struct UserResult {
 /// A user's `Measurements`: the reference's fields first, then the timeline (offsets from the
 /// moment all users started).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct UserMeasurements {
     pub download_time_seconds: Option<f64>,
     pub download_status: String,
@@ -80,7 +90,7 @@ pub struct UserMeasurements {
 
 /// The reference's scaling analysis of one multi-user run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct Scaling {
     /// One user's time (download + cold load) that the efficiency compares against.
     pub single_user_time_seconds: Option<f64>,

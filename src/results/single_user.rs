@@ -24,26 +24,33 @@ pub mod status {
     pub const SKIPPED: &str = "Skipped";
 }
 
-/// A single-user result file.
+/// A single-user result file. `Measurements` is required; what the PowerShell suite does not
+/// write (status, errors, provenance) defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SingleUserResult {
+    #[serde(default)]
     pub timestamp: String,
+    #[serde(default)]
     pub model: String,
+    #[serde(default)]
     pub ollama_endpoint: String,
     pub measurements: SingleUserMeasurements,
+    #[serde(default)]
     pub status: RunStatus,
+    #[serde(default)]
     pub errors: Vec<ErrorRecord>,
     /// Doubts about a measurement that did not fail (a "cold" load that was not cold).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    #[serde(default)]
     pub provenance: Provenance,
 }
 
 /// `Measurements`: the reference's fields first, then ollabench's. Durations are seconds;
 /// `None` (null) means not measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct SingleUserMeasurements {
     pub download_time_seconds: Option<f64>,
     pub download_status: String,

@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use super::{ErrorRecord, Provenance, RunStatus};
 use crate::stats::{Stability, Summary};
 
-/// A tokens-per-second result file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// A tokens-per-second result file. Every part defaults when absent (the PowerShell suite
+/// writes no concurrency, status, errors or provenance, and no per-request detail); the
+/// reader requires an overall or a per-cell average.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct TpsResult {
     pub timestamp: String,
     pub configuration: TpsConfiguration,
@@ -25,9 +27,9 @@ pub struct TpsResult {
     pub provenance: Provenance,
 }
 
-/// `Configuration`: the reference's fields first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// `Configuration`: the reference's fields first. Zero and empty mean not recorded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct TpsConfiguration {
     pub generation_tokens: u32,
     pub warmup_runs: u32,
@@ -46,7 +48,7 @@ pub struct TpsConfiguration {
 
 /// `Summary`: the reference's fields first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct TpsSummary {
     pub overall_average_tokens_per_second: Option<f64>,
     pub overall_min_tokens_per_second: Option<f64>,
@@ -63,8 +65,8 @@ pub struct TpsSummary {
 }
 
 /// `ModelResults[]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ModelResult {
     pub model: String,
     pub prompt_results: Vec<PromptResult>,
@@ -75,8 +77,8 @@ pub struct ModelResult {
 }
 
 /// `PromptResults[]`: one model, one prompt, one concurrency level.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct PromptResult {
     pub prompt_length: String,
     /// Ctrl-C stopped this cell before all its requests ran: its statistics cover only what
@@ -114,7 +116,7 @@ pub struct PromptResult {
 
 /// `Statistics`: the reference's fields first, then ollabench's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct Statistics {
     pub average_tokens_per_second: Option<f64>,
     pub min_tokens_per_second: Option<f64>,
@@ -133,7 +135,7 @@ pub struct Statistics {
 
 /// Distributions of every per-request metric (seconds, tokens per second).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct LatencyMetrics {
     /// Server side: eval_count / eval_duration.
     pub server_tokens_per_second: Option<Summary>,
@@ -149,7 +151,7 @@ pub struct LatencyMetrics {
 
 /// Attempted, succeeded and failed measured requests, failures by kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct RequestCounts {
     pub attempted: usize,
     pub succeeded: usize,
@@ -162,7 +164,7 @@ pub struct RequestCounts {
 
 /// One request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct Sample {
     pub run: usize,
     pub succeeded: bool,
@@ -186,8 +188,8 @@ pub struct Sample {
 }
 
 /// A prompt length's tok/s against the shortest prompt's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct PromptLengthImpact {
     pub prompt_length: String,
     pub average_tokens_per_second: Option<f64>,
@@ -198,8 +200,8 @@ pub struct PromptLengthImpact {
 }
 
 /// One concurrency level of one model and prompt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct ConcurrencyResult {
     pub model: String,
     pub prompt_length: String,
