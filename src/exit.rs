@@ -30,16 +30,6 @@ pub enum Outcome {
     NotMeasured,
 }
 
-impl From<crate::results::RunStatus> for Outcome {
-    fn from(status: crate::results::RunStatus) -> Self {
-        match status {
-            crate::results::RunStatus::Success => Outcome::Success,
-            crate::results::RunStatus::Failed => Outcome::Failed,
-            crate::results::RunStatus::Interrupted => Outcome::Interrupted,
-        }
-    }
-}
-
 /// An error in the user's input or configuration (exit code 2). Wrap it in `anyhow` and the
 /// top level maps it to [`USAGE`].
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +49,8 @@ impl UsageError {
 #[error("{url} is unreachable: {error}\n  {advice}")]
 pub struct Unreachable {
     pub url: String,
-    pub error: crate::backend::RequestError,
+    /// What failed, in the request layer's words.
+    pub error: String,
     pub advice: String,
 }
 

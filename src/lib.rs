@@ -1,15 +1,26 @@
 //! ollabench: benchmarks LLM inference servers (Ollama and OpenAI-compatible servers).
 //!
 //! # Layout
-//! Modules depend one way: [`cli`] (clap definitions, validated into options) ->
-//! [`scenario`] (single-user, tokens-per-second, multi-user, the suite) -> [`engine`] (runs a
-//! load plan: closed loop or a schedule of send times, count or duration, an in-flight cap)
-//! -> [`backend`] (the only code that speaks HTTP to a server) -> [`metrics`] (mergeable
-//! latency histograms) -> [`stats`] (pure statistics) -> [`results`] (serde models of the
-//! reference files) -> [`compare`] and [`report`]. [`sim`] is the built-in Ollama simulator
-//! and depends on nothing above it; [`kube`] finds endpoints and owns the `kubectl
-//! port-forward` child.
+//! Modules depend one way, top to bottom, with no cycles (a test checks it):
+//! - [`cli`]: clap's flags, turned into validated options; only `main` and `lib` use it.
+//! - [`config`]: the validated, typed options, the reference's defaults and the shared enums.
+//! - [`scenario`]: each benchmark describes its work to the one [`scenario::runner`], which
+//!   connects, probes provenance, measures, writes, closes and prints; scenarios emit
+//!   [`output::events`] that the console subscribes to.
+//! - [`engine`]: runs a load plan (closed loop or a schedule of send times, a count or a
+//!   duration, an in-flight cap), folding outputs into a sink.
+//! - [`backend`]: the only code that speaks HTTP to a server (Ollama's API, the OpenAI API).
+//! - [`metrics`]: mergeable latency histograms; [`stats`]: summaries of samples.
+//! - [`analysis`]: pure scaling, trends and verdicts, used by scenarios, `compare` and `report`.
+//! - [`results`]: the one model of the files, the one reader ([`results::read`]), the
+//!   normalised runs ([`results::runs`]) and atomic writes.
+//!
+//! Beside the scenarios, [`compare`] and [`report`] use `analysis` and `results`, and
+//! [`output`] owns the console. [`sim`] is the built-in Ollama simulator and depends on nothing
+//! above it; [`kube`] finds endpoints and owns the `kubectl port-forward` child; [`exit`] holds
+//! the exit codes and the errors that map to them, and depends on nothing.
 
+pub mod analysis;
 pub mod backend;
 pub mod cli;
 pub mod compare;
@@ -25,7 +36,6 @@ pub mod results;
 pub mod scenario;
 pub mod sim;
 pub mod stats;
-pub mod verdict;
 
 pub use exit::{Ctx, Outcome};
 

@@ -7,22 +7,21 @@
 //! one configuration ([`model::Run::group_key`]: a simulated run never with a real one), orders
 //! each group by Timestamp, picks its baseline (the `--baseline` runs of the group, else its
 //! first run) and computes [`trend`]s, statistics across runs, the
-//! multi-user [`scaling`] series, [`crate::verdict`]s and the gate; [`render`] prints the
+//! multi-user [`scaling`] series, [`crate::analysis::verdict`]s and the gate; [`render`] prints the
 //! resulting [`Comparison`] as a table, Markdown, JSON or CSV. The JSON form is the comparison
 //! report (`--output`), marked `"ReportType": "ComparisonReport"` and carrying its runs, so
 //! that `compare` reads a report back as input.
 
 pub mod model;
-pub mod read;
 pub mod render;
-pub mod scaling;
-pub mod trend;
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::verdict::{self, Verdict};
+use crate::analysis::verdict::{self, Verdict};
+use crate::analysis::{scaling, trend};
+use crate::results::runs as read;
 use model::{Kind, Run};
 use read::FileError;
 use scaling::ScalingAnalysis;

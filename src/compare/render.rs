@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use comfy_table::{presets, ContentArrangement, Table};
 
 use super::model::{Kind, Run, Unit};
-use super::trend::{Assessment, Change};
 use super::Comparison;
+use crate::analysis::trend::{Assessment, Change};
 
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::compare::model::Run;
+use crate::results::comparison::Run;
 use crate::results::read::{self, ResultFile};
 
 /// A file that could not be used, and why: the reader's error, as `compare` reports it.
@@ -50,7 +50,7 @@ pub fn load(inputs: &[PathBuf]) -> Inputs {
                 .strip_prefix(&file.path.display().to_string())
                 .unwrap_or("");
             let label = format!("{}{element}", shown.display());
-            let runs = crate::compare::read::runs_of(&file);
+            let runs = crate::results::runs::runs_of(&file);
             loaded.files.push(LoadedFile { label, file, runs });
         }
         loaded.problems.extend(read.errors);

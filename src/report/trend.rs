@@ -9,8 +9,8 @@ use chrono::NaiveDateTime;
 
 use super::load::LoadedFile;
 use super::model;
-use crate::compare::model::{Kind, Run};
 use crate::results::comparison::ComparisonFile;
+use crate::results::comparison::{Kind, Run};
 use crate::results::read::{parse_timestamp_text, Body, ResultFile};
 
 /// One number of a run: (metric, unit, subject, value).

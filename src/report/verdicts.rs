@@ -1,11 +1,11 @@
 //! The verdict rows a report shows: one metric, its value, its level against the reference's
 //! Performance Targets, and what to do when it falls short. The levels, thresholds and advice
-//! come from [`crate::verdict`]; this module only shapes them for the report.
+//! come from [`crate::analysis::verdict`]; this module only shapes them for the report.
 
 use super::load::LoadedFile;
+pub use crate::analysis::verdict::Level;
 use crate::results::comparison::ComparisonFile;
 use crate::results::read::Body;
-pub use crate::verdict::Level;
 
 /// The level's symbol for HTML: text glyphs that every common font has (the emoji of
 /// [`Level::symbol`] need an emoji font, which servers and CI browsers often lack).
@@ -50,7 +50,7 @@ pub fn for_file(loaded: &LoadedFile) -> (Vec<VerdictRow>, Option<String>) {
     if let Body::Comparison(report) = &loaded.file.body {
         return (from_comparison(report), report.targets.clone());
     }
-    let verdicts: Vec<crate::verdict::Verdict> = loaded
+    let verdicts: Vec<crate::analysis::verdict::Verdict> = loaded
         .runs
         .iter()
         .flat_map(|run| {
@@ -59,7 +59,7 @@ pub fn for_file(loaded: &LoadedFile) -> (Vec<VerdictRow>, Option<String>) {
                 let overall = run.value("OverallDurationSeconds")?;
                 (overall > 0.0).then(|| single / overall * 100.0)
             });
-            crate::verdict::assess_run(run, efficiency)
+            crate::analysis::verdict::assess_run(run, efficiency)
         })
         .collect();
     if verdicts.is_empty() {
@@ -91,14 +91,14 @@ pub fn for_file(loaded: &LoadedFile) -> (Vec<VerdictRow>, Option<String>) {
             }
         })
         .collect();
-    (rows, Some(crate::verdict::targets_note()))
+    (rows, Some(crate::analysis::verdict::targets_note()))
 }
 
 /// The verdicts a comparison report recorded (`Verdicts[]{Run, Verdicts[]}`), one row per run
-/// and metric; names and levels are matched against [`crate::verdict`]'s own, so that an
+/// and metric; names and levels are matched against [`crate::analysis::verdict`]'s own, so that an
 /// unknown name is shown as written rather than guessed.
 pub fn from_comparison(report: &ComparisonFile) -> Vec<VerdictRow> {
-    use crate::verdict::Metric;
+    use crate::analysis::verdict::Metric;
     const METRICS: [Metric; 7] = [
         Metric::DownloadTime,
         Metric::ColdLoadTime,

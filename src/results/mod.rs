@@ -9,6 +9,7 @@
 pub mod comparison;
 pub mod multi_user;
 pub mod read;
+pub mod runs;
 pub mod single_user;
 pub mod tokens_per_second;
 pub mod write;
@@ -184,6 +185,16 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result
 /// Rounds to two decimals, as the reference's files show numbers.
 pub fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
+}
+
+impl From<RunStatus> for crate::exit::Outcome {
+    fn from(status: RunStatus) -> Self {
+        match status {
+            RunStatus::Success => crate::exit::Outcome::Success,
+            RunStatus::Failed => crate::exit::Outcome::Failed,
+            RunStatus::Interrupted => crate::exit::Outcome::Interrupted,
+        }
+    }
 }
 
 #[cfg(test)]

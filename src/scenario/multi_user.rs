@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use tokio::time::Instant;
 
+use crate::analysis::scaling;
 use crate::backend::ollama::{LocalModel, OllamaClient};
 use crate::backend::{GenerationRequest, RequestError};
-use crate::compare::scaling;
 use crate::engine::{self, Plan};
 use crate::exit::{Ctx, Outcome, UsageError};
 use crate::prompts::PromptLength;
@@ -93,8 +93,8 @@ impl MultiUserOptions {
 /// (`Summary.OverallDurationSeconds`), through `compare`'s reader of result files, so that
 /// files written by the PowerShell suite work too.
 pub fn read_baseline(path: &std::path::Path) -> anyhow::Result<(f64, String)> {
-    use crate::compare::model::Kind;
-    let runs = crate::compare::read::load_file(path)
+    use crate::results::comparison::Kind;
+    let runs = crate::results::runs::load_file(path)
         .map_err(|err| UsageError::err(format!("the baseline is unusable: {}", err.error())))?;
     for run in &runs {
         match run.kind {

@@ -380,7 +380,7 @@ fn print_verdicts(outcomes: &[ScenarioOutcome]) {
         let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
             continue;
         };
-        let Ok(verdicts) = crate::verdict::assess_result_json(&value) else {
+        let Ok(verdicts) = crate::analysis::verdict::assess_result_json(&value) else {
             continue;
         };
         if verdicts.is_empty() {
@@ -388,7 +388,7 @@ fn print_verdicts(outcomes: &[ScenarioOutcome]) {
         }
         if !printed_any {
             crate::outln!();
-            crate::outln!("Verdicts: {}", crate::verdict::targets_note());
+            crate::outln!("Verdicts: {}", crate::analysis::verdict::targets_note());
             printed_any = true;
         }
         crate::outln!("  {}:", outcome.scenario.file_name());

@@ -117,7 +117,11 @@ impl Target {
                 let advice = unreachable_advice(&error, &target.url, target.resolved_by, options);
                 let url = target.url.clone();
                 target.close().await;
-                Err(anyhow::Error::new(Unreachable { url, error, advice }))
+                Err(anyhow::Error::new(Unreachable {
+                    url,
+                    error: error.to_string(),
+                    advice,
+                }))
             }
             Some(_) => Ok(target),
         }

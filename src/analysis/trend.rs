@@ -23,7 +23,7 @@
 
 use serde::Serialize;
 
-use super::model::{Better, Metric, Run, Unit};
+use crate::results::comparison::{Better, Metric, Run, Unit};
 use crate::stats;
 
 /// Under this change in percent, with no noise estimate, a change is negligible.
@@ -321,7 +321,7 @@ pub fn directions(runs: &[&Run]) -> Vec<Direction> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::model::Kind;
+    use crate::results::comparison::Kind;
 
     fn tps(value: f64, sd: Option<f64>, n: Option<usize>) -> Metric {
         let mut metric = Metric::new(

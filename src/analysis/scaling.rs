@@ -24,7 +24,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::model::{Kind, Run};
+use crate::results::comparison::{Kind, Run};
 use crate::stats;
 
 /// One multi-user run in the series.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::model::{Better, Metric, Run, Unit};
+use crate::results::comparison::{Better, Metric, Run, Unit};
 use crate::results::read::{self, Body, ReadError, ResultFile};
 use crate::results::{comparison::ComparisonFile, tokens_per_second::TpsResult};
 use crate::results::{multi_user::MultiUserResult, single_user::SingleUserResult};
@@ -581,7 +581,7 @@ pub fn assign_labels(runs: &mut [Run]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::model::Kind;
+    use crate::results::comparison::Kind;
     use serde_json::json;
 
     fn runs(value: Value) -> Vec<Run> {

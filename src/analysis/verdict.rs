@@ -27,8 +27,8 @@
 
 use serde::Serialize;
 
-use crate::compare::model::{Kind, Run};
-use crate::compare::read;
+use crate::results::comparison::{Kind, Run};
+use crate::results::runs;
 use crate::stats::coefficient_of_variation;
 
 /// The hardware the targets assume, to be stated wherever verdicts show.
@@ -539,7 +539,7 @@ pub fn assess_run(run: &Run, scaling_efficiency_percent: Option<f64>) -> Vec<Ver
 /// PowerShell suite's). A multi-user file's scaling is judged when it records
 /// `Scaling.SingleUserTimeSeconds`.
 pub fn assess_result_json(value: &serde_json::Value) -> Result<Vec<Verdict>, String> {
-    let runs = read::runs_from_value(value, "result").map_err(|err| err.error().message.clone())?;
+    let runs = runs::runs_from_value(value, "result").map_err(|err| err.error().message.clone())?;
     Ok(runs
         .iter()
         .flat_map(|run| {
