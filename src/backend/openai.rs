@@ -267,14 +267,9 @@ impl OpenAiClient {
         let mut stream = StreamAccumulator::new(request.max_tokens);
         let mut saw_done = false;
         while let Some(line) = lines.next_line().await? {
-            let at = start.elapsed();
-            match sse_payload(line)? {
-                SseLine::Skip => {}
-                SseLine::Done => {
-                    saw_done = true;
-                    break;
-                }
-                SseLine::Data(payload) => stream.on_event(payload, at)?,
+            if stream.on_line(line, start.elapsed())? {
+                saw_done = true;
+                break;
             }
         }
         let total = start.elapsed();
@@ -285,12 +280,7 @@ impl OpenAiClient {
             })
             .await;
         } else if stream.done_reason.is_none() {
-            return Err(RequestError::Cut {
-                detail: format!(
-                    "the stream ended without `data: [DONE]` or a finish_reason after {} content chunks",
-                    stream.record.chunk_offsets.len()
-                ),
-            });
+            return Err(stream.cut());
         }
         Ok(stream.finish(total))
     }
@@ -640,6 +630,28 @@ fn sse_payload(line: &[u8]) -> Result<SseLine<'_>, RequestError> {
     })
 }
 
+/// Reads the lines of a server-sent event stream (each without its `\n`) as
+/// [`OpenAiClient::generate`] reads a server's reply, timed from the call: the record, or the
+/// error `generate` would give. Needs no server; the fuzz targets use it.
+pub fn read_event_lines<'a>(
+    lines: impl IntoIterator<Item = &'a [u8]>,
+    max_tokens: u32,
+) -> Result<GenerationRecord, RequestError> {
+    let start = Instant::now();
+    let mut stream = StreamAccumulator::new(max_tokens);
+    let mut saw_done = false;
+    for line in lines {
+        if stream.on_line(line, start.elapsed())? {
+            saw_done = true;
+            break;
+        }
+    }
+    if !saw_done && stream.done_reason.is_none() {
+        return Err(stream.cut());
+    }
+    Ok(stream.finish(start.elapsed()))
+}
+
 /// What one generation's events add up to.
 struct StreamAccumulator {
     record: GenerationRecord,
@@ -667,6 +679,16 @@ impl StreamAccumulator {
             usage: None,
             timings: None,
             done_reason: None,
+        }
+    }
+
+    /// Reads one line of the stream, which came `at` after the request was sent: `Ok(true)`
+    /// at `data: [DONE]`.
+    fn on_line(&mut self, line: &[u8], at: Duration) -> Result<bool, RequestError> {
+        match sse_payload(line)? {
+            SseLine::Skip => Ok(false),
+            SseLine::Done => Ok(true),
+            SseLine::Data(payload) => self.on_event(payload, at).map(|()| false),
         }
     }
 
@@ -725,6 +747,16 @@ impl StreamAccumulator {
             _ => self.counts_known = false,
         }
         Ok(())
+    }
+
+    /// The error of a stream that ended without `data: [DONE]` and without a finish_reason.
+    fn cut(&self) -> RequestError {
+        RequestError::Cut {
+            detail: format!(
+                "the stream ended without `data: [DONE]` or a finish_reason after {} content chunks",
+                self.record.chunk_offsets.len()
+            ),
+        }
     }
 
     fn finish(mut self, total: Duration) -> GenerationRecord {
@@ -1104,6 +1136,26 @@ mod tests {
             sse_payload(br#"{"response":"ndjson"}"#),
             Err(RequestError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn event_lines_are_read_as_generate_reads_a_stream() {
+        let record = read_event_lines(
+            [
+                &br#"data: {"choices":[{"text":"Hi"}]}"#[..],
+                b"",
+                br#"data: {"choices":[{"text":"!","finish_reason":"stop"}],"usage":{"completion_tokens":2}}"#,
+                b"data: [DONE]",
+                b"not read after [DONE]",
+            ],
+            8,
+        )
+        .unwrap();
+        assert_eq!(record.chunk_offsets.len(), 2);
+        assert_eq!(record.output_tokens, 2);
+        assert_eq!(record.done_reason.as_deref(), Some("stop"));
+        let cut = read_event_lines([&br#"data: {"choices":[{"text":"Hi"}]}"#[..]], 8);
+        assert!(matches!(cut, Err(RequestError::Cut { .. })));
     }
 
     #[test]
