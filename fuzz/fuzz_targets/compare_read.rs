@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ollabench::compare::analyse;
-use ollabench::compare::read::{assign_labels, parse_json, runs_from_value, LoadError};
+use ollabench::results::runs::{assign_labels, parse_json, runs_from_value, LoadError};
 use ollabench::compare::render::{render, Format};
 
 fuzz_target!(|bytes: &[u8]| {
