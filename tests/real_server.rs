@@ -511,6 +511,7 @@ async fn the_commands_run_against_a_real_llama_server() {
         "1",
         "--measurement-runs",
         "2",
+        "--keep-samples",
         "--concurrent-requests",
         "1,2",
         // Chat: as a bare completion, the short prompt (a whole sentence) often makes the

@@ -252,6 +252,10 @@ pub struct TokensPerSecondArgs {
     /// /v1/chat/completions (OpenAI).
     #[arg(long)]
     pub alternate_route: bool,
+    /// Keep every request's sample (timings, token counts, outcome) in the result file.
+    /// Without it, cells carry summaries and mergeable histograms only.
+    #[arg(long)]
+    pub keep_samples: bool,
 }
 
 impl TokensPerSecondArgs {
@@ -271,6 +275,10 @@ impl TokensPerSecondArgs {
             self.output.clone(),
             self.alternate_route,
         )
+        .map(|options| tokens_per_second::TpsOptions {
+            keep_samples: self.keep_samples,
+            ..options
+        })
     }
 
     pub async fn execute(self, ctx: &Ctx) -> anyhow::Result<Outcome> {

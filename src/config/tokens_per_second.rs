@@ -27,6 +27,9 @@ pub struct TpsOptions {
     pub concurrency_levels: Vec<u32>,
     pub output: PathBuf,
     pub route: Route,
+    /// Keep every request's sample in the file (`--keep-samples`); otherwise the cells carry
+    /// their summaries and histograms only, so a file's size does not grow with the run.
+    pub keep_samples: bool,
 }
 
 impl TpsOptions {
@@ -104,6 +107,7 @@ impl TpsOptions {
             measurement_runs,
             concurrency_levels: levels,
             output,
+            keep_samples: false,
             route: if alternate_route {
                 Route::Chat
             } else {
@@ -155,6 +159,7 @@ impl TpsOptions {
             concurrency_levels: vec![defaults::CONCURRENT_REQUESTS],
             output,
             route: Route::Generate,
+            keep_samples: false,
         })
     }
 }

@@ -36,13 +36,27 @@ impl Cell<'_> {
         format!("{} / {}", self.model, self.prompt_length())
     }
 
-    /// Per-request TTFT of the successful measured requests, seconds.
+    /// Per-request TTFT of the successful measured requests, seconds: the samples when the
+    /// file kept them (`--keep-samples`), else the 101 percentiles (0, 1, ... 100) of the
+    /// cell's TTFT histogram, which draw the same distribution.
     pub fn time_to_first_token_samples(&self) -> Vec<f64> {
-        self.result
+        let kept: Vec<f64> = self
+            .result
             .samples
             .iter()
             .filter(|s| s.succeeded)
             .filter_map(|s| s.time_to_first_token_seconds)
+            .collect();
+        if !kept.is_empty() {
+            return kept;
+        }
+        let Some(histograms) = &self.result.histograms else {
+            return Vec::new();
+        };
+        let ttft = &histograms.time_to_first_token;
+        (0..=100)
+            .filter_map(|p| ttft.percentile(f64::from(p)))
+            .map(|d| d.as_secs_f64())
             .collect()
     }
 }

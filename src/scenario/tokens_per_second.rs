@@ -197,6 +197,17 @@ async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<T
     }
     .into();
     result.provenance.finished_at = Some(chrono::Local::now().to_rfc3339());
+    if !options.keep_samples {
+        // Everything above needed them; the file keeps summaries and histograms.
+        for cell in result
+            .model_results
+            .iter_mut()
+            .flat_map(|m| &mut m.prompt_results)
+        {
+            cell.samples.clear();
+            cell.warmup.clear();
+        }
+    }
     Ok(result)
 }
 
