@@ -77,9 +77,25 @@ impl ScalingAnalysis {
     }
 }
 
-/// The reference's words for an efficiency (percent) with more than one user.
-pub fn scaling_assessment(efficiency_percent: f64) -> &'static str {
-    if efficiency_percent > 70.0 {
+/// The thresholds of [`scaling_assessment`], stated once for every output that shows one.
+pub const SCALING_THRESHOLDS: &str = "efficiency = single-user time / overall duration: \
+    over 70% excellent, 50-70% good, 30-50% moderate contention, under 30% heavy contention; \
+    a speedup under 5% of the way from 1x to the number of users is serial";
+
+/// The reference's words for an efficiency (percent) of `users` users, judged first by the
+/// speedup those users bought: with 2 users, 50% efficiency is a speedup of 1.0x, which the
+/// reference's thresholds alone would call good parallelism although nothing ran in parallel.
+pub fn scaling_assessment(efficiency_percent: f64, users: u32) -> &'static str {
+    let users_f = f64::from(users.max(1));
+    let speedup = efficiency_percent / 100.0 * users_f;
+    let parallel_fraction = if users > 1 {
+        (speedup - 1.0) / (users_f - 1.0)
+    } else {
+        1.0
+    };
+    if users > 1 && parallel_fraction < 0.05 {
+        "Serial: no concurrent benefit (the users ran one after another)"
+    } else if efficiency_percent > 70.0 {
         "Excellent scaling"
     } else if efficiency_percent >= 50.0 {
         "Good parallelism"
@@ -214,7 +230,7 @@ pub fn analyse(runs: &[Run]) -> Option<ScalingAnalysis> {
                 .map(|(time, _)| time / overall * 100.0);
             let assessment = match (users, efficiency) {
                 (1, _) => Some("baseline".to_string()),
-                (_, Some(e)) => Some(scaling_assessment(e).to_string()),
+                (_, Some(e)) => Some(scaling_assessment(e, users).to_string()),
                 _ => None,
             };
             let download = run
@@ -258,13 +274,26 @@ mod tests {
 
     #[test]
     fn the_reference_words() {
-        assert_eq!(scaling_assessment(75.0), "Excellent scaling");
-        assert_eq!(scaling_assessment(50.4), "Good parallelism");
-        assert_eq!(scaling_assessment(35.0), "Moderate contention (acceptable)");
+        assert_eq!(scaling_assessment(75.0, 3), "Excellent scaling");
+        assert_eq!(scaling_assessment(50.4, 3), "Good parallelism");
         assert_eq!(
-            scaling_assessment(15.75),
+            scaling_assessment(35.0, 5),
+            "Moderate contention (acceptable)"
+        );
+        assert_eq!(
+            scaling_assessment(15.75, 10),
             "Heavy contention (poor scaling, bottleneck present)"
         );
+    }
+
+    #[test]
+    fn a_serial_run_is_called_serial_whatever_its_efficiency() {
+        // 2 users, speedup 1.03x: 51.5% efficiency, which the thresholds alone call good.
+        assert!(scaling_assessment(51.5, 2).starts_with("Serial"));
+        assert!(scaling_assessment(52.4, 2).starts_with("Serial"), "1.048x");
+        assert_eq!(scaling_assessment(52.6, 2), "Good parallelism", "1.052x");
+        assert!(scaling_assessment(34.0, 3).starts_with("Serial"), "1.02x");
+        assert_eq!(scaling_assessment(100.0, 1), "Excellent scaling");
     }
 
     #[test]

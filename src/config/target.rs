@@ -91,6 +91,22 @@ pub fn normalize_endpoint(raw: &str) -> anyhow::Result<String> {
             "the endpoint is empty: give a URL such as http://localhost:11434",
         ));
     }
+    let lower = trimmed.to_ascii_lowercase();
+    if !trimmed.contains("://") {
+        for scheme in ["https", "http"] {
+            if let Some(rest) = lower.strip_prefix(scheme) {
+                if rest.starts_with(':') && !rest[1..].starts_with(|c: char| c.is_ascii_digit())
+                    || rest.starts_with('/')
+                {
+                    let host = rest.trim_start_matches([':', '/']);
+                    return Err(UsageError::err(format!(
+                        "the endpoint '{raw}' has a malformed scheme: did you mean \
+                         {scheme}://{host}?"
+                    )));
+                }
+            }
+        }
+    }
     let with_scheme = if trimmed.contains("://") {
         trimmed.to_string()
     } else if trimmed.starts_with(':') {
@@ -161,6 +177,19 @@ mod tests {
             "http://127.0.0.1:8080"
         );
         assert!(normalize_endpoint("ftp://x").is_err());
+        let typo = normalize_endpoint("http//localhost:11500").unwrap_err();
+        assert!(
+            typo.to_string()
+                .contains("did you mean http://localhost:11500"),
+            "{typo}"
+        );
+        assert!(normalize_endpoint("https:/h:1").is_err());
+        assert!(normalize_endpoint("http:localhost").is_err());
+        assert_eq!(
+            normalize_endpoint("httpbin:8080").unwrap(),
+            "http://httpbin:8080",
+            "a host that starts with http is a host"
+        );
         assert!(normalize_endpoint("  ").is_err());
     }
 

@@ -564,7 +564,7 @@ fn efficiency_assessment(efficiency: Option<f64>, users: u32) -> String {
     match efficiency {
         None => "not computed (no baseline)".into(),
         Some(_) if users == 1 => "baseline (one user)".into(),
-        Some(e) => scaling::scaling_assessment(e).into(),
+        Some(e) => scaling::scaling_assessment(e, users).into(),
     }
 }
 
@@ -607,6 +607,7 @@ fn print_summary(result: &MultiUserResult, written: &Path) {
             sc.speedup.unwrap_or_default(),
             sc.assessment
         );
+        crate::outln!("           ({})", scaling::SCALING_THRESHOLDS);
     } else {
         crate::outln!("  Scaling: {}", sc.baseline_source);
     }

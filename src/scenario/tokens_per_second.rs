@@ -576,18 +576,25 @@ fn finish_model(model_result: &mut ModelResult, cells: &[PromptResult], options:
         .collect();
 }
 
+/// The reference's reading of a longer prompt's tok/s against the shortest (10-20% lower is
+/// expected), with the thresholds stated in the words. A change is "minimal" only when it is
+/// within 10% either way.
 fn impact_assessment(index: usize, change: Option<f64>) -> String {
     match (index, change) {
         (0, _) => "baseline".into(),
         (_, None) => "not measured".into(),
-        (_, Some(c)) if c > -10.0 => "minimal impact (under 10%)".into(),
+        (_, Some(c)) if c.abs() < 10.0 => "minimal impact (within 10%)".into(),
+        (_, Some(c)) if c >= 10.0 => {
+            "10% or more faster than the shorter prompt: unusual, check for prompt caching or \
+             noise"
+                .into()
+        }
         (_, Some(c)) if c >= -20.0 => {
             "10-20% lower: expected for longer context, not a problem".into()
         }
         (_, Some(_)) => "more than 20% lower: beyond the 10-20% the reference expects".into(),
     }
 }
-
 /// Rebuilds the concurrency section from every cell measured so far. The single-stream
 /// throughput is the aggregate of the same model and prompt at concurrency 1, so that both
 /// sides of the efficiency count prompt processing and gaps the same way.
@@ -732,23 +739,26 @@ fn fmt_opt(value: Option<f64>, decimals: usize) -> String {
 fn print_summary(result: &TpsResult, options: &TpsOptions, written: &Path) {
     crate::outln!();
     crate::outln!(
-        "Tokens per second ({} generation tokens, {} measured runs):",
+        "Tokens per second ({} generation tokens, {}):",
         options.generation_tokens,
-        options.measurement_runs
+        plural(
+            options.measurement_runs as usize,
+            "measured run",
+            "measured runs"
+        )
     );
     if let Some(note) = result.provenance.simulated_note() {
         crate::outln!("{note}");
     }
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
+    let mut table = console_table();
     table.set_header(vec![
         "Model",
         "Prompt",
         "Conc.",
         "tok/s",
-        "StdDev",
         "CV %",
         "Stability",
+        "Prompt eval tok/s",
         "TTFT p50 ms",
         "TPOT ms",
         "ITL p99 ms",
@@ -761,11 +771,16 @@ fn print_summary(result: &TpsResult, options: &TpsOptions, written: &Path) {
                 cell.prompt_length.clone(),
                 cell.concurrent_requests.to_string(),
                 fmt_opt(cell.statistics.average_tokens_per_second, 1),
-                fmt_opt(cell.statistics.std_dev_tokens_per_second, 2),
                 fmt_opt(cell.statistics.coefficient_of_variation_percent, 1),
-                cell.statistics
-                    .stability
-                    .map_or("-".into(), |s| s.label().to_string()),
+                match (cell.partial, cell.statistics.stability) {
+                    (true, _) => "partial".into(),
+                    (false, Some(s)) => s.label().to_string(),
+                    (false, None) => "-".into(),
+                },
+                fmt_opt(
+                    cell.metrics.prompt_eval_tokens_per_second.map(|s| s.mean),
+                    0,
+                ),
                 fmt_opt(
                     cell.metrics
                         .time_to_first_token_seconds
@@ -789,28 +804,34 @@ fn print_summary(result: &TpsResult, options: &TpsOptions, written: &Path) {
         }
     }
     crate::outln!("{table}");
+    print_concurrency(result, options);
     let s = &result.summary;
     crate::outln!(
-        "Overall: {} tok/s average (min {}, max {}), {} tests, {} samples, success rate {}%",
+        "Overall: {} tok/s average (min {}, max {}), {}, {}, success rate {}%",
         fmt_opt(s.overall_average_tokens_per_second, 1),
         fmt_opt(s.overall_min_tokens_per_second, 1),
         fmt_opt(s.overall_max_tokens_per_second, 1),
-        s.total_tests,
-        s.total_samples,
+        plural(s.total_tests, "test", "tests"),
+        plural(s.total_samples, "sample", "samples"),
         s.success_rate
     );
     for model in &result.model_results {
+        if let Some(load) = model.preload_seconds {
+            crate::outln!("  {}: loaded in {load:.2} s before measuring", model.model);
+        }
         for impact in model.prompt_length_impact.iter().skip(1) {
-            crate::outln!(
-                "  {} {}: {}% vs {} ({})",
-                model.model,
-                impact.prompt_length,
-                fmt_opt(impact.change_percent, 1),
-                model.prompt_length_impact[0].prompt_length,
-                impact.assessment
-            );
+            if let Some(change) = impact.change_percent {
+                crate::outln!(
+                    "  {} {}: {change:+.1}% tok/s vs {} ({})",
+                    model.model,
+                    impact.prompt_length,
+                    model.prompt_length_impact[0].prompt_length,
+                    impact.assessment
+                );
+            }
         }
     }
+    print_failures(result);
     if result.status == RunStatus::Interrupted {
         crate::outln!(
             "Interrupted: partial results written to {}",
@@ -818,5 +839,122 @@ fn print_summary(result: &TpsResult, options: &TpsOptions, written: &Path) {
         );
     } else {
         crate::outln!("Results written to {}", written.display());
+    }
+}
+
+/// A table that fits 100 columns: cells wrap instead of widening it.
+fn console_table() -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_width(100);
+    table
+}
+
+/// Every concurrency level with its efficiency and diagnosis, and whether the single-stream
+/// baseline was added by ollabench.
+fn print_concurrency(result: &TpsResult, options: &TpsOptions) {
+    if result
+        .concurrency
+        .iter()
+        .all(|c| c.concurrent_requests == 1)
+    {
+        return;
+    }
+    if !options.concurrency_levels.contains(&1) {
+        crate::outln!(
+            "Concurrency 1 was measured too: the single-stream baseline that efficiency needs."
+        );
+    }
+    let mut table = console_table();
+    table.set_header(vec![
+        "Model",
+        "Prompt",
+        "Conc.",
+        "Aggregate tok/s",
+        "Per request tok/s",
+        "Efficiency %",
+        "Assessment",
+    ]);
+    for c in &result.concurrency {
+        table.add_row(vec![
+            c.model.clone(),
+            c.prompt_length.clone(),
+            c.concurrent_requests.to_string(),
+            fmt_opt(c.aggregate_tokens_per_second, 1),
+            fmt_opt(c.per_request_tokens_per_second, 1),
+            fmt_opt(c.efficiency_percent, 0),
+            c.assessment.clone(),
+        ]);
+    }
+    crate::outln!("{table}");
+}
+
+/// The count and kinds of failures of every cell, with the first message of each kind.
+fn print_failures(result: &TpsResult) {
+    for model in &result.model_results {
+        for cell in &model.prompt_results {
+            if cell.requests.failed == 0 {
+                continue;
+            }
+            let kinds: Vec<String> = cell
+                .requests
+                .failures_by_kind
+                .iter()
+                .map(|(kind, count)| format!("{count} {kind}"))
+                .collect();
+            crate::outln!(
+                "  ❌ {} {} c={}: {} of {} failed ({})",
+                model.model,
+                cell.prompt_length,
+                cell.concurrent_requests,
+                cell.requests.failed,
+                cell.requests.attempted,
+                kinds.join(", ")
+            );
+            for example in &cell.requests.failure_examples {
+                crate::outln!("     first {}: {}", example.kind, example.message);
+            }
+        }
+    }
+}
+
+/// `1 test`, `3 tests`.
+fn plural(count: usize, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prompt_length_label_follows_its_number_at_every_boundary() {
+        let label = |c: f64| impact_assessment(1, Some(c));
+        assert_eq!(impact_assessment(0, Some(-50.0)), "baseline");
+        assert_eq!(impact_assessment(1, None), "not measured");
+        assert!(label(0.0).starts_with("minimal"));
+        assert!(label(9.99).starts_with("minimal"));
+        assert!(label(-9.99).starts_with("minimal"));
+        assert!(label(10.0).contains("faster"), "+10% is no minimal impact");
+        assert!(label(30.8).contains("faster"), "the mislabel of the issue");
+        assert!(label(-10.0).starts_with("10-20% lower"));
+        assert!(label(-20.0).starts_with("10-20% lower"));
+        assert!(label(-20.01).starts_with("more than 20% lower"));
+    }
+
+    #[test]
+    fn counts_are_worded_in_the_singular_and_the_plural() {
+        assert_eq!(plural(1, "test", "tests"), "1 test");
+        assert_eq!(plural(0, "test", "tests"), "0 tests");
+        assert_eq!(
+            plural(3, "measured run", "measured runs"),
+            "3 measured runs"
+        );
     }
 }
