@@ -41,3 +41,44 @@ macro_rules! errln {
         $crate::output::write_stderr(format_args!($($arg)*))
     };
 }
+
+/// The console's width: every table and long line fits it.
+pub const WIDTH: usize = 100;
+
+/// Wraps `text` at word boundaries so that no line is wider than [`WIDTH`]; lines after the
+/// first start with `indent`. A word longer than a line stays whole rather than being cut.
+pub fn wrap(first_prefix: &str, text: &str, indent: &str) -> String {
+    let mut out = String::from(first_prefix);
+    let mut width = first_prefix.chars().count();
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if width > indent.chars().count() && width + 1 + len > WIDTH {
+            out.push('\n');
+            out.push_str(indent);
+            width = indent.chars().count();
+        } else if !out.is_empty() && !out.ends_with(' ') {
+            out.push(' ');
+            width += 1;
+        }
+        out.push_str(word);
+        width += len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_wrap_at_word_boundaries_with_an_indent() {
+        let text = "word ".repeat(60);
+        let wrapped = wrap("  first: ", &text, "     ");
+        for line in wrapped.lines() {
+            assert!(line.chars().count() <= WIDTH, "{line}");
+        }
+        assert!(wrapped.starts_with("  first: word"));
+        assert!(wrapped.lines().skip(1).all(|l| l.starts_with("     word")));
+        assert_eq!(wrap("", "short", "  "), "short");
+    }
+}

@@ -132,7 +132,7 @@ impl Provenance {
     pub fn simulated_note(&self) -> Option<String> {
         self.simulated.then(|| {
             format!(
-                "SIMULATED: these numbers come from ollabench's built-in simulator (profile {}, time scale {}), not from real hardware",
+                "SIMULATED: numbers from ollabench's built-in simulator (profile {}, time scale {}),\n  not from real hardware",
                 self.simulator_profile.as_deref().unwrap_or("unknown"),
                 self.simulator_time_scale.unwrap_or(1.0)
             )

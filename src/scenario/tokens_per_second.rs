@@ -848,7 +848,7 @@ fn console_table() -> Table {
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
-        .set_width(100);
+        .set_width(crate::output::WIDTH as u16);
     table
 }
 
@@ -914,7 +914,11 @@ fn print_failures(result: &TpsResult) {
                 kinds.join(", ")
             );
             for example in &cell.requests.failure_examples {
-                crate::outln!("     first {}: {}", example.kind, example.message);
+                let first = format!("     first {}: ", example.kind);
+                crate::outln!(
+                    "{}",
+                    crate::output::wrap(&first, &example.message, "       ")
+                );
             }
         }
     }
