@@ -12,7 +12,13 @@
 //!   stream rate: batching raises the aggregate.
 //! - With `num_predict` set, exactly that many tokens are generated (`done_reason: "length"`) so
 //!   runs are comparable; without it the model stops after a seeded 80 to 320 tokens (`"stop"`).
-//! - Durations reported are the real elapsed times the producer measured.
+//! - `prompt_eval_duration` and `eval_duration` are the modelled times (what the simulated GPU
+//!   took, on the schedule the tokens are sent on), so a busy host does not change them;
+//!   `load_duration` and `total_duration` are measured, since they include real waiting (the
+//!   queue, a load, a slot).
+//! - The plain functions here ([`decode_rate`], [`token_seconds`], [`prompt_seconds`],
+//!   [`batch_factor`]) are the model; `run` paces the tokens with them, and
+//!   [`crate::sim::model`] computes the expected rates with them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +30,7 @@ use tokio::time::Instant;
 
 use super::catalogue::CatalogueModel;
 use super::keep_alive::KeepAlive;
+use super::profile::Profile;
 use super::scheduler::SchedError;
 use super::Sim;
 
@@ -41,6 +48,59 @@ const PROMPT_RATE_FACTOR: f64 = 27.0;
 const PROMPT_OVERHEAD_SECONDS: f64 = 0.012;
 /// Handler work before scheduling (manifest lookup, template): Ollama's few-ms load_duration.
 const REQUEST_OVERHEAD_SECONDS: f64 = 0.003;
+/// Prompt evaluation time is scaled by one draw from this range.
+const PROMPT_NOISE: (f64, f64) = (0.95, 1.05);
+/// Standard deviation of a request's decode speed around the model's rate.
+pub(crate) const REQUEST_SPREAD: f64 = 0.012;
+/// A request's speed draw is clamped to this many standard deviations.
+pub(crate) const REQUEST_SPREAD_LIMIT: f64 = 3.0;
+/// Each token's interval varies by up to this fraction either way (uniform, mean zero), on an
+/// absolute schedule, so it does not accumulate.
+pub(crate) const TOKEN_JITTER: f64 = 0.15;
+
+/// Decode speed of one stream with a short prompt on `profile` (tokens per simulated second).
+pub(crate) fn decode_rate(profile: &Profile, model: &CatalogueModel) -> f64 {
+    model.t4_tokens_per_second * profile.decode_speedup
+}
+
+/// Each stream's slowdown when `streams` decode on one runner: batching raises the aggregate.
+pub(crate) fn batch_factor(streams: usize) -> f64 {
+    1.0 + BATCH_SLOWDOWN * streams.saturating_sub(1) as f64
+}
+
+/// A request's decode-time factor from a standard normal draw (clamped).
+pub(crate) fn request_factor(normal: f64) -> f64 {
+    1.0 + REQUEST_SPREAD * normal.clamp(-REQUEST_SPREAD_LIMIT, REQUEST_SPREAD_LIMIT)
+}
+
+/// Simulated seconds of prompt evaluation with `streams` decoding on the runner and a `noise`
+/// draw from `PROMPT_NOISE`.
+pub(crate) fn prompt_seconds(
+    profile: &Profile,
+    model: &CatalogueModel,
+    prompt_tokens: u64,
+    streams: usize,
+    noise: f64,
+) -> f64 {
+    let prompt_rate =
+        decode_rate(profile, model).max(1e-6) * PROMPT_RATE_FACTOR * profile.prompt_speedup
+            / profile.decode_speedup;
+    (PROMPT_OVERHEAD_SECONDS + prompt_tokens as f64 / prompt_rate) * batch_factor(streams) * noise
+}
+
+/// The mean interval between tokens of one stream decoding alone (simulated seconds), before
+/// the per-token jitter: the model's rate, slowed by the context (`1 + tokens / 4400`), by
+/// layers offloaded to the CPU and by the request's own speed draw.
+pub(crate) fn token_seconds(
+    profile: &Profile,
+    model: &CatalogueModel,
+    prompt_tokens: u64,
+    offload_slowdown: f64,
+    request_factor: f64,
+) -> f64 {
+    let context_factor = 1.0 + prompt_tokens as f64 / CONTEXT_HALVING_TOKENS;
+    request_factor * context_factor * offload_slowdown / decode_rate(profile, model).max(1e-6)
+}
 
 /// Prompt tokens of a text: about four characters a token.
 pub(crate) fn text_tokens(text: &str) -> u64 {
@@ -177,27 +237,33 @@ async fn run(
     let stream = lease.stream();
 
     let profile = sim.profile;
-    let decode_rate = job.model.t4_tokens_per_second * profile.decode_speedup;
-    let batch = |k: usize| 1.0 + BATCH_SLOWDOWN * (k.saturating_sub(1)) as f64;
-    let prompt_rate =
-        decode_rate * PROMPT_RATE_FACTOR * profile.prompt_speedup / profile.decode_speedup;
-    let prompt_seconds = (PROMPT_OVERHEAD_SECONDS + job.prompt_tokens as f64 / prompt_rate)
-        * batch(lease.streams_now())
-        * rng.gen_range(0.95..1.05);
+    let prompt_seconds = prompt_seconds(
+        profile,
+        job.model,
+        job.prompt_tokens,
+        lease.streams_now(),
+        rng.gen_range(PROMPT_NOISE.0..PROMPT_NOISE.1),
+    );
     let prompt_start = Instant::now();
     let mut cursor = clock.deadline_after(prompt_start, prompt_seconds);
     tokio::time::sleep_until(cursor).await;
-    let decode_start = Instant::now();
+    let decode_start = cursor;
+    // The reported durations are the modelled ones (what the simulated GPU took), not how
+    // late this machine woke up: a busy host must not change the server's own timings.
     let prompt_eval_duration = decode_start - prompt_start;
 
     let (count, done_reason) = match job.num_predict {
         Some(n) => (n, "length"),
         None => (rng.gen_range(80..=320), "stop"),
     };
-    let request_factor = 1.0 + 0.012 * standard_normal(&mut rng).clamp(-3.0, 3.0);
-    let context_factor = 1.0 + job.prompt_tokens as f64 / CONTEXT_HALVING_TOKENS;
-    let base_interval =
-        request_factor * context_factor * lease.offload_slowdown / decode_rate.max(1e-6);
+    let request_factor = request_factor(standard_normal(&mut rng));
+    let base_interval = token_seconds(
+        profile,
+        job.model,
+        job.prompt_tokens,
+        lease.offload_slowdown,
+        request_factor,
+    );
     let mut text_rng = match job.seed {
         Some(seed) => StdRng::seed_from_u64(seed as u64 ^ job.prompt_tokens),
         None => StdRng::seed_from_u64(rng.gen()),
@@ -205,10 +271,9 @@ async fn run(
     let mut context: Vec<u32> = (0..job.prompt_tokens)
         .map(|_| text_rng.gen_range(1..50_000))
         .collect();
-    let mut last_token = decode_start;
     for index in 0..count {
-        let jitter = rng.gen_range(-0.15..0.15);
-        let interval = base_interval * batch(lease.streams_now()) * (1.0 + jitter);
+        let jitter = rng.gen_range(-TOKEN_JITTER..TOKEN_JITTER);
+        let interval = base_interval * batch_factor(lease.streams_now()) * (1.0 + jitter);
         cursor = clock.deadline_after(cursor, interval);
         tokio::time::sleep_until(cursor).await;
         let piece = next_piece(&mut text_rng, index);
@@ -219,9 +284,8 @@ async fn run(
                 message: "request canceled".into(),
             });
         }
-        last_token = Instant::now();
     }
-    let eval_duration = last_token - decode_start;
+    let eval_duration = cursor - decode_start;
     // The slot and the runner are free before the final chunk, so /api/ps is already true
     // when the client reads it.
     drop(stream);

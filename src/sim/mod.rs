@@ -12,15 +12,19 @@
 //! - [`registry`]: which registries a pull can reach (private ones, air-gapped mode) and the
 //!   manifest errors it ends with otherwise.
 //! - [`faults`]: injected errors, cuts, stalls and malformed lines.
+//! - [`model`]: the performance model as plain functions (download, cold and warm load, decode
+//!   speed), computed by the same code the server paces itself with; no clock, no sockets.
 //!
-//! Every modelled delay is multiplied by `time_scale`; durations in replies are the real
-//! (scaled) elapsed times, so at scale 0.05 every duration is 20x shorter and rates 20x higher.
+//! Every modelled delay is multiplied by `time_scale`, so at scale 0.05 every duration is 20x
+//! shorter and rates 20x higher. `prompt_eval_duration` and `eval_duration` in replies are the
+//! modelled (scaled) times; the other durations are the real elapsed ones.
 
 pub mod catalogue;
 mod clock;
 pub mod faults;
 mod generation;
 pub mod keep_alive;
+pub mod model;
 mod openai;
 pub mod profile;
 mod pull;

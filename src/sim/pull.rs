@@ -27,7 +27,7 @@ use super::catalogue::{normalize_name, CatalogueModel, Layer};
 use super::faults::FaultKind;
 use super::routes::{decode, NameRequest};
 use super::streaming::{bytes_response, Next, Outbox, FAULT_ERROR};
-use super::transfers::{FlowHandle, FlowKind};
+use super::transfers::{FlowHandle, FlowKind, Offline};
 use super::Sim;
 
 /// Progress lines come this often while a layer downloads (simulated seconds).
@@ -40,6 +40,37 @@ const SMALL_LAYER_BYTES: u64 = 1 << 20;
 const LAYER_TICK_SECONDS: f64 = 1.0;
 /// `verifying sha256 digest` to `writing manifest` (transcript 44: about 60 ms).
 const VERIFY_SECONDS: f64 = 0.06;
+/// Every download's layer sizes are scaled by one seeded draw from this range.
+pub(crate) const SIZE_NOISE: (f64, f64) = (0.98, 1.02);
+
+/// Bytes layer `layer` moves as a flow, with the download's noise; `None` for a small layer,
+/// which arrives at once.
+fn layer_flow_bytes(layer: &Layer, noise: f64) -> Option<f64> {
+    (layer.size >= SMALL_LAYER_BYTES).then_some(layer.size as f64 * noise)
+}
+
+/// How long a layer holds the pull when its bytes took `took` simulated seconds: Ollama ends a
+/// layer on its progress tick, so a layer takes a whole number of ticks, and at least one.
+fn layer_seconds(took: f64) -> f64 {
+    ((took - 1e-6) / LAYER_TICK_SECONDS).ceil().max(1.0) * LAYER_TICK_SECONDS
+}
+
+/// The modelled download of `model` (simulated seconds from the request to `success`) with
+/// the machine to itself: the manifest, every layer's flow rounded up to the tick, the
+/// verification. The machine's write-back buffer is left as the download leaves it.
+pub(crate) fn download_seconds(machine: &mut Offline, model: &CatalogueModel, noise: f64) -> f64 {
+    machine.idle(MANIFEST_SECONDS);
+    let mut total = MANIFEST_SECONDS;
+    for layer in &model.layers {
+        let took = layer_flow_bytes(layer, noise)
+            .map_or(0.0, |bytes| machine.transfer(FlowKind::Download, bytes));
+        let seconds = layer_seconds(took);
+        machine.idle(seconds - took);
+        total += seconds;
+    }
+    machine.idle(VERIFY_SECONDS);
+    total + VERIFY_SECONDS
+}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Phase {
@@ -117,7 +148,7 @@ impl Pulls {
 
 async fn run_download(sim: Arc<Sim>, download: Arc<Download>) {
     let clock = sim.clock;
-    let noise = sim.request_rng().gen_range(0.98..1.02);
+    let noise = sim.request_rng().gen_range(SIZE_NOISE.0..SIZE_NOISE.1);
     let work = async {
         // Every step is scheduled from the previous one's exact end, so late wake-ups of a
         // busy machine do not add up.
@@ -129,11 +160,8 @@ async fn run_download(sim: Arc<Sim>, download: Arc<Download>) {
                 .send_replace(Phase::Layer { index, done: false });
             let start = cursor;
             let mut finished = start;
-            if layer.size >= SMALL_LAYER_BYTES {
-                let flow = Arc::new(
-                    sim.transfers
-                        .start(FlowKind::Download, layer.size as f64 * noise),
-                );
+            if let Some(bytes) = layer_flow_bytes(layer, noise) {
+                let flow = Arc::new(sim.transfers.start(FlowKind::Download, bytes));
                 *download.flow.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&flow));
                 finished = flow.finished().await.max(start);
             }
@@ -142,8 +170,7 @@ async fn run_download(sim: Arc<Sim>, download: Arc<Download>) {
                 .send_replace(Phase::Layer { index, done: true });
             *download.flow.lock().unwrap_or_else(|e| e.into_inner()) = None;
             let took = clock.simulated_seconds(finished - start);
-            let ticks = ((took - 1e-6) / LAYER_TICK_SECONDS).ceil().max(1.0);
-            cursor = clock.deadline_after(start, ticks * LAYER_TICK_SECONDS);
+            cursor = clock.deadline_after(start, layer_seconds(took));
             tokio::time::sleep_until(cursor).await;
         }
         download.phase.send_replace(Phase::Verifying);

@@ -32,7 +32,7 @@ use super::catalogue::CatalogueModel;
 use super::clock::Clock;
 use super::keep_alive::KeepAlive;
 use super::profile::Profile;
-use super::transfers::{FlowKind, Transfers};
+use super::transfers::{FlowKind, Offline, Transfers};
 
 /// How long an unloading runner stays listed (simulated seconds): Ollama's runner is still in
 /// `/api/ps` a few tens of milliseconds after it answered an unload.
@@ -635,15 +635,7 @@ impl Scheduler {
         pending: &Pending,
         needed: u64,
     ) -> Lease {
-        let profile = self.settings.profile;
-        let (size_vram, offload_slowdown) = if profile.has_gpu() {
-            let vram = needed.min(profile.gpu_memory_bytes);
-            let on_cpu = 1.0 - vram as f64 / needed.max(1) as f64;
-            // Layers left in system memory are decoded by the CPU, several times slower.
-            (vram, 1.0 + 5.0 * on_cpu)
-        } else {
-            (0, 1.0)
-        };
+        let (size_vram, offload_slowdown) = placement(self.settings.profile, needed);
         let id = state.next_runner_id;
         state.next_runner_id += 1;
         let (load, _) = watch::channel(LoadState::Loading);
@@ -679,34 +671,20 @@ impl Scheduler {
         model: &'static CatalogueModel,
         cold: bool,
     ) {
-        let profile = self.settings.profile;
         let clock = self.settings.clock;
-        let (latency_noise, read_noise, init_noise) = {
+        let draws = {
             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-            (
-                rng.gen_range(0.97..1.03),
-                rng.gen_range(0.98..1.02),
-                rng.gen_range(0.95..1.05),
-            )
+            LoadDraws::draw(&mut rng)
         };
+        let plan = load_plan(self.settings.profile, model, cold, draws);
         let work = async {
             // Each phase starts at the previous one's exact end: late wake-ups do not add up.
-            let bytes = model.weights_bytes() as f64 * read_noise;
-            let read_done = if cold {
-                let latency = profile.storage_latency_seconds * latency_noise;
-                tokio::time::sleep_until(clock.deadline_after(Instant::now(), latency)).await;
-                self.transfers
-                    .start(FlowKind::StorageRead, bytes)
-                    .finished()
-                    .await
-            } else {
-                self.transfers
-                    .start(FlowKind::CacheRead, bytes)
-                    .finished()
-                    .await
-            };
-            let init = profile.gpu_init_seconds * init_noise;
-            tokio::time::sleep_until(clock.deadline_after(read_done, init)).await;
+            if plan.latency_seconds > 0.0 {
+                let latency_done = clock.deadline_after(Instant::now(), plan.latency_seconds);
+                tokio::time::sleep_until(latency_done).await;
+            }
+            let read_done = self.transfers.start(plan.read, plan.bytes).finished().await;
+            tokio::time::sleep_until(clock.deadline_after(read_done, plan.init_seconds)).await;
         };
         let finished = tokio::select! {
             _ = work => true,
@@ -734,6 +712,98 @@ impl Scheduler {
         self.runners_changed
             .send_modify(|generation| *generation += 1);
     }
+}
+
+/// Where a runner of `needed` bytes goes on `profile`: its bytes in GPU memory, and how much
+/// slower it decodes because layers that did not fit are decoded by the CPU.
+pub(crate) fn placement(profile: &Profile, needed: u64) -> (u64, f64) {
+    if profile.has_gpu() {
+        let vram = needed.min(profile.gpu_memory_bytes);
+        let on_cpu = 1.0 - vram as f64 / needed.max(1) as f64;
+        // Layers left in system memory are decoded by the CPU, several times slower.
+        (vram, 1.0 + 5.0 * on_cpu)
+    } else {
+        (0, 1.0)
+    }
+}
+
+/// The seeded random factors of one load, each drawn from its range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LoadDraws {
+    /// Scales the storage's first-access latency (cold loads).
+    pub latency: f64,
+    /// Scales the bytes read.
+    pub read: f64,
+    /// Scales the GPU initialisation.
+    pub init: f64,
+}
+
+impl LoadDraws {
+    const LATENCY: (f64, f64) = (0.97, 1.03);
+    const READ: (f64, f64) = (0.98, 1.02);
+    const INIT: (f64, f64) = (0.95, 1.05);
+
+    fn draw(rng: &mut StdRng) -> Self {
+        let mut from = |(low, high): (f64, f64)| rng.gen_range(low..high);
+        LoadDraws {
+            latency: from(Self::LATENCY),
+            read: from(Self::READ),
+            init: from(Self::INIT),
+        }
+    }
+
+    /// Every factor at its low end (the fastest load), 1 (nominal) or its high end.
+    pub(crate) fn at(end: super::model::End) -> Self {
+        let pick = |range: (f64, f64)| end.pick(range);
+        LoadDraws {
+            latency: pick(Self::LATENCY),
+            read: pick(Self::READ),
+            init: pick(Self::INIT),
+        }
+    }
+}
+
+/// What one load does: wait out the storage's first-access latency (cold only), read the
+/// weights from storage (cold) or the page cache (warm), then initialise the GPU. Simulated
+/// seconds and bytes; the read shares its device with whatever else runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LoadPlan {
+    pub latency_seconds: f64,
+    pub read: FlowKind,
+    pub bytes: f64,
+    pub init_seconds: f64,
+}
+
+/// The plan of one load of `model` on `profile`.
+pub(crate) fn load_plan(
+    profile: &Profile,
+    model: &CatalogueModel,
+    cold: bool,
+    draws: LoadDraws,
+) -> LoadPlan {
+    LoadPlan {
+        latency_seconds: if cold {
+            profile.storage_latency_seconds * draws.latency
+        } else {
+            0.0
+        },
+        read: if cold {
+            FlowKind::StorageRead
+        } else {
+            FlowKind::CacheRead
+        },
+        bytes: model.weights_bytes() as f64 * draws.read,
+        init_seconds: profile.gpu_init_seconds * draws.init,
+    }
+}
+
+/// The modelled duration of a load (simulated seconds) on `machine`, which is left as the
+/// load leaves it.
+pub(crate) fn load_seconds(machine: &mut Offline, plan: &LoadPlan) -> f64 {
+    machine.idle(plan.latency_seconds);
+    let read = machine.transfer(plan.read, plan.bytes);
+    machine.idle(plan.init_seconds);
+    plan.latency_seconds + read + plan.init_seconds
 }
 
 /// A request's hold on a runner: keeps it loaded; dropping it starts the keep-alive timer.

@@ -11,7 +11,8 @@
 //!
 //! Rates are piecewise constant between events (a flow starts or ends, the buffer fills or
 //! empties), so the state is advanced exactly and lazily whenever someone looks. Time inside is
-//! simulated seconds; the clock's time scale converts to real time.
+//! simulated seconds; the clock's time scale converts to real time. [`Offline`] runs the same
+//! model without a clock, for the performance model's plain functions (`super::model`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,6 +42,19 @@ struct Flow {
     done: bool,
     /// When it finished, exactly (not when someone noticed).
     done_at: Option<Instant>,
+}
+
+impl Flow {
+    fn new(kind: FlowKind, cost: f64) -> Self {
+        let cost = cost.max(1.0);
+        Flow {
+            kind,
+            cost,
+            remaining: cost,
+            done: false,
+            done_at: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -100,17 +114,7 @@ impl Transfers {
         self.advance(&mut shared, Instant::now());
         let id = shared.next_id;
         shared.next_id += 1;
-        let cost = cost.max(1.0);
-        shared.fluid.flows.insert(
-            id,
-            Flow {
-                kind,
-                cost,
-                remaining: cost,
-                done: false,
-                done_at: None,
-            },
-        );
+        shared.fluid.flows.insert(id, Flow::new(kind, cost));
         drop(shared);
         self.changed.send_modify(|generation| *generation += 1);
         FlowHandle {
@@ -129,9 +133,7 @@ impl Transfers {
         self.run(&mut shared.fluid, dt, None, Some(origin));
     }
 
-    /// Advances `fluid` by `dt` simulated seconds, or until flow `until` is done; returns the
-    /// simulated time that passed. With `origin` (the real time `fluid` stood at), finished
-    /// flows record when exactly they finished.
+    /// See [`run`]; finished flows record real instants from `origin` on this clock.
     fn run(
         &self,
         fluid: &mut FluidState,
@@ -139,143 +141,9 @@ impl Transfers {
         until: Option<u64>,
         origin: Option<Instant>,
     ) -> f64 {
-        let mut elapsed = 0.0;
-        for _ in 0..100_000 {
-            if let Some(id) = until {
-                if fluid.flows.get(&id).is_none_or(|flow| flow.done) {
-                    return elapsed;
-                }
-            }
-            if elapsed >= dt {
-                break;
-            }
-            let rates = self.rates(fluid);
-            let mut step = dt - elapsed;
-            enum Event {
-                None,
-                Flow(u64),
-                Full,
-                Empty,
-            }
-            let mut event = Event::None;
-            for &(id, rate) in &rates.flows {
-                if rate > 0.0 {
-                    let t = fluid.flows[&id].remaining / rate;
-                    if t < step {
-                        step = t;
-                        event = Event::Flow(id);
-                    }
-                }
-            }
-            let buffer = self.profile.write_back_buffer_bytes;
-            if rates.dirty > 0.0 && fluid.dirty < buffer {
-                let t = (buffer - fluid.dirty) / rates.dirty;
-                if t < step {
-                    step = t;
-                    event = Event::Full;
-                }
-            } else if rates.dirty < 0.0 && fluid.dirty > 0.0 {
-                let t = fluid.dirty / -rates.dirty;
-                if t < step {
-                    step = t;
-                    event = Event::Empty;
-                }
-            }
-            if !step.is_finite() {
-                // Nothing moves (no flows, clean buffer): time passes without events.
-                break;
-            }
-            let finished_at =
-                origin.map(|origin| self.clock.deadline_after(origin, elapsed + step));
-            for &(id, rate) in &rates.flows {
-                if let Some(flow) = fluid.flows.get_mut(&id) {
-                    flow.remaining -= rate * step;
-                    if flow.remaining <= DONE_BYTES {
-                        flow.remaining = 0.0;
-                        flow.done = true;
-                        flow.done_at = finished_at;
-                    }
-                }
-            }
-            fluid.dirty = (fluid.dirty + rates.dirty * step).clamp(0.0, buffer);
-            match event {
-                Event::Flow(id) => {
-                    if let Some(flow) = fluid.flows.get_mut(&id) {
-                        flow.remaining = 0.0;
-                        flow.done = true;
-                        flow.done_at = finished_at;
-                    }
-                }
-                Event::Full => fluid.dirty = buffer,
-                Event::Empty => fluid.dirty = 0.0,
-                Event::None => {}
-            }
-            elapsed += step;
-        }
-        elapsed
-    }
-
-    fn rates(&self, fluid: &FluidState) -> Rates {
-        let p = self.profile;
-        let active = |kind: FlowKind| {
-            fluid
-                .flows
-                .iter()
-                .filter(move |(_, flow)| !flow.done && flow.kind == kind)
-                .map(|(id, _)| *id)
-        };
-        let downloads: Vec<u64> = active(FlowKind::Download).collect();
-        let reads: Vec<u64> = active(FlowKind::StorageRead).collect();
-        let cache_reads: Vec<u64> = active(FlowKind::CacheRead).collect();
-        let writers = if !downloads.is_empty() {
-            downloads.len()
-        } else if fluid.dirty > 0.0 {
-            1
-        } else {
-            0
-        };
-        let users = writers + reads.len();
-        let share = if users == 0 {
-            0.0
-        } else {
-            contention(p.storage_contention_floor, users) / users as f64
-        };
-        let mut flows = Vec::with_capacity(downloads.len() + reads.len() + cache_reads.len());
-        for &id in &reads {
-            flows.push((id, p.storage_read_bytes_per_second * share));
-        }
-        if !cache_reads.is_empty() {
-            let n = cache_reads.len();
-            let each = p.page_cache_bytes_per_second * contention(p.storage_contention_floor, n)
-                / n as f64;
-            flows.extend(cache_reads.iter().map(|&id| (id, each)));
-        }
-        let writer_capacity = p.storage_write_bytes_per_second * share;
-        let drain_capacity = writer_capacity * writers as f64;
-        let mut dirty = 0.0;
-        if !downloads.is_empty() {
-            let network = p.network_bytes_per_second / downloads.len() as f64;
-            let full = fluid.dirty >= p.write_back_buffer_bytes;
-            let each = if full {
-                network.min(writer_capacity)
-            } else {
-                network
-            };
-            let inflow = each * downloads.len() as f64;
-            let drain = if fluid.dirty > 0.0 {
-                drain_capacity
-            } else {
-                drain_capacity.min(inflow)
-            };
-            dirty = inflow - drain;
-            if full && dirty > 0.0 {
-                dirty = 0.0;
-            }
-            flows.extend(downloads.iter().map(|&id| (id, each)));
-        } else if fluid.dirty > 0.0 {
-            dirty = -drain_capacity;
-        }
-        Rates { flows, dirty }
+        run(self.profile, fluid, dt, until, |elapsed| {
+            origin.map(|origin| self.clock.deadline_after(origin, elapsed))
+        })
     }
 
     fn progress(&self, id: u64) -> f64 {
@@ -316,6 +184,200 @@ impl Transfers {
             self.changed.send_modify(|generation| *generation += 1);
         }
     }
+}
+
+/// The same fluid model with no clock, for the performance model's plain functions: one
+/// machine whose network, storage and page cache carry only the flows given to it, one after
+/// another, in simulated seconds. State carries over (a download leaves the write-back buffer
+/// dirty, and a cold load that follows shares the disk with its drain), as on the server.
+#[derive(Debug, Clone)]
+pub(crate) struct Offline {
+    profile: &'static Profile,
+    fluid: FluidState,
+    next_id: u64,
+}
+
+impl Offline {
+    /// An idle machine: nothing moving, the write-back buffer clean.
+    pub(crate) fn new(profile: &'static Profile) -> Self {
+        Offline {
+            profile,
+            fluid: FluidState::default(),
+            next_id: 0,
+        }
+    }
+
+    /// Moves `cost` bytes of `kind` while nothing else starts; returns the simulated seconds
+    /// it took, exactly as a lone flow of the live model would take.
+    pub(crate) fn transfer(&mut self, kind: FlowKind, cost: f64) -> f64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.fluid.flows.insert(id, Flow::new(kind, cost));
+        let took = run(
+            self.profile,
+            &mut self.fluid,
+            f64::INFINITY,
+            Some(id),
+            |_| None,
+        );
+        self.fluid.flows.remove(&id);
+        took
+    }
+
+    /// Lets `seconds` pass with nothing started (the write-back buffer drains).
+    pub(crate) fn idle(&mut self, seconds: f64) {
+        if seconds > 0.0 {
+            run(self.profile, &mut self.fluid, seconds, None, |_| None);
+        }
+    }
+}
+
+/// Advances `fluid` by `dt` simulated seconds, or until flow `until` is done; returns the
+/// simulated time that passed. Finished flows record `finished_at(simulated seconds since the
+/// start)`: when exactly they finished, where a clock is in play.
+fn run(
+    profile: &Profile,
+    fluid: &mut FluidState,
+    dt: f64,
+    until: Option<u64>,
+    finished_at: impl Fn(f64) -> Option<Instant>,
+) -> f64 {
+    let mut elapsed = 0.0;
+    for _ in 0..100_000 {
+        if let Some(id) = until {
+            if fluid.flows.get(&id).is_none_or(|flow| flow.done) {
+                return elapsed;
+            }
+        }
+        if elapsed >= dt {
+            break;
+        }
+        let rates = rates(profile, fluid);
+        let mut step = dt - elapsed;
+        enum Event {
+            None,
+            Flow(u64),
+            Full,
+            Empty,
+        }
+        let mut event = Event::None;
+        for &(id, rate) in &rates.flows {
+            if rate > 0.0 {
+                let t = fluid.flows[&id].remaining / rate;
+                if t < step {
+                    step = t;
+                    event = Event::Flow(id);
+                }
+            }
+        }
+        let buffer = profile.write_back_buffer_bytes;
+        if rates.dirty > 0.0 && fluid.dirty < buffer {
+            let t = (buffer - fluid.dirty) / rates.dirty;
+            if t < step {
+                step = t;
+                event = Event::Full;
+            }
+        } else if rates.dirty < 0.0 && fluid.dirty > 0.0 {
+            let t = fluid.dirty / -rates.dirty;
+            if t < step {
+                step = t;
+                event = Event::Empty;
+            }
+        }
+        if !step.is_finite() {
+            // Nothing moves (no flows, clean buffer): time passes without events.
+            break;
+        }
+        let finished = finished_at(elapsed + step);
+        for &(id, rate) in &rates.flows {
+            if let Some(flow) = fluid.flows.get_mut(&id) {
+                flow.remaining -= rate * step;
+                if flow.remaining <= DONE_BYTES {
+                    flow.remaining = 0.0;
+                    flow.done = true;
+                    flow.done_at = finished;
+                }
+            }
+        }
+        fluid.dirty = (fluid.dirty + rates.dirty * step).clamp(0.0, buffer);
+        match event {
+            Event::Flow(id) => {
+                if let Some(flow) = fluid.flows.get_mut(&id) {
+                    flow.remaining = 0.0;
+                    flow.done = true;
+                    flow.done_at = finished;
+                }
+            }
+            Event::Full => fluid.dirty = buffer,
+            Event::Empty => fluid.dirty = 0.0,
+            Event::None => {}
+        }
+        elapsed += step;
+    }
+    elapsed
+}
+
+/// The rate of every running flow and of the write-back buffer's fill.
+fn rates(p: &Profile, fluid: &FluidState) -> Rates {
+    let active = |kind: FlowKind| {
+        fluid
+            .flows
+            .iter()
+            .filter(move |(_, flow)| !flow.done && flow.kind == kind)
+            .map(|(id, _)| *id)
+    };
+    let downloads: Vec<u64> = active(FlowKind::Download).collect();
+    let reads: Vec<u64> = active(FlowKind::StorageRead).collect();
+    let cache_reads: Vec<u64> = active(FlowKind::CacheRead).collect();
+    let writers = if !downloads.is_empty() {
+        downloads.len()
+    } else if fluid.dirty > 0.0 {
+        1
+    } else {
+        0
+    };
+    let users = writers + reads.len();
+    let share = if users == 0 {
+        0.0
+    } else {
+        contention(p.storage_contention_floor, users) / users as f64
+    };
+    let mut flows = Vec::with_capacity(downloads.len() + reads.len() + cache_reads.len());
+    for &id in &reads {
+        flows.push((id, p.storage_read_bytes_per_second * share));
+    }
+    if !cache_reads.is_empty() {
+        let n = cache_reads.len();
+        let each =
+            p.page_cache_bytes_per_second * contention(p.storage_contention_floor, n) / n as f64;
+        flows.extend(cache_reads.iter().map(|&id| (id, each)));
+    }
+    let writer_capacity = p.storage_write_bytes_per_second * share;
+    let drain_capacity = writer_capacity * writers as f64;
+    let mut dirty = 0.0;
+    if !downloads.is_empty() {
+        let network = p.network_bytes_per_second / downloads.len() as f64;
+        let full = fluid.dirty >= p.write_back_buffer_bytes;
+        let each = if full {
+            network.min(writer_capacity)
+        } else {
+            network
+        };
+        let inflow = each * downloads.len() as f64;
+        let drain = if fluid.dirty > 0.0 {
+            drain_capacity
+        } else {
+            drain_capacity.min(inflow)
+        };
+        dirty = inflow - drain;
+        if full && dirty > 0.0 {
+            dirty = 0.0;
+        }
+        flows.extend(downloads.iter().map(|&id| (id, each)));
+    } else if fluid.dirty > 0.0 {
+        dirty = -drain_capacity;
+    }
+    Rates { flows, dirty }
 }
 
 enum Finish {
