@@ -26,6 +26,8 @@ mod generation;
 pub mod keep_alive;
 pub mod model;
 mod openai;
+#[cfg(test)]
+mod paused_clock_tests;
 pub mod profile;
 mod pull;
 pub mod registry;

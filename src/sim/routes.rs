@@ -670,3 +670,21 @@ impl Framer for NativeFramer {
 pub(crate) fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("simulator"))
 }
+
+/// Calls the handler of a route directly, without a socket or the router's middleware: the
+/// paused-clock tests drive the server this way.
+#[cfg(test)]
+pub(crate) async fn call(sim: &Arc<Sim>, path: &str, body: Value) -> Response {
+    let state = State(Arc::clone(sim));
+    let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    match path {
+        "/api/generate" => generate(state, bytes).await,
+        "/api/chat" => chat(state, bytes).await,
+        "/api/pull" => pull::pull(state, bytes).await,
+        "/api/ps" => ps(state).await,
+        "/api/tags" => tags(state).await,
+        "/v1/completions" => openai::completions(state, bytes).await,
+        "/v1/chat/completions" => openai::chat_completions(state, bytes).await,
+        _ => not_found().await,
+    }
+}
