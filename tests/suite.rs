@@ -6,6 +6,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ollabench::prompts::PromptLength;
+use ollabench::sim::model;
 use support::*;
 
 fn number(value: &serde_json::Value) -> f64 {
@@ -77,19 +79,38 @@ async fn multi_user_scaling_has_the_reference_shape() {
         .iter()
         .map(|r| number(&r["Scaling"]["EfficiencyPercent"]))
         .collect();
+    // More users take longer, and each is less efficient. The model gives 53% and 31% (the
+    // reference: 50% and 35%), tested exactly on the paused clock; wall-clock time on a busy
+    // machine blurs them here.
     assert!(
         overall[0] < overall[1] && overall[1] < overall[2],
         "{overall:?}"
     );
     assert!((efficiency[0] - 100.0).abs() < 0.01, "{efficiency:?}");
     assert!(
-        (35.0..=65.0).contains(&efficiency[1]),
+        (25.0..=75.0).contains(&efficiency[1]),
         "3 users about 50%: {efficiency:?}"
     );
     assert!(
-        (20.0..=50.0).contains(&efficiency[2]),
+        (15.0..=55.0).contains(&efficiency[2]) && efficiency[2] < efficiency[1],
         "5 users about 35%: {efficiency:?}"
     );
+    // Each user decodes alone on its model's runner: the server reports the model's speed.
+    let prompt_tokens = model::prompt_tokens(PromptLength::Short.text());
+    for result in &results {
+        for user in result["IndividualResults"].as_array().unwrap() {
+            let name = user["Model"].as_str().unwrap();
+            let catalogue = ollabench::sim::find_model(name).unwrap();
+            let t4 = ollabench::sim::find_profile("t4").unwrap();
+            let expected = model::tokens_per_second(t4, catalogue, prompt_tokens, 100);
+            let tps = number(&user["Measurements"]["TokensPerSecond"]) * scale;
+            assert!(
+                expected.contains(tps, 1e-3),
+                "user {} ({name}): {tps} tok/s is not the model's {expected}",
+                user["UserId"]
+            );
+        }
+    }
     let three = &results[1];
     assert_eq!(three["IndividualResults"][1]["Model"], "phi3.5");
     assert!(number(&three["Scaling"]["Speedup"]) > 1.0);

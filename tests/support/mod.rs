@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use clap::Parser;
+use ollabench::sim::model::Span;
 use ollabench::sim::{self, SimConfig, SimHandle};
 
 /// A (low, high) range of the reference's tables.
@@ -44,6 +45,19 @@ pub const EXPECTED_T4: [(&str, Range, Range, Range, Range); 4] = [
         (42.0, 52.0),
     ),
 ];
+
+/// Asserts that `real` seconds, measured over HTTP against a simulator at `scale`, are what
+/// the performance model says (`span`, simulated seconds): never less than its shortest time
+/// (the server sleeps at least that long; 6 ms allow for results rounded to 10 ms), and at most
+/// 1.5 times its longest plus a quarter of a second (a busy machine wakes late, it does not
+/// double a duration). The exact times are tested on the paused clock in `src/sim`.
+pub fn assert_modelled(what: &str, real: f64, span: Span, scale: f64) {
+    let (low, high) = (span.low * scale - 0.006, span.high * scale * 1.5 + 0.25);
+    assert!(
+        (low..=high).contains(&real),
+        "{what}: {real:.3} s outside {low:.3}-{high:.3} s (the model: {span} simulated s)"
+    );
+}
 
 /// Starts the simulator on a free loopback port.
 pub async fn start_sim(config: SimConfig) -> SimHandle {
