@@ -112,3 +112,56 @@ async fn failures_reach_the_console_with_their_kind_and_first_message() {
     assert!(stdout.contains("first http-503:"), "{stdout}");
     assert_fits(&stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machine_readable_formats_and_quiet_leave_stdout_to_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config(0.02, &["phi3.5"])).await;
+    let run = |format: &'static str, name: &'static str| {
+        let output = dir.path().join(name);
+        let url = sim.url();
+        async move {
+            let mut args = vec![
+                "tps".to_string(),
+                "--endpoint".into(),
+                url,
+                "--models".into(),
+                "phi3.5".into(),
+                "--prompt-lengths".into(),
+                "short,long".into(),
+                "--warmup-runs".into(),
+                "0".into(),
+                "--measurement-runs".into(),
+                "2".into(),
+                "--generation-tokens".into(),
+                "8".into(),
+                "--output".into(),
+                output.to_str().unwrap().into(),
+            ];
+            args.extend(format.split_whitespace().map(String::from));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, stdout, stderr) = ollabench_binary(&args).await;
+            assert_eq!(code, 0, "{format}: {stdout}\n{stderr}");
+            (stdout, stderr, read_json(&output))
+        }
+    };
+    let (stdout, stderr, file) = run("--format json", "json.json").await;
+    let printed: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    assert_eq!(printed, file, "stdout is the same document as the file");
+    assert!(stderr.contains("Results written to"), "{stderr}");
+
+    let (stdout, _, _) = run("--format csv", "csv.json").await;
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and one row per cell: {stdout}");
+    assert!(lines[0].starts_with("Model,Prompt,Concurrency,TokensPerSecond"));
+    assert!(lines[1].starts_with("phi3.5,Short,1,"), "{stdout}");
+
+    let (stdout, _, _) = run("--format markdown", "md.json").await;
+    assert!(stdout.starts_with("| Model | Prompt |"), "{stdout}");
+
+    let (stdout, stderr, _) = run("--quiet", "quiet.json").await;
+    assert_eq!(stdout, "", "--quiet prints nothing on stdout");
+    assert!(!stderr.contains("Results written"), "{stderr}");
+    sim.shutdown().await;
+}

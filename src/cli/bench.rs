@@ -2,12 +2,14 @@
 //! the in-process simulator), and the flags of test-connection, single-user and
 //! tokens-per-second.
 
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
 use crate::config::defaults;
+use crate::output::export::{ConsoleOptions, Format};
 pub use crate::config::{normalize_endpoint, parse_duration, ApiKind};
 use crate::config::{TargetOptions, TargetSpec};
 use crate::exit::{Ctx, Outcome, UsageError};
@@ -161,6 +163,60 @@ impl DownloadArgs {
     }
 }
 
+/// `--output`, the result file of a scenario; `F` names its default.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs<F: ResultFileName> {
+    /// Where to write the JSON result.
+    #[arg(long, visible_alias = "output-file", default_value = F::DEFAULT)]
+    pub output: PathBuf,
+    #[arg(skip)]
+    file: PhantomData<F>,
+}
+
+/// The file a scenario writes its result to when `--output` is not given.
+pub trait ResultFileName: Clone + Send + Sync + 'static {
+    const DEFAULT: &'static str;
+}
+
+macro_rules! result_file_names {
+    ($($name:ident = $file:literal),* $(,)?) => {$(
+        #[doc = concat!("`", $file, "`")]
+        #[derive(Debug, Clone)]
+        pub struct $name;
+
+        impl ResultFileName for $name {
+            const DEFAULT: &'static str = $file;
+        }
+    )*};
+}
+
+result_file_names! {
+    SingleUserFile = "single-user-results.json",
+    TokensPerSecondFile = "tokens-per-second-results.json",
+    MultiUserFile = "multi-user-results.json",
+}
+
+/// What a benchmark command prints at its end, and how much it says on the way.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// What to print on stdout at the end: human tables, or the result as JSON (the same
+    /// document as the file), CSV or Markdown rows. Progress and logs then go to stderr.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Print nothing but errors and the --format output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl ConsoleArgs {
+    pub fn options(&self) -> ConsoleOptions {
+        ConsoleOptions {
+            format: self.format,
+            quiet: self.quiet,
+        }
+    }
+}
+
 /// Flags of `ollabench test-connection`.
 #[derive(Debug, Args)]
 pub struct TestConnectionArgs {
@@ -182,15 +238,12 @@ pub struct SingleUserArgs {
     /// Model to benchmark.
     #[arg(long, default_value = defaults::MODEL)]
     pub model: String,
-    /// Where to write the JSON result.
-    #[arg(
-        long,
-        visible_alias = "output-file",
-        default_value = "single-user-results.json"
-    )]
-    pub output: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs<SingleUserFile>,
     #[command(flatten)]
     pub download: DownloadArgs,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
     /// A command run (through `sh -c`) before the cold load, e.g. one that drops the node's
     /// page cache with `kubectl exec`.
     #[arg(long, value_name = "CMD")]
@@ -205,12 +258,12 @@ impl SingleUserArgs {
         let options = single_user::SingleUserOptions {
             target: self.endpoint.to_options()?,
             model: self.model,
-            output: self.output,
+            output: self.output.output,
             download: self.download.policy()?,
             drop_caches_cmd: self.drop_caches_cmd,
             generation_tokens: self.generation_tokens,
         };
-        single_user::run(options, ctx).await
+        single_user::run(options, ctx, self.console.options()).await
     }
 }
 
@@ -241,13 +294,8 @@ pub struct TokensPerSecondArgs {
     /// Requests kept in flight; a list (1,2,4,8) sweeps them in one run.
     #[arg(long, value_delimiter = ',', default_values_t = [defaults::CONCURRENT_REQUESTS], allow_negative_numbers = true)]
     pub concurrent_requests: Vec<u32>,
-    /// Where to write the JSON result.
-    #[arg(
-        long,
-        visible_alias = "output-file",
-        default_value = "tokens-per-second-results.json"
-    )]
-    pub output: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs<TokensPerSecondFile>,
     /// Use /api/chat instead of /api/generate (Ollama), or /v1/completions instead of
     /// /v1/chat/completions (OpenAI).
     #[arg(long)]
@@ -256,6 +304,8 @@ pub struct TokensPerSecondArgs {
     /// Without it, cells carry summaries and mergeable histograms only.
     #[arg(long)]
     pub keep_samples: bool,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
 }
 
 impl TokensPerSecondArgs {
@@ -272,7 +322,7 @@ impl TokensPerSecondArgs {
             self.warmup_runs,
             self.measurement_runs,
             &self.concurrent_requests,
-            self.output.clone(),
+            self.output.output.clone(),
             self.alternate_route,
         )
         .map(|options| tokens_per_second::TpsOptions {
@@ -285,6 +335,6 @@ impl TokensPerSecondArgs {
         // A simulated node already has the models a throughput test assumes are there.
         let target = self.endpoint.to_options()?.with_preloaded(&self.models);
         let options = self.to_options(target)?;
-        tokens_per_second::run(options, ctx).await
+        tokens_per_second::run(options, ctx, self.console.options()).await
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::bench::{DownloadArgs, EndpointArgs};
+use crate::cli::bench::{ConsoleArgs, DownloadArgs, EndpointArgs, MultiUserFile, OutputArgs};
 use crate::config::defaults;
 use crate::exit::{Ctx, Outcome};
 use crate::scenario::{multi_user, suite};
@@ -20,13 +20,8 @@ pub struct MultiUserArgs {
     /// Models, assigned to users round-robin (comma list or repeated).
     #[arg(long, value_delimiter = ',', default_values_t = defaults::MULTI_USER_MODELS.map(String::from))]
     pub models: Vec<String>,
-    /// Where to write the JSON result.
-    #[arg(
-        long,
-        visible_alias = "output-file",
-        default_value = "multi-user-results.json"
-    )]
-    pub output: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs<MultiUserFile>,
     /// A single-user result file whose total time is the efficiency baseline.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
@@ -35,6 +30,8 @@ pub struct MultiUserArgs {
     pub generation_tokens: u32,
     #[command(flatten)]
     pub download: DownloadArgs,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
 }
 
 impl MultiUserArgs {
@@ -43,12 +40,12 @@ impl MultiUserArgs {
             self.endpoint.to_options()?,
             self.concurrent_users,
             &self.models,
-            self.output,
+            self.output.output,
             self.baseline.as_deref(),
             self.generation_tokens,
             self.download.policy()?,
         )?;
-        multi_user::run(options, ctx).await
+        multi_user::run(options, ctx, self.console.options()).await
     }
 }
 

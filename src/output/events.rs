@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::export::ConsoleOptions;
+
 /// Something that happened during a run.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
@@ -39,10 +41,11 @@ pub struct Events {
 }
 
 impl Events {
-    /// The console: a progress bar on a terminal, plain lines otherwise.
-    pub fn console(interactive: bool) -> Self {
+    /// The console: a progress bar on a terminal, plain lines otherwise; with `--quiet`
+    /// neither, and with a machine-readable `--format` the lines go to stderr.
+    pub fn console(interactive: bool, options: ConsoleOptions) -> Self {
         Events {
-            subscribers: vec![Box::new(Console::new(interactive))],
+            subscribers: vec![Box::new(Console::new(interactive, options))],
         }
     }
 
@@ -69,13 +72,15 @@ impl Events {
 /// Progress and per-cell lines on the console.
 struct Console {
     interactive: bool,
+    options: ConsoleOptions,
     bar: Mutex<Option<ProgressBar>>,
 }
 
 impl Console {
-    fn new(interactive: bool) -> Self {
+    fn new(interactive: bool, options: ConsoleOptions) -> Self {
         Console {
-            interactive,
+            interactive: interactive && !options.quiet,
+            options,
             bar: Mutex::new(None),
         }
     }
@@ -117,9 +122,13 @@ impl Subscriber for Console {
                 }
             }),
             Event::CellFinished { line } => {
+                if self.options.quiet {
+                    return;
+                }
                 let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
                 match bar.as_ref() {
                     Some(bar) => bar.println(line),
+                    None if self.options.lines_to_stderr() => crate::errln!("{line}"),
                     None => crate::outln!("{line}"),
                 }
             }

@@ -6,6 +6,7 @@
 //! by its own outcome.
 
 pub mod events;
+pub mod export;
 pub mod progress;
 
 use std::io::Write;
@@ -13,6 +14,11 @@ use std::io::Write;
 /// Writes one line to stdout; a closed or broken stdout is ignored.
 pub fn write_stdout(args: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stdout().lock(), "{args}");
+}
+
+/// Writes text as it is (no newline added) to stdout; a closed or broken stdout is ignored.
+pub fn write_stdout_raw(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// Writes one line to stderr; a closed or broken stderr is ignored.

@@ -13,6 +13,7 @@ use crate::backend::ollama::{LocalModel, OllamaClient};
 use crate::backend::{GenerationRequest, RequestError};
 use crate::engine::{self, Plan};
 use crate::exit::{Ctx, Outcome, UsageError};
+use crate::output::export::{number, ConsoleOptions, Rows};
 use crate::prompts::PromptLength;
 use crate::results::multi_user::{
     MultiUserResult, MultiUserSummary, Scaling, UserMeasurements, UserResult,
@@ -122,8 +123,12 @@ pub fn read_baseline(path: &std::path::Path) -> anyhow::Result<(f64, String)> {
 }
 
 /// Connects, measures, writes the result file and prints a summary.
-pub async fn run(options: MultiUserOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    runner::run(&options, ctx).await
+pub async fn run(
+    options: MultiUserOptions,
+    ctx: &Ctx,
+    console: ConsoleOptions,
+) -> anyhow::Result<Outcome> {
+    runner::run(&options, ctx, console).await
 }
 
 impl Scenario for MultiUserOptions {
@@ -147,6 +152,40 @@ impl Scenario for MultiUserOptions {
 
     fn print(&self, output: &MultiUserResult, written: &Path) {
         print_summary(output, written);
+    }
+
+    fn rows(&self, output: &MultiUserResult) -> Rows {
+        Rows {
+            headers: vec![
+                "User",
+                "Model",
+                "DownloadStatus",
+                "DownloadSeconds",
+                "LoadStatus",
+                "LoadSeconds",
+                "GenerateStatus",
+                "TokensPerSecond",
+                "FinishedSeconds",
+            ],
+            rows: output
+                .individual_results
+                .iter()
+                .map(|u| {
+                    let m = &u.measurements;
+                    vec![
+                        u.user_id.to_string(),
+                        u.model.clone(),
+                        m.download_status.clone(),
+                        number(m.download_time_seconds, 2),
+                        m.load_status.clone(),
+                        number(m.load_time_seconds, 2),
+                        m.generate_status.clone(),
+                        number(m.tokens_per_second, 1),
+                        number(m.finished_seconds, 2),
+                    ]
+                })
+                .collect(),
+        }
     }
 }
 

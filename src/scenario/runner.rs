@@ -14,6 +14,7 @@ use crate::backend::Backend;
 use crate::config::TargetOptions;
 use crate::exit::{Ctx, Outcome};
 use crate::output::events::Events;
+use crate::output::export::{ConsoleOptions, Format, Rows};
 use crate::results::write::{check_writable, write_json_or_fallback, written_path};
 use crate::results::{Provenance, RunStatus};
 use crate::scenario::target::Target;
@@ -40,6 +41,9 @@ pub trait Scenario {
 
     /// Prints the final summary; `written` is where the file really is.
     fn print(&self, output: &Self::Output, written: &Path);
+
+    /// The result as rows (one per cell, user or model) for `--format csv|markdown`.
+    fn rows(&self, output: &Self::Output) -> Rows;
 }
 
 /// What a scenario gets to measure with.
@@ -52,15 +56,29 @@ pub struct Session<'a> {
 }
 
 /// Runs a scenario from start to end: check, connect, measure, write, close, print.
-pub async fn run<S: Scenario>(scenario: &S, ctx: &Ctx) -> anyhow::Result<Outcome> {
+pub async fn run<S: Scenario>(
+    scenario: &S,
+    ctx: &Ctx,
+    console: ConsoleOptions,
+) -> anyhow::Result<Outcome> {
     check_writable(scenario.output(), "--output")?;
     let target = Target::connect(scenario.target(), ctx).await?;
-    let events = Events::console(ctx.interactive);
+    let events = Events::console(ctx.interactive, console);
     let measured = measure_on(scenario, &target, ctx, &events).await;
     events.finish();
     target.close().await;
     let output = measured?;
-    scenario.print(&output, &written_path(scenario.output()));
+    let written = written_path(scenario.output());
+    match console.format {
+        Format::Table if console.quiet => {}
+        Format::Table => scenario.print(&output, &written),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&output)?),
+        Format::Csv => crate::output::write_stdout_raw(&scenario.rows(&output).to_csv()),
+        Format::Markdown => crate::output::write_stdout_raw(&scenario.rows(&output).to_markdown()),
+    }
+    if console.format != Format::Table && !console.quiet {
+        crate::errln!("Results written to {}", written.display());
+    }
     Ok(S::status(&output).into())
 }
 

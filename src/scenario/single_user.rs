@@ -11,6 +11,7 @@ use crate::backend::ollama::{same_model, OllamaClient};
 use crate::backend::openai::OpenAiClient;
 use crate::backend::{Backend, GenerationRecord, GenerationRequest, RequestError};
 use crate::exit::{Ctx, Outcome};
+use crate::output::export::{number, ConsoleOptions, Rows};
 use crate::output::progress;
 use crate::prompts::PromptLength;
 use crate::results::single_user::{status, SingleUserMeasurements, SingleUserResult};
@@ -26,8 +27,12 @@ const UNLOAD_LIMIT: Duration = Duration::from_secs(120);
 pub use crate::config::SingleUserOptions;
 
 /// Connects, measures, writes the result file and prints a summary.
-pub async fn run(options: SingleUserOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    runner::run(&options, ctx).await
+pub async fn run(
+    options: SingleUserOptions,
+    ctx: &Ctx,
+    console: ConsoleOptions,
+) -> anyhow::Result<Outcome> {
+    runner::run(&options, ctx, console).await
 }
 
 impl Scenario for SingleUserOptions {
@@ -51,6 +56,38 @@ impl Scenario for SingleUserOptions {
 
     fn print(&self, output: &SingleUserResult, written: &Path) {
         print_summary(output, written);
+    }
+
+    fn rows(&self, output: &SingleUserResult) -> Rows {
+        let m = &output.measurements;
+        Rows {
+            headers: vec![
+                "Model",
+                "DownloadStatus",
+                "DownloadSeconds",
+                "DownloadMBps",
+                "LoadStatus",
+                "ColdLoadSeconds",
+                "WarmLoadSeconds",
+                "TotalSeconds",
+                "TokensPerSecond",
+                "TtftMs",
+                "Status",
+            ],
+            rows: vec![vec![
+                output.model.clone(),
+                m.download_status.clone(),
+                number(m.download_time_seconds, 2),
+                number(m.download_megabytes_per_second, 1),
+                m.load_status.clone(),
+                number(m.load_time_cold_seconds, 2),
+                number(m.load_time_warm_seconds, 2),
+                number(m.total_time_seconds, 2),
+                number(m.tokens_per_second, 1),
+                number(m.time_to_first_token_seconds.map(|s| s * 1000.0), 0),
+                format!("{:?}", output.status),
+            ]],
+        }
     }
 }
 

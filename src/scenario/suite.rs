@@ -221,7 +221,7 @@ async fn run_scenario(
     single_user_time: Option<f64>,
     ctx: &Ctx,
 ) -> anyhow::Result<(RunStatus, String, Option<f64>)> {
-    let events = Events::console(ctx.interactive);
+    let events = Events::console(ctx.interactive, Default::default());
     let measured = measure_scenario(
         scenario,
         target,

@@ -14,6 +14,7 @@ use crate::engine::{self, Plan};
 use crate::exit::{Ctx, Outcome};
 use crate::metrics::RequestLatencies;
 use crate::output::events::{Event, Events};
+use crate::output::export::{number, ConsoleOptions, Rows};
 use crate::prompts::Prompt;
 use crate::results::tokens_per_second::{
     ConcurrencyResult, LatencyMetrics, ModelResult, PromptLengthImpact, PromptResult,
@@ -32,8 +33,12 @@ const DISAGREEMENT_PERCENT: f64 = 5.0;
 /// suggests the model was reloaded mid-measurement.
 const RELOAD_THRESHOLD: Duration = Duration::from_millis(250);
 /// Connects, measures, writes the result file and prints the summary table.
-pub async fn run(options: TpsOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    runner::run(&options, ctx).await
+pub async fn run(
+    options: TpsOptions,
+    ctx: &Ctx,
+    console: ConsoleOptions,
+) -> anyhow::Result<Outcome> {
+    runner::run(&options, ctx, console).await
 }
 
 impl Scenario for TpsOptions {
@@ -57,6 +62,44 @@ impl Scenario for TpsOptions {
 
     fn print(&self, output: &TpsResult, written: &Path) {
         print_summary(output, self, written);
+    }
+
+    fn rows(&self, output: &TpsResult) -> Rows {
+        let mut rows = Vec::new();
+        for model in &output.model_results {
+            for cell in &model.prompt_results {
+                let m = &cell.metrics;
+                rows.push(vec![
+                    model.model.clone(),
+                    cell.prompt_length.clone(),
+                    cell.concurrent_requests.to_string(),
+                    number(cell.statistics.average_tokens_per_second, 2),
+                    number(cell.statistics.std_dev_tokens_per_second, 2),
+                    cell.statistics.sample_size.to_string(),
+                    number(m.time_to_first_token_seconds.map(|s| s.median * 1000.0), 1),
+                    number(m.time_per_output_token_seconds.map(|s| s.mean * 1000.0), 2),
+                    number(m.inter_token_latency_seconds.map(|s| s.p99 * 1000.0), 2),
+                    number(m.end_to_end_seconds.map(|s| s.mean * 1000.0), 1),
+                    format!("{:.1}", cell.requests.success_rate),
+                ]);
+            }
+        }
+        Rows {
+            headers: vec![
+                "Model",
+                "Prompt",
+                "Concurrency",
+                "TokensPerSecond",
+                "StdDev",
+                "Samples",
+                "TtftP50Ms",
+                "TpotMs",
+                "ItlP99Ms",
+                "E2eMeanMs",
+                "SuccessRate",
+            ],
+            rows,
+        }
     }
 }
 
