@@ -1,0 +1,298 @@
+//! The JSON the servers exchange: the streamed request body, the streamed events (read
+//! borrowing from the line, first choice only, content only checked for being non-empty),
+//! and the replies of `/v1/models`, `/version` and llama.cpp's router `/models`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::GenerationRequest;
+
+#[derive(Serialize)]
+pub(super) struct ChatMessage<'a> {
+    pub(super) role: &'static str,
+    pub(super) content: &'a str,
+}
+
+#[derive(Serialize)]
+pub(super) struct StreamOptions {
+    include_usage: bool,
+    /// vLLM: usage on every chunk, so that tokens per chunk are known.
+    continuous_usage_stats: bool,
+}
+
+#[derive(Serialize)]
+pub(super) struct CompletionBody<'a> {
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<&'a [ChatMessage<'a>]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a str>,
+    max_tokens: u32,
+    stream: bool,
+    stream_options: StreamOptions,
+    /// llama.cpp: timings (with the running token count) on every chunk.
+    timings_per_token: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i64>,
+}
+
+impl<'a> CompletionBody<'a> {
+    pub(super) fn new(
+        request: &'a GenerationRequest,
+        messages: Option<&'a [ChatMessage<'a>]>,
+        prompt: Option<&'a str>,
+    ) -> Self {
+        CompletionBody {
+            model: &request.model,
+            messages,
+            prompt,
+            max_tokens: request.max_tokens,
+            stream: true,
+            stream_options: StreamOptions {
+                include_usage: true,
+                continuous_usage_stats: true,
+            },
+            timings_per_token: true,
+            temperature: request.temperature,
+            seed: request.seed,
+        }
+    }
+}
+
+/// One streamed event; only what a benchmark reads, borrowed from the line.
+#[derive(Deserialize)]
+pub(super) struct StreamEvent<'a> {
+    #[serde(borrow, default)]
+    pub(super) choices: FirstChoice<'a>,
+    #[serde(default)]
+    pub(super) usage: Option<Usage>,
+    #[serde(default)]
+    pub(super) timings: Option<Timings>,
+    #[serde(default)]
+    pub(super) error: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    pub(super) object: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Choice<'a> {
+    #[serde(default)]
+    delta: Option<Delta>,
+    /// `/v1/completions`.
+    #[serde(default)]
+    text: Option<Text>,
+    #[serde(borrow, default)]
+    pub(super) finish_reason: Option<Str<'a>>,
+}
+
+impl Choice<'_> {
+    pub(super) fn has_content(&self) -> bool {
+        let some = |text: &Option<Text>| text.as_ref().is_some_and(|t| t.non_empty);
+        some(&self.text)
+            || self.delta.as_ref().is_some_and(|delta| {
+                some(&delta.content) || some(&delta.reasoning_content) || some(&delta.reasoning)
+            })
+    }
+}
+
+/// A chat delta. Reasoning text (vLLM and llama.cpp `reasoning_content`, newer vLLM
+/// `reasoning`) is generated output too, so it counts as content.
+#[derive(Deserialize)]
+pub(super) struct Delta {
+    #[serde(default)]
+    content: Option<Text>,
+    #[serde(default)]
+    reasoning_content: Option<Text>,
+    #[serde(default)]
+    reasoning: Option<Text>,
+}
+
+/// A string borrowed from the event when it has no escapes. (serde's own `Option<Cow<str>>`
+/// always allocates.)
+pub(super) struct Str<'a>(pub(super) Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for StrVisitor<'a> {
+            type Value = Str<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Borrowed(value)))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Owned(value.to_string())))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A string of which only its being non-empty is kept.
+pub(super) struct Text {
+    non_empty: bool,
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl Visitor<'_> for TextVisitor {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Text, E> {
+                Ok(Text {
+                    non_empty: !value.is_empty(),
+                })
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// The first element of `choices` (we always ask for one); the rest is skipped unread.
+#[derive(Default)]
+pub(super) struct FirstChoice<'a>(pub(super) Option<Choice<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FirstVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for FirstVisitor<'a> {
+            type Value = FirstChoice<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of choices")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(FirstChoice(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(FirstChoice(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let first = seq.next_element::<Choice<'a>>()?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(FirstChoice(first))
+            }
+        }
+        deserializer.deserialize_any(FirstVisitor(std::marker::PhantomData))
+    }
+}
+
+#[derive(Deserialize, Clone, Copy)]
+pub(super) struct Usage {
+    #[serde(default)]
+    pub(super) prompt_tokens: Option<u64>,
+    #[serde(default)]
+    pub(super) completion_tokens: Option<u64>,
+}
+
+/// llama.cpp's `timings`; `prompt_n` may be -1 (not measured).
+#[derive(Deserialize, Clone, Copy)]
+pub(super) struct Timings {
+    #[serde(default)]
+    pub(super) prompt_n: Option<i64>,
+    #[serde(default)]
+    pub(super) prompt_ms: Option<f64>,
+    #[serde(default)]
+    pub(super) predicted_n: Option<i64>,
+    #[serde(default)]
+    pub(super) predicted_ms: Option<f64>,
+    #[serde(default)]
+    pub(super) predicted_per_second: Option<f64>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ModelList {
+    #[serde(default)]
+    pub(super) data: Option<Vec<ModelCard>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ModelCard {
+    pub(super) id: String,
+    #[serde(default)]
+    pub(super) owned_by: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct VersionReply {
+    #[serde(default)]
+    pub(super) version: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RouterModelList {
+    #[serde(default)]
+    pub(super) data: Option<Vec<RouterModel>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RouterModel {
+    pub(super) id: String,
+    #[serde(default)]
+    pub(super) aliases: Vec<String>,
+    #[serde(default)]
+    pub(super) status: Option<RouterStatus>,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct RouterStatus {
+    #[serde(default)]
+    pub(super) value: Option<String>,
+    #[serde(default)]
+    pub(super) failed: bool,
+    #[serde(default)]
+    pub(super) exit_code: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(json: &str) -> StreamEvent<'_> {
+        serde_json::from_str(json).expect("valid event")
+    }
+
+    #[test]
+    fn only_the_first_choice_is_read_and_content_is_borrowed() {
+        let e = event(
+            r#"{"choices":[{"index":0,"delta":{"content":"a\nb"},"finish_reason":null},{"index":1,"delta":{"content":"x"}}],"object":"chat.completion.chunk"}"#,
+        );
+        let choice = e.choices.0.expect("first choice");
+        assert!(choice.has_content());
+        assert!(matches!(
+            e.object,
+            Some(Str(Cow::Borrowed("chat.completion.chunk")))
+        ));
+        assert!(choice.finish_reason.is_none());
+        let finish = event(r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#);
+        let reason = finish.choices.0.and_then(|c| c.finish_reason);
+        assert!(matches!(reason, Some(Str(Cow::Borrowed("stop")))));
+    }
+
+    #[test]
+    fn empty_null_and_missing_content_are_not_content() {
+        for json in [
+            r#"{"choices":[{"delta":{"role":"assistant","content":null}}]}"#,
+            r#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#,
+            r#"{"choices":null}"#,
+        ] {
+            let e = event(json);
+            assert!(!e.choices.0.is_some_and(|c| c.has_content()), "{json}");
+        }
+        let reasoning = event(r#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#);
+        assert!(reasoning.choices.0.unwrap().has_content());
+        let text = event(r#"{"choices":[{"text":" hi","finish_reason":null}]}"#);
+        assert!(text.choices.0.unwrap().has_content());
+    }
+}
