@@ -402,8 +402,8 @@ fn tps_blocks(id: &str, result: &TpsResult, recorded_fields: &Recorded, blocks: 
         return;
     }
     throughput_chart(id, &cells, blocks);
-    ttft_chart(id, &cells, blocks);
-    itl_chart(id, &cells, blocks);
+    latency_cdf_chart(&TTFT_CDF, id, &cells, blocks);
+    latency_cdf_chart(&ITL_CDF, id, &cells, blocks);
     scaling_charts(id, result, blocks);
 }
 
@@ -558,58 +558,88 @@ fn empirical_cdf(samples: &[f64]) -> Vec<(f64, f64)> {
     points
 }
 
-fn ttft_chart(id: &str, cells: &[Cell], blocks: &mut Vec<Block>) {
+/// One latency of the cells drawn as a cumulative distribution, with the table of its
+/// percentiles: TTFT and ITL differ only in these words and in where the numbers come from.
+struct LatencyCdf {
+    /// The chart id's suffix.
+    id: &'static str,
+    caption: &'static str,
+    title: &'static str,
+    x_label: &'static str,
+    y_label: &'static str,
+    /// The cell's recorded percentiles, in seconds.
+    summary: for<'c> fn(&'c Cell<'c>) -> Option<&'c Summary>,
+    /// The cell's per-request samples in seconds, drawn as an empirical CDF where there are
+    /// any, with the note shown when some curve falls back to the percentiles.
+    samples: Option<(CellSamples, &'static str)>,
+}
+
+/// Per-request values of a cell, in seconds.
+type CellSamples = fn(&Cell) -> Vec<f64>;
+
+const TTFT_CDF: LatencyCdf = LatencyCdf {
+    id: "ttft",
+    caption: "Time to first token (TTFT)",
+    title: "Time to first token: cumulative distribution",
+    x_label: "Time to first token (ms)",
+    y_label: "Requests at or below (%)",
+    summary: |c| c.result.metrics.time_to_first_token_seconds.as_ref(),
+    samples: Some((
+        |c| c.time_to_first_token_samples(),
+        "Some TTFT curves are drawn through the recorded percentiles (min, median, p90, p95, p99, max): the file holds no per-request samples for them.",
+    )),
+};
+
+const ITL_CDF: LatencyCdf = LatencyCdf {
+    id: "itl",
+    caption: "Inter-token latency (ITL)",
+    title: "Inter-token latency: cumulative distribution (recorded percentiles)",
+    x_label: "Gap between tokens (ms)",
+    y_label: "Gaps at or below (%)",
+    summary: |c| c.result.metrics.inter_token_latency_seconds.as_ref(),
+    samples: None,
+};
+
+fn latency_cdf_chart(spec: &LatencyCdf, id: &str, cells: &[Cell], blocks: &mut Vec<Block>) {
     let mut from_quantiles = false;
     let series: Vec<LineSeries> = cells
         .iter()
         .filter_map(|c| {
-            let samples = c.time_to_first_token_samples();
-            if !samples.is_empty() {
-                Some(LineSeries {
-                    name: c.name(),
-                    points: empirical_cdf(&samples),
-                    step: true,
-                    reference: false,
-                })
-            } else {
-                let points: Vec<(f64, f64)> =
-                    model::quantile_points(c.result.metrics.time_to_first_token_seconds.as_ref()?)
-                        .into_iter()
-                        .map(|(v, share)| (v * 1000.0, share))
-                        .collect();
-                from_quantiles = true;
-                (!points.is_empty()).then(|| LineSeries {
-                    name: c.name(),
-                    points,
-                    step: false,
-                    reference: false,
-                })
+            if let Some((samples, _)) = spec.samples {
+                let samples = samples(c);
+                if !samples.is_empty() {
+                    return Some(LineSeries {
+                        step: true,
+                        ..LineSeries::line(c.name(), empirical_cdf(&samples))
+                    });
+                }
             }
+            let points: Vec<(f64, f64)> = model::quantile_points((spec.summary)(c)?)
+                .into_iter()
+                .map(|(v, share)| (v * 1000.0, share))
+                .collect();
+            from_quantiles = true;
+            (!points.is_empty()).then(|| LineSeries::line(c.name(), points))
         })
         .collect();
     if series.is_empty() {
         return;
     }
     let table = Table {
-        caption: "Time to first token (TTFT)".into(),
+        caption: spec.caption.into(),
         headers: distribution_headers("Model / prompt"),
         rows: cells
             .iter()
-            .map(|c| {
-                distribution_row(
-                    c.name(),
-                    c.result.metrics.time_to_first_token_seconds.as_ref(),
-                )
-            })
+            .map(|c| distribution_row(c.name(), (spec.summary)(c)))
             .collect(),
     };
     let svg = svg::line_chart(
         &ChartMeta {
-            id: format!("{id}-ttft"),
+            id: format!("{id}-{}", spec.id),
             kind: "cdf",
-            title: "Time to first token: cumulative distribution".into(),
-            x_label: "Time to first token (ms)".into(),
-            y_label: "Requests at or below (%)".into(),
+            title: spec.title.into(),
+            x_label: spec.x_label.into(),
+            y_label: spec.y_label.into(),
         },
         &series,
         &XAxis::Linear {
@@ -619,63 +649,9 @@ fn ttft_chart(id: &str, cells: &[Cell], blocks: &mut Vec<Block>) {
         true,
         Some(100.0),
     );
-    if from_quantiles {
-        blocks.push(Block::Note(
-            "Some TTFT curves are drawn through the recorded percentiles (min, median, p90, p95, p99, max): the file holds no per-request samples for them.".into(),
-        ));
+    if let (true, Some((_, note))) = (from_quantiles, spec.samples) {
+        blocks.push(Block::Note(note.into()));
     }
-    blocks.push(Block::Chart { svg, table });
-}
-
-fn itl_chart(id: &str, cells: &[Cell], blocks: &mut Vec<Block>) {
-    let series: Vec<LineSeries> = cells
-        .iter()
-        .filter_map(|c| {
-            let points: Vec<(f64, f64)> =
-                model::quantile_points(c.result.metrics.inter_token_latency_seconds.as_ref()?)
-                    .into_iter()
-                    .map(|(v, share)| (v * 1000.0, share))
-                    .collect();
-            (!points.is_empty()).then(|| LineSeries {
-                name: c.name(),
-                points,
-                step: false,
-                reference: false,
-            })
-        })
-        .collect();
-    if series.is_empty() {
-        return;
-    }
-    let table = Table {
-        caption: "Inter-token latency (ITL)".into(),
-        headers: distribution_headers("Model / prompt"),
-        rows: cells
-            .iter()
-            .map(|c| {
-                distribution_row(
-                    c.name(),
-                    c.result.metrics.inter_token_latency_seconds.as_ref(),
-                )
-            })
-            .collect(),
-    };
-    let svg = svg::line_chart(
-        &ChartMeta {
-            id: format!("{id}-itl"),
-            kind: "cdf",
-            title: "Inter-token latency: cumulative distribution (recorded percentiles)".into(),
-            x_label: "Gap between tokens (ms)".into(),
-            y_label: "Gaps at or below (%)".into(),
-        },
-        &series,
-        &XAxis::Linear {
-            from_zero: false,
-            integer: false,
-        },
-        true,
-        Some(100.0),
-    );
     blocks.push(Block::Chart { svg, table });
 }
 
@@ -704,55 +680,19 @@ fn scaling_charts(id: &str, result: &TpsResult, blocks: &mut Vec<Block>) {
         } else {
             format!("{model} / {prompt}")
         };
-        aggregate.push(LineSeries {
-            name: name.clone(),
-            points: levels
+        let curve = |value: fn(&ConcurrencyResult) -> Option<f64>| -> Vec<(f64, f64)> {
+            levels
                 .iter()
-                .filter_map(|c| {
-                    Some((c.concurrent_requests as f64, c.aggregate_tokens_per_second?))
-                })
-                .collect(),
-            step: false,
-            reference: false,
-        });
-        efficiency.push(LineSeries {
-            name,
-            points: levels
-                .iter()
-                .filter_map(|c| Some((c.concurrent_requests as f64, c.efficiency_percent?)))
-                .collect(),
-            step: false,
-            reference: false,
-        });
+                .filter_map(|c| Some((c.concurrent_requests as f64, value(c)?)))
+                .collect()
+        };
+        aggregate.push(LineSeries::line(
+            name.clone(),
+            curve(|c| c.aggregate_tokens_per_second),
+        ));
+        efficiency.push(LineSeries::line(name, curve(|c| c.efficiency_percent)));
     }
-    let table = Table {
-        caption: "Concurrency scaling".into(),
-        headers: [
-            "Model / prompt",
-            "Concurrent requests",
-            "Aggregate (tok/s)",
-            "Per request (tok/s)",
-            "Single stream (tok/s)",
-            "Efficiency (%)",
-            "Assessment",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows: concurrency
-            .iter()
-            .map(|c| {
-                vec![
-                    format!("{} / {}", c.model, c.prompt_length),
-                    c.concurrent_requests.to_string(),
-                    num(c.aggregate_tokens_per_second),
-                    num(c.per_request_tokens_per_second),
-                    num(c.single_stream_tokens_per_second),
-                    num(c.efficiency_percent),
-                    text(&recorded(&c.assessment)),
-                ]
-            })
-            .collect(),
-    };
+    let table = scaling_table("Concurrency scaling", &concurrency, &[0, 1, 2, 3, 4, 5, 6]);
     let max_level = concurrency
         .iter()
         .map(|c| c.concurrent_requests)
@@ -765,42 +705,47 @@ fn scaling_charts(id: &str, result: &TpsResult, blocks: &mut Vec<Block>) {
             .iter()
             .find_map(|c| c.single_stream_tokens_per_second);
         if let Some(single) = single {
-            aggregate.push(LineSeries {
-                name: "ideal: N x single stream".into(),
-                points: vec![(0.0, 0.0), (max_level, single * max_level)],
-                step: false,
-                reference: true,
-            });
+            aggregate.push(LineSeries::reference(
+                "ideal: N x single stream",
+                vec![(0.0, 0.0), (max_level, single * max_level)],
+            ));
         }
     }
-    efficiency.push(LineSeries {
-        name: "100% (linear scaling)".into(),
-        points: vec![(0.0, 100.0), (max_level, 100.0)],
-        step: false,
-        reference: true,
-    });
+    efficiency.push(LineSeries::reference(
+        "100% (linear scaling)",
+        vec![(0.0, 100.0), (max_level, 100.0)],
+    ));
     let has_aggregate = aggregate
         .iter()
         .any(|s| !s.reference && !s.points.is_empty());
     let has_efficiency = efficiency
         .iter()
         .any(|s| !s.reference && !s.points.is_empty());
-    if has_aggregate {
-        let svg = svg::line_chart(
+    // Both charts put the concurrent requests on x and start y at 0.
+    let scaling_chart = |suffix: &str, title: &str, y_label: &str, series: &[LineSeries]| {
+        svg::line_chart(
             &ChartMeta {
-                id: format!("{id}-scaling-aggregate"),
+                id: format!("{id}-scaling-{suffix}"),
                 kind: "scaling",
-                title: "Aggregate throughput against concurrent requests".into(),
+                title: title.into(),
                 x_label: "Concurrent requests (N)".into(),
-                y_label: "Aggregate throughput (tok/s)".into(),
+                y_label: y_label.into(),
             },
-            &aggregate,
+            series,
             &XAxis::Linear {
                 from_zero: true,
                 integer: true,
             },
             true,
             None,
+        )
+    };
+    if has_aggregate {
+        let svg = scaling_chart(
+            "aggregate",
+            "Aggregate throughput against concurrent requests",
+            "Aggregate throughput (tok/s)",
+            &aggregate,
         );
         blocks.push(Block::Chart {
             svg,
@@ -808,46 +753,53 @@ fn scaling_charts(id: &str, result: &TpsResult, blocks: &mut Vec<Block>) {
         });
     }
     if has_efficiency {
-        let svg = svg::line_chart(
-            &ChartMeta {
-                id: format!("{id}-scaling-efficiency"),
-                kind: "scaling",
-                title: "Scaling efficiency against concurrent requests".into(),
-                x_label: "Concurrent requests (N)".into(),
-                y_label: "Efficiency (% of N x single stream)".into(),
-            },
+        let svg = scaling_chart(
+            "efficiency",
+            "Scaling efficiency against concurrent requests",
+            "Efficiency (% of N x single stream)",
             &efficiency,
-            &XAxis::Linear {
-                from_zero: true,
-                integer: true,
-            },
-            true,
-            None,
         );
-        let table = Table {
-            caption: "Scaling efficiency".into(),
-            headers: vec![
-                "Model / prompt".into(),
-                "Concurrent requests".into(),
-                "Efficiency (%)".into(),
-                "Assessment".into(),
-            ],
-            rows: concurrency
-                .iter()
-                .map(|c| {
-                    vec![
-                        format!("{} / {}", c.model, c.prompt_length),
-                        c.concurrent_requests.to_string(),
-                        num(c.efficiency_percent),
-                        text(&recorded(&c.assessment)),
-                    ]
-                })
-                .collect(),
-        };
+        let table = scaling_table("Scaling efficiency", &concurrency, &[0, 1, 5, 6]);
         blocks.push(Block::Chart { svg, table });
     }
     if !has_aggregate && !has_efficiency {
         blocks.push(Block::Table(table));
+    }
+}
+
+/// A column of a table: its header and a row's cell.
+type Column<T> = (&'static str, fn(&T) -> String);
+
+/// The columns a scaling table can show, one row per concurrency level.
+const SCALING_COLUMNS: [Column<ConcurrencyResult>; 7] = [
+    ("Model / prompt", |c| {
+        format!("{} / {}", c.model, c.prompt_length)
+    }),
+    ("Concurrent requests", |c| c.concurrent_requests.to_string()),
+    ("Aggregate (tok/s)", |c| num(c.aggregate_tokens_per_second)),
+    ("Per request (tok/s)", |c| {
+        num(c.per_request_tokens_per_second)
+    }),
+    ("Single stream (tok/s)", |c| {
+        num(c.single_stream_tokens_per_second)
+    }),
+    ("Efficiency (%)", |c| num(c.efficiency_percent)),
+    ("Assessment", |c| text(&recorded(&c.assessment))),
+];
+
+/// A table of the [`SCALING_COLUMNS`] numbered in `columns`.
+fn scaling_table(caption: &str, concurrency: &[&ConcurrencyResult], columns: &[usize]) -> Table {
+    let columns: Vec<_> = columns.iter().map(|&i| SCALING_COLUMNS[i]).collect();
+    Table {
+        caption: caption.into(),
+        headers: columns
+            .iter()
+            .map(|(header, _)| header.to_string())
+            .collect(),
+        rows: concurrency
+            .iter()
+            .map(|c| columns.iter().map(|(_, cell)| cell(c)).collect())
+            .collect(),
     }
 }
 
@@ -1105,16 +1057,15 @@ fn trend_section(id: &str, group: &TrendGroup) -> Section {
         let series: Vec<LineSeries> = chart
             .lines
             .iter()
-            .map(|line| LineSeries {
-                name: line.subject.clone(),
-                points: line
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| v.map(|v| (i as f64, v)))
-                    .collect(),
-                step: false,
-                reference: false,
+            .map(|line| {
+                LineSeries::line(
+                    line.subject.clone(),
+                    line.values
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.map(|v| (i as f64, v)))
+                        .collect(),
+                )
             })
             .collect();
         let unit_text = if chart.unit.is_empty() {

@@ -78,6 +78,11 @@ pub fn fmt_num(value: f64) -> String {
     } else {
         format!("{value:.2e}")
     };
+    unsigned_zero(text)
+}
+
+/// `-0.00` as `0.00`: a value that rounds to zero has no sign.
+fn unsigned_zero(text: String) -> String {
     if text.starts_with('-') && text.trim_start_matches(['-', '0', '.']).is_empty() {
         text[1..].to_string()
     } else {
@@ -93,11 +98,7 @@ fn fmt_tick(value: f64, step: f64) -> String {
         (-step.log10().floor()) as usize
     };
     let text = format!("{value:.decimals$}");
-    if text.starts_with('-') && text.trim_start_matches(['-', '0', '.']).is_empty() {
-        text[1..].to_string()
-    } else {
-        text
-    }
+    unsigned_zero(text)
 }
 
 /// An axis range widened to round ticks. A degenerate range (one value, or all equal) is
@@ -171,6 +172,19 @@ struct Plot {
 }
 
 impl Plot {
+    /// The plot area of a bar or line chart under a legend `legend_height` high, and the
+    /// chart's height; `rotated` category labels take more room below.
+    fn below_legend(legend_height: f64, rotated: bool) -> (Plot, f64) {
+        let height = HEIGHT + if rotated { 40.0 } else { 0.0 };
+        let plot = Plot {
+            left: MARGIN_LEFT,
+            right: WIDTH - MARGIN_RIGHT,
+            top: TITLE_BAND + legend_height + 10.0,
+            bottom: height - if rotated { 96.0 } else { 56.0 },
+        };
+        (plot, height)
+    }
+
     fn x(&self, axis: &Axis, value: f64) -> f64 {
         self.left + (value - axis.min) / axis.span() * (self.right - self.left)
     }
@@ -336,6 +350,20 @@ fn y_axis(out: &mut String, plot: &Plot, axis: &Axis, label: &str) {
     );
 }
 
+/// Numeric ticks of the x axis: a line from `y1` to `y2` (a grid line across the plot, or a
+/// tick mark under it) and the tick's label under the plot.
+fn x_ticks(out: &mut String, plot: &Plot, axis: &Axis, (y1, y2): (f64, f64), stroke: &str) {
+    for tick in &axis.ticks {
+        let x = plot.x(axis, *tick);
+        let _ = write!(
+            out,
+            r#"<line x1="{x:.1}" y1="{y1:.1}" x2="{x:.1}" y2="{y2:.1}" stroke="{stroke}"/><text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="{AXIS_TEXT}">{}</text>"#,
+            plot.bottom + 16.0,
+            fmt_tick(*tick, axis.step)
+        );
+    }
+}
+
 /// The x axis label, centred under the plot.
 fn x_label(out: &mut String, plot: &Plot, label: &str, height: f64) {
     let _ = write!(
@@ -479,13 +507,7 @@ pub fn bar_chart(
         .fold(f64::INFINITY, f64::min);
     let axis = Axis::nice(low, high, 5, true);
     let rotated = categories.iter().any(|c| c.chars().count() > 12);
-    let height = HEIGHT + if rotated { 40.0 } else { 0.0 };
-    let plot = Plot {
-        left: MARGIN_LEFT,
-        right: WIDTH - MARGIN_RIGHT,
-        top: TITLE_BAND + legend_height + 10.0,
-        bottom: height - if rotated { 96.0 } else { 56.0 },
-    };
+    let (plot, height) = Plot::below_legend(legend_height, rotated);
     let mut out = open(meta, bars.len(), height);
     out.push_str(&legend_svg);
     y_axis(&mut out, &plot, &axis, &meta.y_label);
@@ -568,6 +590,44 @@ pub struct LineSeries {
     pub step: bool,
     /// Draw as a dashed reference line without markers (an ideal, a target).
     pub reference: bool,
+}
+
+impl LineSeries {
+    /// Straight segments with markers.
+    pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> LineSeries {
+        LineSeries {
+            name: name.into(),
+            points,
+            step: false,
+            reference: false,
+        }
+    }
+
+    /// A dashed reference line without markers.
+    pub fn reference(name: impl Into<String>, points: Vec<(f64, f64)>) -> LineSeries {
+        LineSeries {
+            reference: true,
+            ..LineSeries::line(name, points)
+        }
+    }
+
+    /// The colour of the series drawn `index`th: grey for a reference line.
+    fn colour(&self, index: usize) -> &'static str {
+        if self.reference {
+            "#555"
+        } else {
+            colour(index)
+        }
+    }
+
+    /// The dash pattern of the series drawn `index`th.
+    fn dash(&self, index: usize) -> &'static str {
+        if self.reference {
+            "5 4"
+        } else {
+            DASHES[index % 4]
+        }
+    }
 }
 
 /// How the x axis of a line chart reads.
@@ -660,37 +720,22 @@ pub fn line_chart(
         .map(|(i, s)| LegendItem {
             label: s.name.clone(),
             swatch: Swatch::Line {
-                colour: if s.reference { "#555" } else { colour(i) },
-                dash: if s.reference { "5 4" } else { DASHES[i % 4] },
+                colour: s.colour(i),
+                dash: s.dash(i),
                 marker: if s.reference { 99 } else { i },
             },
         })
         .collect();
     let (legend_svg, legend_height) = legend(&items);
     let rotated = matches!(x_axis, XAxis::Categories { labels, .. } if labels.iter().any(|l| l.chars().count() > 8));
-    let height = HEIGHT + if rotated { 40.0 } else { 0.0 };
-    let plot = Plot {
-        left: MARGIN_LEFT,
-        right: WIDTH - MARGIN_RIGHT,
-        top: TITLE_BAND + legend_height + 10.0,
-        bottom: height - if rotated { 96.0 } else { 56.0 },
-    };
+    let (plot, height) = Plot::below_legend(legend_height, rotated);
     let mut out = open(meta, data_points, height);
     out.push_str(&legend_svg);
     y_axis(&mut out, &plot, &y_axis_range, &meta.y_label);
     match x_axis {
         XAxis::Linear { .. } => {
-            for tick in &x_range.ticks {
-                let x = plot.x(&x_range, *tick);
-                let _ = write!(
-                    out,
-                    r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{AXIS_TEXT}"/><text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="{AXIS_TEXT}">{}</text>"#,
-                    plot.bottom,
-                    plot.bottom + 4.0,
-                    plot.bottom + 16.0,
-                    fmt_tick(*tick, x_range.step)
-                );
-            }
+            let mark = (plot.bottom, plot.bottom + 4.0);
+            x_ticks(&mut out, &plot, &x_range, mark, AXIS_TEXT);
         }
         XAxis::Categories {
             labels,
@@ -722,12 +767,8 @@ pub fn line_chart(
         if points.is_empty() {
             continue;
         }
-        let line_colour = if serie.reference { "#555" } else { colour(i) };
-        let dash = if serie.reference {
-            "5 4"
-        } else {
-            DASHES[i % 4]
-        };
+        let line_colour = serie.colour(i);
+        let dash = serie.dash(i);
         let mut path = String::new();
         let mut previous_y: Option<f64> = None;
         for (k, (x, y)) in points.iter().enumerate() {
@@ -850,17 +891,8 @@ pub fn timeline_chart(meta: &ChartMeta, rows: &[TimelineRow], phases: &[&str]) -
     };
     let mut out = open(meta, segments.len(), height);
     out.push_str(&legend_svg);
-    for tick in &x_range.ticks {
-        let x = plot.x(&x_range, *tick);
-        let _ = write!(
-            out,
-            r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{GRID}"/><text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="{AXIS_TEXT}">{}</text>"#,
-            plot.top,
-            plot.bottom,
-            plot.bottom + 16.0,
-            fmt_tick(*tick, x_range.step)
-        );
-    }
+    // Grid lines across the rows, as the y axis of other charts has.
+    x_ticks(&mut out, &plot, &x_range, (plot.top, plot.bottom), GRID);
     for (r, row) in rows.iter().enumerate() {
         let y = plot.top + row_height * r as f64;
         let _ = write!(
