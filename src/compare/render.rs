@@ -146,65 +146,35 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
     };
     let timestamp = |run: &Run| run.timestamp.clone().unwrap_or_else(|| "-".to_string());
 
+    let runs_section = |title: &str, runs: &[&Run], columns: &[RunColumn]| {
+        let mut headers = vec!["Run", "Timestamp"];
+        headers.extend(columns.iter().map(|(header, _)| *header));
+        let mut section = Section::new(title).headers(&headers);
+        for run in runs {
+            let mut row = vec![run_cell(run), timestamp(run)];
+            row.extend(columns.iter().map(|(_, cell)| cell.text(run)));
+            section.rows.push(row);
+        }
+        section.lines = run_notes(runs);
+        section
+    };
+
     let single = comparison.runs_of(Kind::SingleUser);
     if !single.is_empty() {
-        let mut section = Section::new("Single-user runs").headers(&[
-            "Run",
-            "Timestamp",
-            "Model",
-            "Download s",
-            "Cold load s",
-            "Warm load s",
-            "Total s",
-            "tok/s",
-        ]);
-        for run in &single {
-            section.rows.push(vec![
-                run_cell(run),
-                timestamp(run),
-                run.models_text(),
-                optional(run.value("DownloadTimeSeconds")),
-                optional(run.value("LoadTimeColdSeconds")),
-                optional(run.value("LoadTimeWarmSeconds")),
-                optional(run.value("TotalTimeSeconds")),
-                optional(run.value("TokensPerSecond")),
-            ]);
-        }
-        section.lines = run_notes(&single);
-        sections.push(section);
+        sections.push(runs_section(
+            "Single-user runs",
+            &single,
+            &SINGLE_USER_COLUMNS,
+        ));
     }
 
     let tps = comparison.runs_of(Kind::TokensPerSecond);
     if !tps.is_empty() {
-        let mut section = Section::new("Tokens-per-second runs").headers(&[
-            "Run",
-            "Timestamp",
-            "Models",
-            "Avg tok/s",
-            "Min tok/s",
-            "Max tok/s",
-            "Samples",
-            "Success %",
-        ]);
-        for run in &tps {
-            let samples = run
-                .metric("OverallAverageTokensPerSecond")
-                .and_then(|m| m.sample_size)
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".to_string());
-            section.rows.push(vec![
-                run_cell(run),
-                timestamp(run),
-                run.models_text(),
-                optional(run.value("OverallAverageTokensPerSecond")),
-                optional(run.value("OverallMinTokensPerSecond")),
-                optional(run.value("OverallMaxTokensPerSecond")),
-                samples,
-                optional(run.value("SuccessRate")),
-            ]);
-        }
-        section.lines = run_notes(&tps);
-        sections.push(section);
+        sections.push(runs_section(
+            "Tokens-per-second runs",
+            &tps,
+            &TOKENS_PER_SECOND_COLUMNS,
+        ));
 
         // Like with like: each model and prompt length across runs.
         let mut cells: Vec<String> = Vec::new();
@@ -249,38 +219,7 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
 
     let multi = comparison.runs_of(Kind::MultiUser);
     if !multi.is_empty() {
-        let mut section = Section::new("Multi-user runs").headers(&[
-            "Run",
-            "Timestamp",
-            "Users",
-            "Models",
-            "Overall s",
-            "Success %",
-            "Avg download s",
-            "Max download s",
-            "Avg load s",
-            "Max load s",
-            "Avg tok/s",
-        ]);
-        for run in &multi {
-            section.rows.push(vec![
-                run_cell(run),
-                timestamp(run),
-                run.concurrent_users
-                    .map(|u| u.to_string())
-                    .unwrap_or_else(|| "-".to_string()),
-                run.models_text(),
-                optional(run.value("OverallDurationSeconds")),
-                optional(run.value("SuccessRate")),
-                optional(run.value("AverageDownloadTimeSeconds")),
-                optional(run.value("MaxDownloadTimeSeconds")),
-                optional(run.value("AverageLoadTimeSeconds")),
-                optional(run.value("MaxLoadTimeSeconds")),
-                optional(run.value("AverageThroughputTokensPerSecond")),
-            ]);
-        }
-        section.lines = run_notes(&multi);
-        sections.push(section);
+        sections.push(runs_section("Multi-user runs", &multi, &MULTI_USER_COLUMNS));
     }
 
     for group in comparison.groups.iter().filter(|g| g.runs.len() > 1) {
@@ -326,19 +265,14 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
             "Assessment",
         ]);
         for change in &group.changes {
-            trend.rows.push(vec![
+            let mut row = vec![
                 change.run.clone(),
                 change.timestamp.clone().unwrap_or_else(|| "-".to_string()),
                 change.metric.clone(),
-                with_unit(change.baseline_value, change.unit),
-                with_unit(change.value, change.unit),
-                percent(change.change_percent),
-                change
-                    .noise
-                    .map(|n| with_unit(n, change.unit))
-                    .unwrap_or_else(|| "unknown".to_string()),
-                change.assessment.label().to_string(),
-            ]);
+            ];
+            row.extend(change_cells(change));
+            row.push(change.assessment.label().to_string());
+            trend.rows.push(row);
         }
         trend.lines = findings(&group.changes);
         for direction in &group.directions {
@@ -492,17 +426,9 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
                 .map(|h| h.to_string())
                 .collect();
             for change in &gate.regressions {
-                section.rows.push(vec![
-                    change.run.clone(),
-                    change.metric.clone(),
-                    with_unit(change.baseline_value, change.unit),
-                    with_unit(change.value, change.unit),
-                    percent(change.change_percent),
-                    change
-                        .noise
-                        .map(|n| with_unit(n, change.unit))
-                        .unwrap_or_else(|| "unknown".to_string()),
-                ]);
+                let mut row = vec![change.run.clone(), change.metric.clone()];
+                row.extend(change_cells(change));
+                section.rows.push(row);
             }
             section.lines.push(format!(
                 "FAILED: {} regression(s) among {} changes judged.",
@@ -524,6 +450,89 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
         sections.push(section);
     }
     sections
+}
+
+/// A column of a table of runs after its Run and Timestamp: the header and what its cells say.
+type RunColumn = (&'static str, RunCell);
+
+/// What a cell of a table of runs says.
+#[derive(Clone, Copy)]
+enum RunCell {
+    /// The run's value of this metric.
+    Value(&'static str),
+    /// The number of samples behind this metric.
+    SampleSize(&'static str),
+    Models,
+    Users,
+}
+
+impl RunCell {
+    fn text(self, run: &Run) -> String {
+        match self {
+            RunCell::Value(key) => optional(run.value(key)),
+            RunCell::SampleSize(key) => count(run.metric(key).and_then(|m| m.sample_size)),
+            RunCell::Models => run.models_text(),
+            RunCell::Users => count(run.concurrent_users),
+        }
+    }
+}
+
+fn count(value: Option<impl ToString>) -> String {
+    value
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "-".to_string())
+}
+
+const SINGLE_USER_COLUMNS: [RunColumn; 6] = [
+    ("Model", RunCell::Models),
+    ("Download s", RunCell::Value("DownloadTimeSeconds")),
+    ("Cold load s", RunCell::Value("LoadTimeColdSeconds")),
+    ("Warm load s", RunCell::Value("LoadTimeWarmSeconds")),
+    ("Total s", RunCell::Value("TotalTimeSeconds")),
+    ("tok/s", RunCell::Value("TokensPerSecond")),
+];
+
+const TOKENS_PER_SECOND_COLUMNS: [RunColumn; 6] = [
+    ("Models", RunCell::Models),
+    ("Avg tok/s", RunCell::Value("OverallAverageTokensPerSecond")),
+    ("Min tok/s", RunCell::Value("OverallMinTokensPerSecond")),
+    ("Max tok/s", RunCell::Value("OverallMaxTokensPerSecond")),
+    (
+        "Samples",
+        RunCell::SampleSize("OverallAverageTokensPerSecond"),
+    ),
+    ("Success %", RunCell::Value("SuccessRate")),
+];
+
+const MULTI_USER_COLUMNS: [RunColumn; 9] = [
+    ("Users", RunCell::Users),
+    ("Models", RunCell::Models),
+    ("Overall s", RunCell::Value("OverallDurationSeconds")),
+    ("Success %", RunCell::Value("SuccessRate")),
+    (
+        "Avg download s",
+        RunCell::Value("AverageDownloadTimeSeconds"),
+    ),
+    ("Max download s", RunCell::Value("MaxDownloadTimeSeconds")),
+    ("Avg load s", RunCell::Value("AverageLoadTimeSeconds")),
+    ("Max load s", RunCell::Value("MaxLoadTimeSeconds")),
+    (
+        "Avg tok/s",
+        RunCell::Value("AverageThroughputTokensPerSecond"),
+    ),
+];
+
+/// A change's baseline, value, change and noise, as the trend and the gate show them.
+fn change_cells(change: &Change) -> [String; 4] {
+    [
+        with_unit(change.baseline_value, change.unit),
+        with_unit(change.value, change.unit),
+        percent(change.change_percent),
+        change
+            .noise
+            .map(|n| with_unit(n, change.unit))
+            .unwrap_or_else(|| "unknown".to_string()),
+    ]
 }
 
 fn run_notes(runs: &[&Run]) -> Vec<String> {
