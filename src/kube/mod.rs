@@ -121,33 +121,40 @@ mod tests {
 
     #[test]
     fn hints_follow_kubectl_messages() {
-        let ns = hint_for(
-            r#"Error from server (NotFound): namespaces "prod" not found"#,
-            "prod",
-            "ollama",
-        );
-        assert!(
-            ns.contains("--namespace") && ns.contains("kubectl get namespaces"),
-            "{ns}"
-        );
-        let svc = hint_for(
-            r#"Error from server (NotFound): services "olama" not found"#,
-            "ollama",
-            "olama",
-        );
-        assert!(
-            svc.contains("--service") && svc.contains("kubectl get svc -n ollama"),
-            "{svc}"
-        );
-        let cluster = hint_for(
-            "The connection to the server localhost:8080 was refused - did you specify the \
-             right host or port?",
-            "ollama",
-            "ollama",
-        );
-        assert!(cluster.contains("cannot reach a cluster"), "{cluster}");
-        let other = hint_for("error: something new", "ns", "svc");
-        assert!(other.contains("kubectl get svc -n ns svc"), "{other}");
+        // (kubectl's stderr, namespace, service, what the hint must say)
+        let cases: [(&str, &str, &str, &[&str]); 4] = [
+            (
+                r#"Error from server (NotFound): namespaces "prod" not found"#,
+                "prod",
+                "ollama",
+                &["--namespace", "kubectl get namespaces"],
+            ),
+            (
+                r#"Error from server (NotFound): services "olama" not found"#,
+                "ollama",
+                "olama",
+                &["--service", "kubectl get svc -n ollama"],
+            ),
+            (
+                "The connection to the server localhost:8080 was refused - did you specify the \
+                 right host or port?",
+                "ollama",
+                "ollama",
+                &["cannot reach a cluster"],
+            ),
+            (
+                "error: something new",
+                "ns",
+                "svc",
+                &["kubectl get svc -n ns svc"],
+            ),
+        ];
+        for (stderr, namespace, service, expected) in cases {
+            let hint = hint_for(stderr, namespace, service);
+            for text in expected {
+                assert!(hint.contains(text), "{stderr}: {hint}");
+            }
+        }
     }
 
     #[test]

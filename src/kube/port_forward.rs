@@ -7,10 +7,10 @@ use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::oneshot;
@@ -467,11 +467,14 @@ struct OutputTail(Mutex<String>);
 const MAX_TAIL_BYTES: usize = 16 * 1024;
 
 impl OutputTail {
-    fn push(&self, line: &str) {
-        let mut tail = self
-            .0
+    fn lock(&self) -> MutexGuard<'_, String> {
+        self.0
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn push(&self, line: &str) {
+        let mut tail = self.lock();
         tail.push_str(line.trim_end_matches(['\r', '\n']));
         tail.push('\n');
         if tail.len() > MAX_TAIL_BYTES {
@@ -484,43 +487,37 @@ impl OutputTail {
     }
 
     fn text(&self) -> String {
-        let tail = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        last_lines(&tail)
+        last_lines(&self.lock())
+    }
+}
+
+/// Calls `each` with every line of `pipe` (lossily decoded, line end kept) until it ends.
+async fn for_each_line(pipe: impl AsyncRead + Unpin, mut each: impl FnMut(&str)) {
+    let mut reader = BufReader::new(pipe);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => each(&String::from_utf8_lossy(&line)),
+        }
     }
 }
 
 async fn read_stderr(pipe: ChildStderr, tail: Arc<OutputTail>) {
-    let mut reader = BufReader::new(pipe);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => tail.push(&String::from_utf8_lossy(&line)),
-        }
-    }
+    for_each_line(pipe, |line| tail.push(line)).await;
 }
 
 async fn read_stdout(pipe: ChildStdout, port_tx: oneshot::Sender<u16>) {
     let mut port_tx = Some(port_tx);
-    let mut reader = BufReader::new(pipe);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                if let Some(port) = forwarding_port(&String::from_utf8_lossy(&line)) {
-                    if let Some(tx) = port_tx.take() {
-                        let _ = tx.send(port);
-                    }
-                }
+    for_each_line(pipe, |line| {
+        if let Some(port) = forwarding_port(line) {
+            if let Some(tx) = port_tx.take() {
+                let _ = tx.send(port);
             }
         }
-    }
+    })
+    .await;
 }
 
 /// The local port from kubectl's `Forwarding from 127.0.0.1:PORT -> REMOTE`. Only the IPv4
