@@ -118,6 +118,11 @@ const MISTRAL_TEMPLATE: &str =
     "{{- range .Messages }}{{ if eq .Role \"user\" }}[INST] {{ .Content }}[/INST]{{ else }} {{ .Content }}</s>{{ end }}{{ end }}";
 const DEEPSEEK_TEMPLATE: &str = "{{- range .Messages }}{{ if eq .Role \"user\" }}<｜User｜>{{ .Content }}{{ else }}<｜Assistant｜>{{ .Content }}<｜end▁of▁sentence｜>{{ end }}{{ end }}<｜Assistant｜>";
 
+// Modelfile parameters that several models share.
+const CHATML_PARAMETERS: &str = "stop                           \"<|im_start|>\"\nstop                           \"<|im_end|>\"";
+const LLAMA3_PARAMETERS: &str = "stop                           \"<|start_header_id|>\"\nstop                           \"<|end_header_id|>\"\nstop                           \"<|eot_id|>\"";
+const DEEPSEEK_PARAMETERS: &str = "stop                           \"<｜begin▁of▁sentence｜>\"\nstop                           \"<｜end▁of▁sentence｜>\"\ntemperature                    0.6\ntop_p                          0.95";
+
 const LLAMA_LICENSE: &str = "LLAMA 3.1 COMMUNITY LICENSE AGREEMENT";
 const APACHE_LICENSE: &str = "Apache License\nVersion 2.0, January 2004";
 const MIT_LICENSE: &str = "MIT License\n\nCopyright (c) Microsoft Corporation.";
@@ -142,7 +147,7 @@ static SPECS: &[Spec] = &[
         capabilities: &["completion"],
         template: CHATML_TEMPLATE,
         license: "",
-        parameters: "stop                           \"<|im_start|>\"\nstop                           \"<|im_end|>\"",
+        parameters: CHATML_PARAMETERS,
         t4_tokens_per_second: 240.0,
     },
     Spec {
@@ -163,7 +168,7 @@ static SPECS: &[Spec] = &[
         capabilities: &["completion", "tools"],
         template: CHATML_TEMPLATE,
         license: APACHE_LICENSE,
-        parameters: "stop                           \"<|im_start|>\"\nstop                           \"<|im_end|>\"",
+        parameters: CHATML_PARAMETERS,
         t4_tokens_per_second: 190.0,
     },
     Spec {
@@ -184,7 +189,7 @@ static SPECS: &[Spec] = &[
         capabilities: &["completion", "tools"],
         template: LLAMA3_TEMPLATE,
         license: LLAMA_LICENSE,
-        parameters: "stop                           \"<|start_header_id|>\"\nstop                           \"<|end_header_id|>\"\nstop                           \"<|eot_id|>\"",
+        parameters: LLAMA3_PARAMETERS,
         t4_tokens_per_second: 120.0,
     },
     Spec {
@@ -205,7 +210,7 @@ static SPECS: &[Spec] = &[
         capabilities: &["completion", "tools"],
         template: LLAMA3_TEMPLATE,
         license: LLAMA_LICENSE,
-        parameters: "stop                           \"<|start_header_id|>\"\nstop                           \"<|end_header_id|>\"\nstop                           \"<|eot_id|>\"",
+        parameters: LLAMA3_PARAMETERS,
         t4_tokens_per_second: 75.0,
     },
     Spec {
@@ -268,7 +273,7 @@ static SPECS: &[Spec] = &[
         capabilities: &["completion", "tools"],
         template: LLAMA3_TEMPLATE,
         license: LLAMA_LICENSE,
-        parameters: "stop                           \"<|start_header_id|>\"\nstop                           \"<|end_header_id|>\"\nstop                           \"<|eot_id|>\"",
+        parameters: LLAMA3_PARAMETERS,
         t4_tokens_per_second: 45.0,
     },
     Spec {
@@ -310,7 +315,7 @@ static SPECS: &[Spec] = &[
         capabilities: &["completion", "thinking"],
         template: DEEPSEEK_TEMPLATE,
         license: MIT_LICENSE,
-        parameters: "stop                           \"<｜begin▁of▁sentence｜>\"\nstop                           \"<｜end▁of▁sentence｜>\"\ntemperature                    0.6\ntop_p                          0.95",
+        parameters: DEEPSEEK_PARAMETERS,
         t4_tokens_per_second: 30.0,
     },
     Spec {
@@ -331,7 +336,7 @@ static SPECS: &[Spec] = &[
         capabilities: &["completion", "thinking"],
         template: DEEPSEEK_TEMPLATE,
         license: MIT_LICENSE,
-        parameters: "stop                           \"<｜begin▁of▁sentence｜>\"\nstop                           \"<｜end▁of▁sentence｜>\"\ntemperature                    0.6\ntop_p                          0.95",
+        parameters: DEEPSEEK_PARAMETERS,
         t4_tokens_per_second: 32.0,
     },
 ];

@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use rand::Rng;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -35,16 +36,16 @@ pub(crate) fn openai_error(status: u16, message: &str) -> Response {
     let body = json!({
         "error": { "message": message, "type": kind, "param": null, "code": null }
     });
-    bytes_response(
-        status,
-        "application/json",
-        Bytes::from(super::streaming::go_json(&body)),
-    )
+    json_status_reply(status, &body)
 }
 
 fn json_reply(value: &Value) -> Response {
+    json_status_reply(200, value)
+}
+
+fn json_status_reply(status: u16, value: &Value) -> Response {
     bytes_response(
-        200,
+        status,
         "application/json",
         Bytes::from(super::streaming::go_json(value)),
     )
@@ -86,6 +87,66 @@ struct CompletionRequest {
     stream_options: Option<StreamOptions>,
     max_tokens: Option<i64>,
     seed: Option<i64>,
+}
+
+/// What both completion routes read from their request.
+trait OpenAiRequest: DeserializeOwned {
+    fn model(&self) -> &str;
+
+    /// The completion the request asks for: `prompt_tokens` in, at most `max_tokens` out.
+    fn completion(self, kind: Kind, prompt_tokens: u64, max_tokens: Option<i64>) -> Completion;
+}
+
+macro_rules! openai_requests {
+    ($($request:ty),*) => {$(
+        impl OpenAiRequest for $request {
+            fn model(&self) -> &str {
+                &self.model
+            }
+
+            fn completion(
+                self,
+                kind: Kind,
+                prompt_tokens: u64,
+                max_tokens: Option<i64>,
+            ) -> Completion {
+                Completion {
+                    kind,
+                    include_usage: self
+                        .stream_options
+                        .as_ref()
+                        .is_some_and(|o| o.include_usage),
+                    model: self.model,
+                    prompt_tokens,
+                    max_tokens,
+                    seed: self.seed,
+                    stream: self.stream,
+                }
+            }
+        }
+    )*};
+}
+
+openai_requests!(ChatCompletionRequest, CompletionRequest);
+
+/// Decodes a completion request; a 400 reply for a body that is not one or names no model.
+fn decode_request<R: OpenAiRequest>(body: &[u8]) -> Result<R, Box<Response>> {
+    let request: R = decode(body).map_err(|message| Box::new(openai_error(400, &message)))?;
+    if request.model().is_empty() {
+        return Err(Box::new(openai_error(400, "model is required")));
+    }
+    Ok(request)
+}
+
+/// A completion to run, as either route asked for it.
+struct Completion {
+    kind: Kind,
+    model: String,
+    prompt_tokens: u64,
+    max_tokens: Option<i64>,
+    seed: Option<i64>,
+    stream: bool,
+    include_usage: bool,
 }
 
 fn content_text(content: &Value) -> String {
@@ -263,18 +324,16 @@ impl Framer for OpenAiFramer {
 }
 
 /// What both completion routes do once the request is read.
-#[allow(clippy::too_many_arguments)]
-async fn complete(
-    sim: Arc<Sim>,
-    kind: Kind,
-    model: String,
-    prompt_tokens: u64,
-    max_tokens: Option<i64>,
-    seed: Option<i64>,
-    stream: bool,
-    include_usage: bool,
-    entry: Instant,
-) -> Response {
+async fn complete(sim: Arc<Sim>, completion: Completion, entry: Instant) -> Response {
+    let Completion {
+        kind,
+        model,
+        prompt_tokens,
+        max_tokens,
+        seed,
+        stream,
+        include_usage,
+    } = completion;
     let Some((name, catalogue_model)) = installed(&sim, &model) else {
         return openai_error(404, &format!("model '{model}' not found"));
     };
@@ -304,13 +363,10 @@ async fn complete(
 /// `POST /v1/chat/completions`.
 pub(crate) async fn chat_completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let entry = Instant::now();
-    let request: ChatCompletionRequest = match decode(&body) {
+    let request: ChatCompletionRequest = match decode_request(&body) {
         Ok(request) => request,
-        Err(message) => return openai_error(400, &message),
+        Err(response) => return *response,
     };
-    if request.model.is_empty() {
-        return openai_error(400, "model is required");
-    }
     if request.messages.is_empty() {
         return openai_error(400, "[] is too short - 'messages'");
     }
@@ -323,34 +379,18 @@ pub(crate) async fn chat_completions(State(sim): State<Arc<Sim>>, body: Bytes) -
             images: None,
         })
         .collect();
-    let include_usage = request
-        .stream_options
-        .as_ref()
-        .is_some_and(|o| o.include_usage);
-    complete(
-        sim,
-        Kind::Chat,
-        request.model,
-        chat_prompt_tokens(&messages),
-        request.max_tokens.or(request.max_completion_tokens),
-        request.seed,
-        request.stream,
-        include_usage,
-        entry,
-    )
-    .await
+    let max_tokens = request.max_tokens.or(request.max_completion_tokens);
+    let completion = request.completion(Kind::Chat, chat_prompt_tokens(&messages), max_tokens);
+    complete(sim, completion, entry).await
 }
 
 /// `POST /v1/completions`.
 pub(crate) async fn completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let entry = Instant::now();
-    let request: CompletionRequest = match decode(&body) {
+    let request: CompletionRequest = match decode_request(&body) {
         Ok(request) => request,
-        Err(message) => return openai_error(400, &message),
+        Err(response) => return *response,
     };
-    if request.model.is_empty() {
-        return openai_error(400, "model is required");
-    }
     let prompt = match &request.prompt {
         Value::String(text) => text.clone(),
         Value::Array(items) => items
@@ -363,25 +403,12 @@ pub(crate) async fn completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Res
     if prompt.is_empty() {
         return openai_error(400, "prompt is required");
     }
-    let include_usage = request
-        .stream_options
-        .as_ref()
-        .is_some_and(|o| o.include_usage);
     let prompt_tokens = generation::text_tokens(&prompt)
         + generation::text_tokens(&request.suffix)
         + TEMPLATE_TOKENS;
-    complete(
-        sim,
-        Kind::Completion,
-        request.model,
-        prompt_tokens,
-        request.max_tokens,
-        request.seed,
-        request.stream,
-        include_usage,
-        entry,
-    )
-    .await
+    let max_tokens = request.max_tokens;
+    let completion = request.completion(Kind::Completion, prompt_tokens, max_tokens);
+    complete(sim, completion, entry).await
 }
 
 fn model_object(name: &str, modified_at: chrono::DateTime<chrono::Utc>) -> Value {

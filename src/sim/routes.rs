@@ -370,6 +370,40 @@ struct Common {
     chat: bool,
 }
 
+/// Generate and chat requests, which name their model, keep_alive, think and stream alike.
+trait NativeRequest: DeserializeOwned {
+    /// What the request says besides its prompt; an error reply for a keep_alive Ollama would
+    /// reject.
+    fn common(&self) -> Result<Common, Box<Response>>;
+}
+
+macro_rules! native_requests {
+    ($($request:ty => $chat:literal),*) => {$(
+        impl NativeRequest for $request {
+            fn common(&self) -> Result<Common, Box<Response>> {
+                let keep_alive = KeepAlive::from_json(&self.keep_alive)
+                    .map_err(|message| Box::new(error_json(400, &message)))?;
+                Ok(Common {
+                    requested: self.model.clone(),
+                    keep_alive,
+                    think: self.think.clone(),
+                    stream: self.stream != Some(false),
+                    chat: $chat,
+                })
+            }
+        }
+    )*};
+}
+
+native_requests!(GenerateRequest => false, ChatRequest => true);
+
+/// Decodes a generate or chat body and reads what it shares with the other.
+fn decode_native<R: NativeRequest>(body: &[u8]) -> Result<(R, Common), Box<Response>> {
+    let request: R = decode(body).map_err(|message| Box::new(error_json(400, &message)))?;
+    let common = request.common()?;
+    Ok((request, common))
+}
+
 /// Checks shared by generate and chat; an error reply, or the model.
 fn resolve(sim: &Sim, common: &Common) -> Result<(String, &'static CatalogueModel), Box<Response>> {
     let not_found = || error_json(404, &format!("model '{}' not found", common.requested));
@@ -437,13 +471,26 @@ async fn load_or_unload(
     }
 }
 
-/// Runs a generation and replies streamed or collected, with faults applied.
+/// Runs a generation of `prompt_tokens` and replies streamed or collected, with faults applied.
 async fn generate_reply(
     sim: &Arc<Sim>,
     common: &Common,
-    job: GenerationJob,
-    framer: NativeFramer,
+    (name, model): (String, &'static CatalogueModel),
+    prompt_tokens: u64,
+    options: GenOptions,
+    entry: Instant,
 ) -> Response {
+    let job = GenerationJob {
+        name,
+        model,
+        prompt_tokens,
+        num_predict: options.num_predict,
+        keep_alive: common.keep_alive.unwrap_or(sim.config.keep_alive),
+        num_ctx: options.num_ctx,
+        seed: options.seed,
+        entry,
+    };
+    let framer = NativeFramer::new(&common.requested, common.chat);
     let fault = sim.faults.decide(&job.name);
     if let Some(FaultKind::Status(code)) = fault {
         return error_json(code, &format!("simulated fault: injected HTTP {code}"));
@@ -458,20 +505,9 @@ async fn generate_reply(
 
 async fn generate(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let entry = Instant::now();
-    let request: GenerateRequest = match decode(&body) {
-        Ok(request) => request,
-        Err(message) => return error_json(400, &message),
-    };
-    let keep_alive = match KeepAlive::from_json(&request.keep_alive) {
-        Ok(keep_alive) => keep_alive,
-        Err(message) => return error_json(400, &message),
-    };
-    let common = Common {
-        requested: request.model.clone(),
-        keep_alive,
-        think: request.think.clone(),
-        stream: request.stream != Some(false),
-        chat: false,
+    let (request, common) = match decode_native::<GenerateRequest>(&body) {
+        Ok(decoded) => decoded,
+        Err(response) => return *response,
     };
     let (name, model) = match resolve(&sim, &common) {
         Ok(found) => found,
@@ -499,36 +535,15 @@ async fn generate(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     if !request.raw {
         prompt_tokens += TEMPLATE_TOKENS;
     }
-    let job = GenerationJob {
-        name,
-        model,
-        prompt_tokens: prompt_tokens.max(1),
-        num_predict: options.num_predict,
-        keep_alive: keep_alive.unwrap_or(sim.config.keep_alive),
-        num_ctx: options.num_ctx,
-        seed: options.seed,
-        entry,
-    };
-    let framer = NativeFramer::new(&common.requested, false);
-    generate_reply(&sim, &common, job, framer).await
+    let tokens = prompt_tokens.max(1);
+    generate_reply(&sim, &common, (name, model), tokens, options, entry).await
 }
 
 async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let entry = Instant::now();
-    let request: ChatRequest = match decode(&body) {
-        Ok(request) => request,
-        Err(message) => return error_json(400, &message),
-    };
-    let keep_alive = match KeepAlive::from_json(&request.keep_alive) {
-        Ok(keep_alive) => keep_alive,
-        Err(message) => return error_json(400, &message),
-    };
-    let common = Common {
-        requested: request.model.clone(),
-        keep_alive,
-        think: request.think.clone(),
-        stream: request.stream != Some(false),
-        chat: true,
+    let (request, common) = match decode_native::<ChatRequest>(&body) {
+        Ok(decoded) => decoded,
+        Err(response) => return *response,
     };
     // Unlike generate (transcript 34), Ollama's chat handler rejects an invalid name as missing.
     if normalize_name(&request.model).is_none() {
@@ -543,18 +558,8 @@ async fn chat(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     if messages.is_empty() {
         return load_or_unload(&sim, &common, &name, model, options.num_ctx).await;
     }
-    let job = GenerationJob {
-        name,
-        model,
-        prompt_tokens: chat_prompt_tokens(&messages),
-        num_predict: options.num_predict,
-        keep_alive: keep_alive.unwrap_or(sim.config.keep_alive),
-        num_ctx: options.num_ctx,
-        seed: options.seed,
-        entry,
-    };
-    let framer = NativeFramer::new(&common.requested, true);
-    generate_reply(&sim, &common, job, framer).await
+    let tokens = chat_prompt_tokens(&messages);
+    generate_reply(&sim, &common, (name, model), tokens, options, entry).await
 }
 
 /// Prompt tokens of a conversation: content, role markers and the template.
