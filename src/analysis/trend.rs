@@ -85,6 +85,9 @@ pub struct Change {
     /// The noise threshold in the metric's unit; absent when unknown.
     pub noise: Option<f64>,
     pub assessment: Assessment,
+    /// An extreme of single samples: never a regression (see `Metric::extreme`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub extreme: bool,
 }
 
 impl Change {
@@ -93,6 +96,9 @@ impl Change {
         let Some(percent) = self.change_percent else {
             return false;
         };
+        if self.extreme {
+            return false;
+        }
         let worse = match self.better {
             Better::Lower => percent > 0.0,
             Better::Higher => percent < 0.0,
@@ -156,6 +162,7 @@ pub fn change(baseline_label: &str, baseline: &Metric, run: &Run, metric: &Metri
         change_percent,
         noise,
         assessment,
+        extreme: metric.extreme,
     }
 }
 
@@ -406,6 +413,26 @@ mod tests {
         // The gate's percentage still applies when nothing tells the noise.
         assert!(tiny.is_regression(1.0));
         assert!(!tiny.is_regression(2.0));
+    }
+
+    #[test]
+    fn an_extreme_of_single_samples_is_never_gated() {
+        let tps = |v| {
+            Metric::new(
+                "OverallMinTokensPerSecond",
+                v,
+                Unit::TokensPerSecond,
+                Better::Higher,
+            )
+        };
+        let mut slow = tps(245.53);
+        slow.extreme = true;
+        let min = change("b", &tps(428.64), &run_with(vec![]), &slow);
+        assert_eq!(min.assessment, Assessment::Worse, "still shown as worse");
+        assert!(
+            !min.is_regression(10.0),
+            "but one slow sample trips no gate"
+        );
     }
 
     #[test]

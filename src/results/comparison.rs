@@ -56,6 +56,10 @@ pub struct Metric {
     /// How many samples `value` and `std_dev` come from, when recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_size: Option<usize>,
+    /// An extreme of single samples (a min or a max): shown and trended, but never gated,
+    /// since one slow sample on a busy machine moves it while every cell's mean holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub extreme: bool,
 }
 
 impl Metric {
@@ -69,6 +73,7 @@ impl Metric {
             better,
             std_dev: None,
             sample_size: None,
+            extreme: false,
         }
     }
 

@@ -398,6 +398,7 @@ fn tokens_per_second(result: &TpsResult, file: &ResultFile, run: &mut Run) {
             let mut metric = Metric::new(field, value, Unit::TokensPerSecond, Better::Higher);
             // Extremes of single samples: their noise is a sample's spread, not a mean's.
             metric.std_dev = pooled_std_dev;
+            metric.extreme = true;
             run.metrics.push(metric);
         }
     }
