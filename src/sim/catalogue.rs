@@ -103,25 +103,42 @@ struct Spec {
     head_count: u64,
     head_count_kv: u64,
     capabilities: &'static [&'static str],
-    template: &'static str,
+    format: PromptFormat,
     license: &'static str,
-    parameters: &'static str,
     t4_tokens_per_second: f64,
 }
 
-const CHATML_TEMPLATE: &str = "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n";
-const LLAMA3_TEMPLATE: &str = "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n";
-const PHI3_TEMPLATE: &str =
-    "{{- range .Messages }}<|{{ .Role }}|>\n{{ .Content }}<|end|>\n{{ end }}<|assistant|>\n";
-const GEMMA_TEMPLATE: &str = "{{- range .Messages }}<start_of_turn>{{ if eq .Role \"assistant\" }}model{{ else }}{{ .Role }}{{ end }}\n{{ .Content }}<end_of_turn>\n{{ end }}<start_of_turn>model\n";
-const MISTRAL_TEMPLATE: &str =
-    "{{- range .Messages }}{{ if eq .Role \"user\" }}[INST] {{ .Content }}[/INST]{{ else }} {{ .Content }}</s>{{ end }}{{ end }}";
-const DEEPSEEK_TEMPLATE: &str = "{{- range .Messages }}{{ if eq .Role \"user\" }}<｜User｜>{{ .Content }}{{ else }}<｜Assistant｜>{{ .Content }}<｜end▁of▁sentence｜>{{ end }}{{ end }}<｜Assistant｜>";
+/// A chat template and the stop words and sampling defaults that go with it.
+struct PromptFormat {
+    template: &'static str,
+    /// The Modelfile's PARAMETER lines, as `ollama show` prints them.
+    parameters: &'static str,
+}
 
-// Modelfile parameters that several models share.
-const CHATML_PARAMETERS: &str = "stop                           \"<|im_start|>\"\nstop                           \"<|im_end|>\"";
-const LLAMA3_PARAMETERS: &str = "stop                           \"<|start_header_id|>\"\nstop                           \"<|end_header_id|>\"\nstop                           \"<|eot_id|>\"";
-const DEEPSEEK_PARAMETERS: &str = "stop                           \"<｜begin▁of▁sentence｜>\"\nstop                           \"<｜end▁of▁sentence｜>\"\ntemperature                    0.6\ntop_p                          0.95";
+const CHATML: PromptFormat = PromptFormat {
+    template: "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n",
+    parameters: "stop                           \"<|im_start|>\"\nstop                           \"<|im_end|>\"",
+};
+const LLAMA3: PromptFormat = PromptFormat {
+    template: "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n",
+    parameters: "stop                           \"<|start_header_id|>\"\nstop                           \"<|end_header_id|>\"\nstop                           \"<|eot_id|>\"",
+};
+const PHI3: PromptFormat = PromptFormat {
+    template: "{{- range .Messages }}<|{{ .Role }}|>\n{{ .Content }}<|end|>\n{{ end }}<|assistant|>\n",
+    parameters: "stop                           \"<|end|>\"\nstop                           \"<|user|>\"\nstop                           \"<|assistant|>\"",
+};
+const GEMMA: PromptFormat = PromptFormat {
+    template: "{{- range .Messages }}<start_of_turn>{{ if eq .Role \"assistant\" }}model{{ else }}{{ .Role }}{{ end }}\n{{ .Content }}<end_of_turn>\n{{ end }}<start_of_turn>model\n",
+    parameters: "stop                           \"<start_of_turn>\"\nstop                           \"<end_of_turn>\"",
+};
+const MISTRAL: PromptFormat = PromptFormat {
+    template: "{{- range .Messages }}{{ if eq .Role \"user\" }}[INST] {{ .Content }}[/INST]{{ else }} {{ .Content }}</s>{{ end }}{{ end }}",
+    parameters: "stop                           \"[INST]\"\nstop                           \"[/INST]\"",
+};
+const DEEPSEEK: PromptFormat = PromptFormat {
+    template: "{{- range .Messages }}{{ if eq .Role \"user\" }}<｜User｜>{{ .Content }}{{ else }}<｜Assistant｜>{{ .Content }}<｜end▁of▁sentence｜>{{ end }}{{ end }}<｜Assistant｜>",
+    parameters: "stop                           \"<｜begin▁of▁sentence｜>\"\nstop                           \"<｜end▁of▁sentence｜>\"\ntemperature                    0.6\ntop_p                          0.95",
+};
 
 const LLAMA_LICENSE: &str = "LLAMA 3.1 COMMUNITY LICENSE AGREEMENT";
 const APACHE_LICENSE: &str = "Apache License\nVersion 2.0, January 2004";
@@ -145,9 +162,8 @@ static SPECS: &[Spec] = &[
         head_count: 9,
         head_count_kv: 3,
         capabilities: &["completion"],
-        template: CHATML_TEMPLATE,
+        format: CHATML,
         license: "",
-        parameters: CHATML_PARAMETERS,
         t4_tokens_per_second: 240.0,
     },
     Spec {
@@ -166,9 +182,8 @@ static SPECS: &[Spec] = &[
         head_count: 14,
         head_count_kv: 2,
         capabilities: &["completion", "tools"],
-        template: CHATML_TEMPLATE,
+        format: CHATML,
         license: APACHE_LICENSE,
-        parameters: CHATML_PARAMETERS,
         t4_tokens_per_second: 190.0,
     },
     Spec {
@@ -187,9 +202,8 @@ static SPECS: &[Spec] = &[
         head_count: 32,
         head_count_kv: 8,
         capabilities: &["completion", "tools"],
-        template: LLAMA3_TEMPLATE,
+        format: LLAMA3,
         license: LLAMA_LICENSE,
-        parameters: LLAMA3_PARAMETERS,
         t4_tokens_per_second: 120.0,
     },
     Spec {
@@ -208,9 +222,8 @@ static SPECS: &[Spec] = &[
         head_count: 24,
         head_count_kv: 8,
         capabilities: &["completion", "tools"],
-        template: LLAMA3_TEMPLATE,
+        format: LLAMA3,
         license: LLAMA_LICENSE,
-        parameters: LLAMA3_PARAMETERS,
         t4_tokens_per_second: 75.0,
     },
     Spec {
@@ -229,9 +242,8 @@ static SPECS: &[Spec] = &[
         head_count: 32,
         head_count_kv: 32,
         capabilities: &["completion"],
-        template: PHI3_TEMPLATE,
+        format: PHI3,
         license: MIT_LICENSE,
-        parameters: "stop                           \"<|end|>\"\nstop                           \"<|user|>\"\nstop                           \"<|assistant|>\"",
         t4_tokens_per_second: 60.0,
     },
     Spec {
@@ -250,9 +262,8 @@ static SPECS: &[Spec] = &[
         head_count: 8,
         head_count_kv: 4,
         capabilities: &["completion"],
-        template: GEMMA_TEMPLATE,
+        format: GEMMA,
         license: GEMMA_LICENSE,
-        parameters: "stop                           \"<start_of_turn>\"\nstop                           \"<end_of_turn>\"",
         t4_tokens_per_second: 65.0,
     },
     Spec {
@@ -271,9 +282,8 @@ static SPECS: &[Spec] = &[
         head_count: 32,
         head_count_kv: 8,
         capabilities: &["completion", "tools"],
-        template: LLAMA3_TEMPLATE,
+        format: LLAMA3,
         license: LLAMA_LICENSE,
-        parameters: LLAMA3_PARAMETERS,
         t4_tokens_per_second: 45.0,
     },
     Spec {
@@ -292,9 +302,8 @@ static SPECS: &[Spec] = &[
         head_count: 32,
         head_count_kv: 8,
         capabilities: &["completion", "tools"],
-        template: MISTRAL_TEMPLATE,
+        format: MISTRAL,
         license: APACHE_LICENSE,
-        parameters: "stop                           \"[INST]\"\nstop                           \"[/INST]\"",
         t4_tokens_per_second: 47.0,
     },
     Spec {
@@ -313,9 +322,8 @@ static SPECS: &[Spec] = &[
         head_count: 32,
         head_count_kv: 8,
         capabilities: &["completion", "thinking"],
-        template: DEEPSEEK_TEMPLATE,
+        format: DEEPSEEK,
         license: MIT_LICENSE,
-        parameters: DEEPSEEK_PARAMETERS,
         t4_tokens_per_second: 30.0,
     },
     Spec {
@@ -334,9 +342,8 @@ static SPECS: &[Spec] = &[
         head_count: 28,
         head_count_kv: 4,
         capabilities: &["completion", "thinking"],
-        template: DEEPSEEK_TEMPLATE,
+        format: DEEPSEEK,
         license: MIT_LICENSE,
-        parameters: DEEPSEEK_PARAMETERS,
         t4_tokens_per_second: 32.0,
     },
 ];
@@ -407,7 +414,7 @@ fn build(spec: &Spec) -> CatalogueModel {
             Layer {
                 media_type: "application/vnd.ollama.image.template",
                 digest: blob("template"),
-                size: spec.template.len() as u64,
+                size: spec.format.template.len() as u64,
             },
         ];
         if !spec.license.is_empty() {
@@ -421,7 +428,7 @@ fn build(spec: &Spec) -> CatalogueModel {
         layers.push(Layer {
             media_type: "application/vnd.ollama.image.params",
             digest: blob("params"),
-            size: 30 + spec.parameters.len() as u64 / 2,
+            size: 30 + spec.format.parameters.len() as u64 / 2,
         });
         layers.push(Layer {
             media_type: "application/vnd.docker.container.image.v1+json",
@@ -460,9 +467,9 @@ fn build(spec: &Spec) -> CatalogueModel {
         head_count: spec.head_count,
         head_count_kv: spec.head_count_kv,
         capabilities: spec.capabilities,
-        template: spec.template,
+        template: spec.format.template,
         license: spec.license,
-        parameters: spec.parameters,
+        parameters: spec.format.parameters,
         t4_tokens_per_second: spec.t4_tokens_per_second,
         layers,
     }

@@ -360,55 +360,68 @@ async fn complete(sim: Arc<Sim>, completion: Completion, entry: Instant) -> Resp
     }
 }
 
+/// Reads a completion request and runs what it asks for; `read` checks what its route needs.
+async fn completion_route<R: OpenAiRequest>(
+    sim: Arc<Sim>,
+    body: &[u8],
+    read: fn(R) -> Result<Completion, Box<Response>>,
+) -> Response {
+    let entry = Instant::now();
+    match decode_request(body).and_then(read) {
+        Ok(completion) => complete(sim, completion, entry).await,
+        Err(response) => *response,
+    }
+}
+
 /// `POST /v1/chat/completions`.
 pub(crate) async fn chat_completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
-    let entry = Instant::now();
-    let request: ChatCompletionRequest = match decode_request(&body) {
-        Ok(request) => request,
-        Err(response) => return *response,
-    };
-    if request.messages.is_empty() {
-        return openai_error(400, "[] is too short - 'messages'");
-    }
-    let messages: Vec<ChatMessage> = request
-        .messages
-        .iter()
-        .map(|m| ChatMessage {
-            role: m.role.clone(),
-            content: Some(content_text(&m.content)),
-            images: None,
-        })
-        .collect();
-    let max_tokens = request.max_tokens.or(request.max_completion_tokens);
-    let completion = request.completion(Kind::Chat, chat_prompt_tokens(&messages), max_tokens);
-    complete(sim, completion, entry).await
+    completion_route(sim, &body, ChatCompletionRequest::read).await
 }
 
 /// `POST /v1/completions`.
 pub(crate) async fn completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
-    let entry = Instant::now();
-    let request: CompletionRequest = match decode_request(&body) {
-        Ok(request) => request,
-        Err(response) => return *response,
-    };
-    let prompt = match &request.prompt {
-        Value::String(text) => text.clone(),
-        Value::Array(items) => items
+    completion_route(sim, &body, CompletionRequest::read).await
+}
+
+impl ChatCompletionRequest {
+    fn read(self) -> Result<Completion, Box<Response>> {
+        if self.messages.is_empty() {
+            return Err(Box::new(openai_error(400, "[] is too short - 'messages'")));
+        }
+        let messages: Vec<ChatMessage> = self
+            .messages
             .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(""),
-        _ => String::new(),
-    };
-    if prompt.is_empty() {
-        return openai_error(400, "prompt is required");
+            .map(|m| ChatMessage {
+                role: m.role.clone(),
+                content: Some(content_text(&m.content)),
+                images: None,
+            })
+            .collect();
+        let max_tokens = self.max_tokens.or(self.max_completion_tokens);
+        Ok(self.completion(Kind::Chat, chat_prompt_tokens(&messages), max_tokens))
     }
-    let prompt_tokens = generation::text_tokens(&prompt)
-        + generation::text_tokens(&request.suffix)
-        + TEMPLATE_TOKENS;
-    let max_tokens = request.max_tokens;
-    let completion = request.completion(Kind::Completion, prompt_tokens, max_tokens);
-    complete(sim, completion, entry).await
+}
+
+impl CompletionRequest {
+    fn read(self) -> Result<Completion, Box<Response>> {
+        let prompt = match &self.prompt {
+            Value::String(text) => text.clone(),
+            Value::Array(items) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(""),
+            _ => String::new(),
+        };
+        if prompt.is_empty() {
+            return Err(Box::new(openai_error(400, "prompt is required")));
+        }
+        let prompt_tokens = generation::text_tokens(&prompt)
+            + generation::text_tokens(&self.suffix)
+            + TEMPLATE_TOKENS;
+        let max_tokens = self.max_tokens;
+        Ok(self.completion(Kind::Completion, prompt_tokens, max_tokens))
+    }
 }
 
 fn model_object(name: &str, modified_at: chrono::DateTime<chrono::Utc>) -> Value {

@@ -190,15 +190,22 @@ impl NameRequest {
     }
 }
 
-async fn show(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
-    let request: NameRequest = match decode(&body) {
-        Ok(request) => request,
-        Err(message) => return error_json(400, &message),
-    };
+/// The model that a show or delete body names; an error reply when it names none.
+fn requested_name(body: &[u8]) -> Result<String, Box<Response>> {
+    let request: NameRequest =
+        decode(body).map_err(|message| Box::new(error_json(400, &message)))?;
     let requested = request.requested().to_string();
     if requested.trim().is_empty() {
-        return error_json(400, "model is required");
+        return Err(Box::new(error_json(400, "model is required")));
     }
+    Ok(requested)
+}
+
+async fn show(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let requested = match requested_name(&body) {
+        Ok(requested) => requested,
+        Err(response) => return *response,
+    };
     let Some((name, model)) = installed(&sim, &requested) else {
         return error_json(404, &format!("model '{requested}' not found"));
     };
@@ -276,14 +283,10 @@ async fn show(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
 }
 
 async fn delete(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
-    let request: NameRequest = match decode(&body) {
-        Ok(request) => request,
-        Err(message) => return error_json(400, &message),
+    let requested = match requested_name(&body) {
+        Ok(requested) => requested,
+        Err(response) => return *response,
     };
-    let requested = request.requested().to_string();
-    if requested.trim().is_empty() {
-        return error_json(400, "model is required");
-    }
     let deleted = normalize_name(&requested).is_some_and(|name| sim.scheduler.delete(&name));
     if deleted {
         StatusCode::OK.into_response()
