@@ -449,7 +449,11 @@ fn the_gate_fails_on_a_real_drop_and_names_each_metric() {
     assert!(!output.stderr.contains("wobble"), "{}", output.stderr);
     // The per-cell and overall means regress; the overall min and max are extremes of single
     // samples, shown but never gated.
-    assert!(output.stdout.contains("FAILED: 4 regression(s)"), "{}", output.stdout);
+    assert!(
+        output.stdout.contains("FAILED: 4 regression(s)"),
+        "{}",
+        output.stdout
+    );
 }
 
 #[test]

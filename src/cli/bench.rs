@@ -9,10 +9,10 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::config::defaults;
-use crate::output::export::{ConsoleOptions, Format};
 pub use crate::config::{normalize_endpoint, parse_duration, ApiKind};
 use crate::config::{TargetOptions, TargetSpec};
 use crate::exit::{Ctx, Outcome, UsageError};
+use crate::output::export::{ConsoleOptions, Format};
 use crate::scenario::{single_user, test_connection, tokens_per_second};
 
 /// Where the server is and how to reach it.
