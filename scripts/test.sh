@@ -9,6 +9,7 @@ scripts/install-llama-server.sh
 if [ -x scripts/install-chromium.sh ]; then
     scripts/install-chromium.sh
 fi
-# One test at a time: many tests time a simulator or llama-server on this two-core machine,
-# and running them side by side makes their timings (not their logic) fail.
-RUST_TEST_THREADS=1 cargo test --locked "$@"
+# Default parallel test threads: the simulator's timing is tested on Tokio's paused clock and
+# on its model's plain functions, and wall-clock checks over sockets are loose enough for a
+# busy machine (`cargo bench --bench sim_calibration` measures the real-time calibration).
+cargo test --locked "$@"
