@@ -331,15 +331,7 @@ mod tests {
     use crate::results::comparison::Kind;
 
     fn tps(value: f64, sd: Option<f64>, n: Option<usize>) -> Metric {
-        let mut metric = Metric::new(
-            "AverageTokensPerSecond",
-            value,
-            Unit::TokensPerSecond,
-            Better::Higher,
-        );
-        metric.std_dev = sd;
-        metric.sample_size = n;
-        metric
+        Metric::tokens_per_second("AverageTokensPerSecond", value).with_spread(sd, n)
     }
 
     fn run_with(metrics: Vec<Metric>) -> Run {
@@ -417,14 +409,7 @@ mod tests {
 
     #[test]
     fn an_extreme_of_single_samples_is_never_gated() {
-        let tps = |v| {
-            Metric::new(
-                "OverallMinTokensPerSecond",
-                v,
-                Unit::TokensPerSecond,
-                Better::Higher,
-            )
-        };
+        let tps = |v| Metric::tokens_per_second("OverallMinTokensPerSecond", v);
         let mut slow = tps(245.53);
         slow.extreme = true;
         let min = change("b", &tps(428.64), &run_with(vec![]), &slow);

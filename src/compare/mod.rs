@@ -113,16 +113,16 @@ pub struct Comparison {
 pub fn compare(options: &CompareOptions) -> Comparison {
     let baseline = read::load_paths(&options.baselines);
     let inputs = read::load_paths(&options.inputs);
-    let baseline_unusable = !options.baselines.is_empty() && baseline.runs.is_empty();
+    let baseline_unusable = !options.baselines.is_empty() && baseline.results.is_empty();
     let mut runs: Vec<Run> = baseline
-        .runs
+        .results
         .into_iter()
         .map(|mut run| {
             run.baseline = true;
             run
         })
         .collect();
-    runs.extend(inputs.runs);
+    runs.extend(inputs.results);
     // A baseline file also found among the inputs counts once, as the baseline.
     read::deduplicate(&mut runs);
     read::assign_labels(&mut runs);

@@ -38,7 +38,7 @@ pub fn load(inputs: &[PathBuf]) -> Inputs {
     let mut loaded = Inputs::default();
     for input in inputs {
         let read = read::read_paths(std::slice::from_ref(input));
-        for file in read.files {
+        for file in read.results {
             let shown = if input.is_dir() {
                 file.path.strip_prefix(input).unwrap_or(&file.path)
             } else {

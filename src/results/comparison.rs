@@ -77,6 +77,20 @@ impl Metric {
         }
     }
 
+    /// A throughput in tokens per second (higher is better), without spread.
+    pub fn tokens_per_second(name: &str, value: f64) -> Self {
+        Metric::new(name, value, Unit::TokensPerSecond, Better::Higher)
+    }
+
+    /// The metric with the standard deviation and number of the samples behind it.
+    pub fn with_spread(self, std_dev: Option<f64>, sample_size: Option<usize>) -> Self {
+        Metric {
+            std_dev,
+            sample_size,
+            ..self
+        }
+    }
+
     /// The metric's identity within its kind: `Name` or `Name[Subject]`.
     pub fn key(&self) -> String {
         match &self.subject {

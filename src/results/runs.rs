@@ -61,31 +61,16 @@ impl From<&ReadError> for FileError {
     }
 }
 
-/// What reading a set of paths gave.
-#[derive(Debug, Default)]
-pub struct Loaded {
-    /// Every run read, in the order found (files in argument order, folders sorted by path).
-    pub runs: Vec<Run>,
-    /// Files named on the command line, or found in a folder, that could not be used.
-    pub errors: Vec<FileError>,
-    /// JSON files found in folders that are not result files (skipped with a warning).
-    pub skipped: Vec<FileError>,
-    /// How many files were read (including the bad ones).
-    pub files_read: usize,
-}
+/// What reading a set of paths gave: every run read, in the order found (files in argument
+/// order, folders sorted by path), and the files that gave none.
+pub type Loaded = read::Loaded<Run, FileError>;
 
 /// Reads every path: a file, or a folder meaning every `*.json` below it (hidden folders
 /// skipped). Bad files become errors; nothing here fails as a whole.
 pub fn load_paths(paths: &[PathBuf]) -> Loaded {
-    let read = read::read_paths(paths);
-    let mut loaded = Loaded {
-        runs: read.files.iter().flat_map(runs_of).collect(),
-        errors: read.errors.iter().map(FileError::from).collect(),
-        skipped: read.skipped.iter().map(FileError::from).collect(),
-        files_read: read.files_read,
-    };
-    deduplicate(&mut loaded.runs);
-    assign_labels(&mut loaded.runs);
+    let mut loaded = read::read_paths(paths).map(runs_of, |err| FileError::from(err));
+    deduplicate(&mut loaded.results);
+    assign_labels(&mut loaded.results);
     loaded
 }
 
@@ -380,26 +365,21 @@ fn tokens_per_second(result: &TpsResult, file: &ResultFile, run: &mut Run) {
     }
     // The reader has checked that one of the two is there.
     if let Some(overall_average) = overall_average {
-        let mut overall = Metric::new(
-            "OverallAverageTokensPerSecond",
-            overall_average,
-            Unit::TokensPerSecond,
-            Better::Higher,
+        run.metrics.push(
+            Metric::tokens_per_second("OverallAverageTokensPerSecond", overall_average)
+                .with_spread(pooled_std_dev, total_samples),
         );
-        overall.std_dev = pooled_std_dev;
-        overall.sample_size = total_samples;
-        run.metrics.push(overall);
     }
     for (field, value) in [
         ("OverallMinTokensPerSecond", overall_min),
         ("OverallMaxTokensPerSecond", overall_max),
     ] {
         if let Some(value) = value {
-            let mut metric = Metric::new(field, value, Unit::TokensPerSecond, Better::Higher);
             // Extremes of single samples: their noise is a sample's spread, not a mean's.
-            metric.std_dev = pooled_std_dev;
-            metric.extreme = true;
-            run.metrics.push(metric);
+            run.metrics.push(Metric {
+                extreme: true,
+                ..Metric::tokens_per_second(field, value).with_spread(pooled_std_dev, None)
+            });
         }
     }
     if file.recorded.success_rate && summary.success_rate.is_finite() {
@@ -411,16 +391,11 @@ fn tokens_per_second(result: &TpsResult, file: &ResultFile, run: &mut Run) {
         ));
     }
     for cell in cells {
-        let mut metric = Metric::new(
-            "AverageTokensPerSecond",
-            cell.average,
-            Unit::TokensPerSecond,
-            Better::Higher,
-        );
-        metric.subject = Some(format!("{}/{}", cell.model, cell.prompt_length));
-        metric.std_dev = cell.std_dev;
-        metric.sample_size = cell.sample_size;
-        run.metrics.push(metric);
+        run.metrics.push(Metric {
+            subject: Some(format!("{}/{}", cell.model, cell.prompt_length)),
+            ..Metric::tokens_per_second("AverageTokensPerSecond", cell.average)
+                .with_spread(cell.std_dev, cell.sample_size)
+        });
     }
 }
 

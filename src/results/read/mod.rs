@@ -240,17 +240,46 @@ pub fn users(result: &MultiUserResult) -> Option<u32> {
         .filter(|users| *users > 0)
 }
 
-/// What reading a set of paths gave.
-#[derive(Debug, Default)]
-pub struct Loaded {
+/// What reading a set of paths gave: the results (`T`, a [`ResultFile`] here and a run in
+/// `results::runs`) and the files that gave none (`E`).
+#[derive(Debug)]
+pub struct Loaded<T = ResultFile, E = ReadError> {
     /// Every result read, in the order found (files in argument order, folders sorted).
-    pub files: Vec<ResultFile>,
+    pub results: Vec<T>,
     /// Files named, or found in a folder, that could not be used.
-    pub errors: Vec<ReadError>,
+    pub errors: Vec<E>,
     /// JSON files found in folders that are no result files.
-    pub skipped: Vec<ReadError>,
+    pub skipped: Vec<E>,
     /// How many files were read, the bad ones included.
     pub files_read: usize,
+}
+
+impl<T, E> Default for Loaded<T, E> {
+    fn default() -> Self {
+        Loaded {
+            results: Vec::new(),
+            errors: Vec::new(),
+            skipped: Vec::new(),
+            files_read: 0,
+        }
+    }
+}
+
+impl<T, E> Loaded<T, E> {
+    /// The same reading with each result turned into any number of others and each problem
+    /// into another form.
+    pub fn map<U, F>(
+        &self,
+        results: impl FnMut(&T) -> Vec<U>,
+        problem: impl Fn(&E) -> F,
+    ) -> Loaded<U, F> {
+        Loaded {
+            results: self.results.iter().flat_map(results).collect(),
+            errors: self.errors.iter().map(&problem).collect(),
+            skipped: self.skipped.iter().map(&problem).collect(),
+            files_read: self.files_read,
+        }
+    }
 }
 
 /// Reads every path: a file, or a folder meaning every `*.json` below it. Bad files become
@@ -276,7 +305,7 @@ pub fn read_paths(paths: &[PathBuf]) -> Loaded {
             for file in files {
                 loaded.files_read += 1;
                 match read_file(&file) {
-                    Ok(results) => loaded.files.extend(results),
+                    Ok(results) => loaded.results.extend(results),
                     Err(err) if err.is_unknown_kind() => loaded.skipped.push(err),
                     Err(err) => loaded.errors.push(err),
                 }
@@ -284,7 +313,7 @@ pub fn read_paths(paths: &[PathBuf]) -> Loaded {
         } else {
             loaded.files_read += 1;
             match read_file(path) {
-                Ok(results) => loaded.files.extend(results),
+                Ok(results) => loaded.results.extend(results),
                 Err(err) => loaded.errors.push(err),
             }
         }
@@ -681,8 +710,8 @@ mod tests {
         std::fs::write(dir.path().join(".tmp123.json"), "{").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
         let loaded = read_paths(&[dir.path().to_path_buf()]);
-        assert_eq!(loaded.files.len(), 1);
-        assert_eq!(loaded.files[0].path, sub.join("single-user.json"));
+        assert_eq!(loaded.results.len(), 1);
+        assert_eq!(loaded.results[0].path, sub.join("single-user.json"));
         assert_eq!(loaded.files_read, 3);
         assert_eq!(loaded.errors.len(), 1);
         assert!(loaded.errors[0].path().ends_with("broken.json"));
@@ -692,7 +721,7 @@ mod tests {
             dir.path().join("other.json"),
             dir.path().join("missing.json"),
         ]);
-        assert!(direct.files.is_empty() && direct.skipped.is_empty());
+        assert!(direct.results.is_empty() && direct.skipped.is_empty());
         assert!(direct.errors[0].is_unknown_kind());
         assert!(direct.errors[1].to_string().contains("cannot read"));
         let empty = tempfile::tempdir().unwrap();
