@@ -16,7 +16,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ollabench::sim::{FaultRule, Faults, SimConfig};
+use ollabench::sim::SimConfig;
 use support::*;
 use tokio::io::AsyncBufReadExt;
 
@@ -151,6 +151,16 @@ impl Cmd {
         args
     }
 
+    /// The command line against `url` with [`MODEL`], writing into `dir`.
+    fn against(self, url: &str, dir: &Path) -> Vec<String> {
+        self.args(&endpoint(url), MODEL, &self.default_output(dir))
+    }
+
+    /// [`Cmd::against`] with `--skip-download` where the command pulls, then `extra`.
+    fn measuring(self, url: &str, dir: &Path, extra: &[&str]) -> Vec<String> {
+        with(with(self.against(url, dir), self.skip_download()), extra)
+    }
+
     /// `--skip-download` where the command pulls (so that faults strike generations only).
     fn skip_download(self) -> &'static [&'static str] {
         match self {
@@ -210,10 +220,6 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-fn refs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
-}
-
 fn with(mut args: Vec<String>, extra: &[&str]) -> Vec<String> {
     args.extend(extra.iter().map(|s| s.to_string()));
     args
@@ -239,13 +245,10 @@ fn results_folders(parent: &Path) -> Vec<PathBuf> {
 
 /// A simulator config at `scale` with `preload` on disk and at most one fault rule.
 fn sim_with(scale: f64, preload: &[&str], fault: Option<(&str, &str)>) -> SimConfig {
-    let mut config = sim_config(scale, preload);
-    if let Some((kind, spec)) = fault {
-        config.faults = Faults {
-            rules: vec![FaultRule::parse(kind, spec).expect("a valid fault rule")],
-        };
+    match fault {
+        Some((kind, spec)) => faulty_sim(scale, preload, kind, spec),
+        None => sim_config(scale, preload),
     }
-    config
 }
 
 /// Reads a result file that must be there and be complete JSON.
@@ -349,12 +352,9 @@ async fn unreachable_in_every_command(fault: Unreachable) {
     for cmd in ALL {
         let case = format!("{fault:?} / {}", cmd.name());
         let dir = tempfile::tempdir().unwrap();
-        let args = with(
-            cmd.args(&endpoint(&url), MODEL, &cmd.default_output(dir.path())),
-            &TIMEOUT_FLAGS,
-        );
+        let args = with(cmd.against(&url, dir.path()), &TIMEOUT_FLAGS);
         let accepted_before = silent.as_ref().map_or(0, |s: &SilentServer| s.accepted());
-        let run = run_bounded(&refs(&args), &[], Duration::from_secs(20)).await;
+        let run = run_bounded(&arg_refs(&args), &[], Duration::from_secs(20)).await;
         let probes = silent
             .as_ref()
             .map(|s: &SilentServer| s.accepted() - accepted_before);
@@ -399,25 +399,23 @@ async fn unreachable_in_every_command(fault: Unreachable) {
     assert_all(cases);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connection_refused_exits_2_in_every_command() {
-    unreachable_in_every_command(Unreachable::Refused).await;
+/// One test per row of a table, each run and failed on its own: `check(row)`.
+macro_rules! row_tests {
+    ($check:ident: $($name:ident => $row:expr),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $check($row).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dns_failure_exits_2_in_every_command() {
-    unreachable_in_every_command(Unreachable::Dns).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_spoken_to_a_plain_http_port_exits_2_in_every_command() {
-    unreachable_in_every_command(Unreachable::TlsToPlainHttp).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_accepts_and_never_answers_exits_2_in_every_command() {
-    unreachable_in_every_command(Unreachable::AcceptsNeverAnswers).await;
-}
+row_tests!(unreachable_in_every_command:
+    connection_refused_exits_2_in_every_command => Unreachable::Refused,
+    dns_failure_exits_2_in_every_command => Unreachable::Dns,
+    tls_spoken_to_a_plain_http_port_exits_2_in_every_command => Unreachable::TlsToPlainHttp,
+    a_server_that_accepts_and_never_answers_exits_2_in_every_command =>
+        Unreachable::AcceptsNeverAnswers,
+);
 
 // ---------------------------------------------------------------------------------------------
 // Faults mid-run: exit 1, the result file complete with "Status": "Failed", failures by kind.
@@ -475,18 +473,8 @@ async fn mid_run_fault(row: &MidRunFault) {
         let case = format!("{} / {}", row.name, cmd.name());
         let sim = start_sim(sim_with(SCALE, &[MODEL], Some(row.fault))).await;
         let dir = tempfile::tempdir().unwrap();
-        let args = with(
-            with(
-                cmd.args(
-                    &endpoint(&sim.url()),
-                    MODEL,
-                    &cmd.default_output(dir.path()),
-                ),
-                cmd.skip_download(),
-            ),
-            row.extra,
-        );
-        let run = run_bounded(&refs(&args), &[], RUN_LIMIT).await;
+        let args = cmd.measuring(&sim.url(), dir.path(), row.extra);
+        let run = run_bounded(&arg_refs(&args), &[], RUN_LIMIT).await;
         drop(sim);
         cases.push((|| -> Case {
             no_panic(&case, &run)?;
@@ -508,35 +496,14 @@ async fn mid_run_fault(row: &MidRunFault) {
     assert_all(cases);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stall_mid_stream_fails_the_run_with_exit_1() {
-    mid_run_fault(&STALL).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cut_mid_stream_fails_the_run_with_exit_1() {
-    mid_run_fault(&CUT).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malformed_line_fails_the_run_with_exit_1() {
-    mid_run_fault(&MALFORMED).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_404_fails_the_run_with_exit_1() {
-    mid_run_fault(&HTTP_404).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_500_fails_the_run_with_exit_1() {
-    mid_run_fault(&HTTP_500).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_503_fails_the_run_with_exit_1() {
-    mid_run_fault(&HTTP_503).await;
-}
+row_tests!(mid_run_fault:
+    a_stall_mid_stream_fails_the_run_with_exit_1 => &STALL,
+    a_cut_mid_stream_fails_the_run_with_exit_1 => &CUT,
+    a_malformed_line_fails_the_run_with_exit_1 => &MALFORMED,
+    http_404_fails_the_run_with_exit_1 => &HTTP_404,
+    http_500_fails_the_run_with_exit_1 => &HTTP_500,
+    http_503_fails_the_run_with_exit_1 => &HTTP_503,
+);
 
 /// tps: a model the server does not have (404 "model not found") is fatal for that model:
 /// its requests stop at once, the console says why, the other model is still measured.
@@ -644,6 +611,21 @@ impl Signalled {
     }
 }
 
+/// The binary with `args`, its output piped, no input, no endpoint or key from the
+/// environment, killed when dropped.
+fn piped_binary(args: &[String]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ollabench"));
+    command
+        .args(args)
+        .env_remove("OLLAMA_HOST")
+        .env_remove("OPENAI_API_KEY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
 /// Starts the binary, polls `ready` (at most 60 s; an error if the process exits first),
 /// sends `signal` (`INT` or `TERM`) and waits for the exit (at most 10 s, then kills it).
 async fn signal_when_ready(
@@ -654,15 +636,7 @@ async fn signal_when_ready(
     what: &str,
     mut ready: impl FnMut() -> bool,
 ) -> Result<Signalled, String> {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ollabench"));
-    command
-        .args(args)
-        .env_remove("OLLAMA_HOST")
-        .env_remove("OPENAI_API_KEY")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+    let mut command = piped_binary(args);
     for (key, value) in envs {
         command.env(key, value);
     }
@@ -745,6 +719,13 @@ fn interrupted_file(case: &str, cmd: Cmd, dir: &Path, run: &Signalled) -> Case {
     Ok(())
 }
 
+/// [`interrupted`], and the result file marked so.
+fn interrupted_with_file(case: &str, cmd: Cmd, dir: &Path, run: Result<Signalled, String>) -> Case {
+    let run = run?;
+    interrupted(case, &run)?;
+    interrupted_file(case, cmd, dir, &run)
+}
+
 const SIGNALS: [&str; 2] = ["INT", "TERM"];
 
 /// While connecting: the server accepted the connection and never answers.
@@ -756,14 +737,7 @@ async fn a_signal_while_connecting_exits_130_in_every_command() {
         for cmd in ALL {
             let case = format!("SIG{signal} while connecting / {}", cmd.name());
             let dir = tempfile::tempdir().unwrap();
-            let args = with(
-                cmd.args(
-                    &endpoint(&server.url()),
-                    MODEL,
-                    &cmd.default_output(dir.path()),
-                ),
-                &PATIENT_FLAGS,
-            );
+            let args = with(cmd.against(&server.url(), dir.path()), &PATIENT_FLAGS);
             let before = server.accepted();
             let run = signal_when_ready(&case, &args, &[], signal, "a connection", || {
                 server.accepted() > before
@@ -793,26 +767,12 @@ async fn a_signal_while_waiting_for_the_first_byte_exits_130() {
             let sim = start_sim(sim_config(SCALE, &[MODEL])).await;
             let proxy = counting_proxy(&sim.url(), hold_generations).await;
             let dir = tempfile::tempdir().unwrap();
-            let args = with(
-                with(
-                    cmd.args(
-                        &endpoint(&proxy.url()),
-                        MODEL,
-                        &cmd.default_output(dir.path()),
-                    ),
-                    cmd.skip_download(),
-                ),
-                &PATIENT_FLAGS,
-            );
+            let args = cmd.measuring(&proxy.url(), dir.path(), &PATIENT_FLAGS);
             let run = signal_when_ready(&case, &args, &[], signal, "a held generation", || {
                 proxy.count(|r| r.held) > 0
             })
             .await;
-            cases.push((|| -> Case {
-                let run = run?;
-                interrupted(&case, &run)?;
-                interrupted_file(&case, cmd, dir.path(), &run)
-            })());
+            cases.push(interrupted_with_file(&case, cmd, dir.path(), run));
         }
     }
     assert_all(cases);
@@ -828,26 +788,12 @@ async fn a_signal_mid_stream_exits_130() {
             let sim = start_sim(sim_with(SCALE, &[MODEL], Some(("stall", "60s@always")))).await;
             let proxy = counting_proxy(&sim.url(), hold_nothing).await;
             let dir = tempfile::tempdir().unwrap();
-            let args = with(
-                with(
-                    cmd.args(
-                        &endpoint(&proxy.url()),
-                        MODEL,
-                        &cmd.default_output(dir.path()),
-                    ),
-                    cmd.skip_download(),
-                ),
-                &PATIENT_FLAGS,
-            );
+            let args = cmd.measuring(&proxy.url(), dir.path(), &PATIENT_FLAGS);
             let run = signal_when_ready(&case, &args, &[], signal, "a stalled stream", || {
                 proxy.count(|r| r.generation && r.chunks >= 1 && !r.finished) > 0
             })
             .await;
-            cases.push((|| -> Case {
-                let run = run?;
-                interrupted(&case, &run)?;
-                interrupted_file(&case, cmd, dir.path(), &run)
-            })());
+            cases.push(interrupted_with_file(&case, cmd, dir.path(), run));
         }
     }
     assert_all(cases);
@@ -875,11 +821,7 @@ async fn a_signal_during_a_pull_exits_130() {
                 proxy.count(|r| r.path == "/api/pull" && r.chunks >= 2 && !r.finished) > 0
             })
             .await;
-            cases.push((|| -> Case {
-                let run = run?;
-                interrupted(&case, &run)?;
-                interrupted_file(&case, cmd, dir.path(), &run)
-            })());
+            cases.push(interrupted_with_file(&case, cmd, dir.path(), run));
         }
     }
     assert_all(cases);
@@ -896,23 +838,14 @@ async fn an_interrupted_tps_cell_is_never_labelled_stable() {
     let proxy = counting_proxy(&sim.url(), hold_nothing).await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("tps.json");
-    let args = strings(&[
-        "tps",
-        "--endpoint",
+    let args = tps_args(
         &proxy.url(),
-        "--models",
         "phi3.5",
-        "--prompt-lengths",
         "short",
-        "--warmup-runs",
-        "0",
-        "--measurement-runs",
         "5",
-        "--generation-tokens",
-        "100",
-        "--output",
-        output.to_str().unwrap(),
-    ]);
+        &output,
+        &["--generation-tokens", "100"],
+    );
     let run = signal_when_ready(case, &args, &[], "INT", "the 3rd request to stall", || {
         proxy.count(|r| r.generation && r.finished) >= 2
             && proxy.count(|r| r.generation && r.chunks >= 1 && !r.finished) > 0
@@ -1037,7 +970,7 @@ async fn an_unwritable_output_exits_2_before_any_request() {
                 _ => folder.join("out.json"),
             };
             let args = cmd.args(&endpoint(&proxy.url()), MODEL, &output);
-            let run = run_bounded(&refs(&args), &[], RUN_LIMIT).await;
+            let run = run_bounded(&arg_refs(&args), &[], RUN_LIMIT).await;
             cases.push((|| -> Case {
                 no_panic(&case, &run)?;
                 ensure!(run.code == Some(2), "{case}: not exit 2: {}", show(&run));
@@ -1114,21 +1047,8 @@ async fn stdout_closed_early_is_not_a_failure() {
         let case = format!("stdout closed after one line / {}", cmd.name());
         let sim = start_sim(sim_config(SCALE, &[MODEL])).await;
         let dir = tempfile::tempdir().unwrap();
-        let args = cmd.args(
-            &endpoint(&sim.url()),
-            MODEL,
-            &cmd.default_output(dir.path()),
-        );
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ollabench"))
-            .args(&args)
-            .env_remove("OLLAMA_HOST")
-            .env_remove("OPENAI_API_KEY")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let args = cmd.against(&sim.url(), dir.path());
+        let mut child = piped_binary(&args).spawn().unwrap();
         let stderr = drain(child.stderr.take());
         let mut reader = tokio::io::BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
@@ -1170,12 +1090,8 @@ async fn a_plain_pipe_gets_no_progress_bar_escape_codes() {
         let case = format!("piped / {}", cmd.name());
         let sim = start_sim(sim_config(SCALE, &[MODEL])).await;
         let dir = tempfile::tempdir().unwrap();
-        let args = cmd.args(
-            &endpoint(&sim.url()),
-            MODEL,
-            &cmd.default_output(dir.path()),
-        );
-        let run = run_bounded(&refs(&args), &[], RUN_LIMIT).await;
+        let args = cmd.against(&sim.url(), dir.path());
+        let run = run_bounded(&arg_refs(&args), &[], RUN_LIMIT).await;
         cases.push((|| -> Case {
             no_panic(&case, &run)?;
             ensure!(run.code == Some(0), "{case}: not exit 0: {}", show(&run));
@@ -1337,7 +1253,7 @@ async fn bad_flag_values_exit_2_naming_the_flag() {
             cmd.args(&target, MODEL, &cmd.default_output(dir.path())),
             &bad,
         );
-        let run = run_bounded(&refs(&args), &[], Duration::from_secs(30)).await;
+        let run = run_bounded(&arg_refs(&args), &[], Duration::from_secs(30)).await;
         cases.push((|| -> Case {
             no_panic(&case, &run)?;
             ensure!(run.code == Some(2), "{case}: not exit 2: {}", show(&run));

@@ -4,16 +4,7 @@
 
 mod support;
 
-use ollabench::sim::{FaultRule, Faults, SimConfig};
 use support::*;
-
-fn faulty(time_scale: f64, preload: &[&str], kind: &str, spec: &str) -> SimConfig {
-    let mut config = sim_config(time_scale, preload);
-    config.faults = Faults {
-        rules: vec![FaultRule::parse(kind, spec).expect("a valid fault rule")],
-    };
-    config
-}
 
 /// Runs single-user against a simulator whose generations fail in one way; returns the exit
 /// code, stdout and the written file.
@@ -26,7 +17,7 @@ async fn single_user_with_fault(
     let output = dir.path().join("su.json");
     // Pulls meet faults too: `after:1` spares the pull (the first request) and strikes the
     // generation (load-only and unload requests are never faulted).
-    let sim = start_sim(faulty(0.01, &["gemma2:2b"], kind, spec)).await;
+    let sim = start_sim(faulty_sim(0.01, &["gemma2:2b"], kind, spec)).await;
     let url = sim.url();
     let mut args = vec![
         "single-user",
@@ -97,22 +88,8 @@ async fn an_unknown_model_stops_its_requests_at_the_first_404() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("tps.json");
     let sim = start_sim(sim_config(0.01, &[])).await;
-    let (code, _, stderr) = ollabench_binary(&[
-        "tps",
-        "--endpoint",
-        &sim.url(),
-        "--models",
-        "not-pulled:7b",
-        "--prompt-lengths",
-        "short",
-        "--warmup-runs",
-        "0",
-        "--measurement-runs",
-        "2",
-        "--output",
-        output.to_str().unwrap(),
-    ])
-    .await;
+    let args = tps_args(&sim.url(), "not-pulled:7b", "short", "2", &output, &[]);
+    let (code, _, stderr) = ollabench_binary(&arg_refs(&args)).await;
     assert_eq!(code, 1, "{stderr}");
     let result = read_json(&output);
     assert_eq!(result["Status"], "Failed");
@@ -136,23 +113,15 @@ async fn tps_counts_failures_per_cell_with_their_causes() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("tps.json");
     // Every 2nd generation of phi3.5 is cut; mistral is untouched.
-    let sim = start_sim(faulty(0.02, &["phi3.5", "mistral:7b"], "cut", "every:2")).await;
-    let (code, _, stderr) = ollabench_binary(&[
-        "tps",
-        "--endpoint",
-        &sim.url(),
-        "--models",
-        "phi3.5",
-        "--prompt-lengths",
-        "short,medium",
-        "--warmup-runs",
-        "0",
-        "--measurement-runs",
-        "4",
-        "--output",
-        output.to_str().unwrap(),
-    ])
+    let sim = start_sim(faulty_sim(
+        0.02,
+        &["phi3.5", "mistral:7b"],
+        "cut",
+        "every:2",
+    ))
     .await;
+    let args = tps_args(&sim.url(), "phi3.5", "short,medium", "4", &output, &[]);
+    let (code, _, stderr) = ollabench_binary(&arg_refs(&args)).await;
     assert_eq!(code, 1, "{stderr}");
     let result = read_json(&output);
     assert_eq!(result["Status"], "Failed");

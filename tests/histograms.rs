@@ -9,24 +9,15 @@ use support::*;
 
 async fn tps_file(sim_url: &str, dir: &std::path::Path, name: &str) -> serde_json::Value {
     let output = dir.join(name);
-    let code = ollabench(&[
-        "tps",
-        "--endpoint",
+    let args = tps_args(
         sim_url,
-        "--models",
         "phi3.5",
-        "--prompt-lengths",
         "short,medium",
-        "--warmup-runs",
-        "0",
-        "--measurement-runs",
         "4",
-        "--generation-tokens",
-        "12",
-        "--output",
-        output.to_str().unwrap(),
-    ])
-    .await;
+        &output,
+        &["--generation-tokens", "12"],
+    );
+    let code = ollabench(&arg_refs(&args)).await;
     let result = read_json(&output);
     assert_eq!(code, 0, "{result:#}");
     result

@@ -47,6 +47,16 @@ async fn single_user(url: &str, model: &str, output: &Path, extra: &[&str]) -> u
     ollabench(&args).await
 }
 
+/// What the server lists in `/api/tags`.
+async fn tags(url: &str) -> serde_json::Value {
+    reqwest::get(format!("{url}/api/tags"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn measurements(result: &serde_json::Value) -> &serde_json::Value {
     &result["Measurements"]
 }
@@ -142,12 +152,7 @@ async fn a_private_http_registry_needs_insecure_and_then_measures_a_real_downloa
     let refused_code = single_user(&sim.url(), &model, &refused, &[]).await;
     let pulled = dir.path().join("insecure.json");
     let pulled_code = single_user(&sim.url(), &model, &pulled, &["--insecure"]).await;
-    let tags = reqwest::get(format!("{}/api/tags", sim.url()))
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let tags = tags(&sim.url()).await;
     sim.shutdown().await;
 
     let refused = read_json(&refused);
@@ -260,12 +265,7 @@ async fn multi_user_refuses_rather_than_report_a_spoiled_efficiency() {
     let sim = start_sim(sim_config(SCALE, &[])).await;
     let output = dir.path().join("spoiled.json");
     let code = multi_user(&sim.url(), "2", "gemma2:2b,phi3.5", &output, &[]).await;
-    let tags = reqwest::get(format!("{}/api/tags", sim.url()))
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let tags = tags(&sim.url()).await;
     sim.shutdown().await;
     let result = read_json(&output);
     assert_eq!(code, 1, "{result:#}");
@@ -389,30 +389,26 @@ async fn already_present_is_decided_by_the_tags_before_the_pull() {
     )
     .unwrap();
     use ollabench::scenario::download::{self, DownloadPolicy};
-    let before = download::models_on_server(&client).await.unwrap();
-    let first = download::download(
-        &client,
-        "fast:1b",
-        DownloadPolicy::default(),
-        download::find(&before, "fast:1b"),
-        |_| {},
-    )
-    .await;
+    // As single-user does it: list the models, then pull.
+    let list_and_pull = || async {
+        let before = download::models_on_server(&client).await.unwrap();
+        download::download(
+            &client,
+            "fast:1b",
+            DownloadPolicy::default(),
+            download::find(&before, "fast:1b"),
+            |_| {},
+        )
+        .await
+    };
+    let first = list_and_pull().await;
     assert_eq!(
         first.status, "Success",
         "complete on its first line, but it was not there before"
     );
     assert!(first.pull.as_ref().unwrap().already_present);
 
-    let before = download::models_on_server(&client).await.unwrap();
-    let second = download::download(
-        &client,
-        "fast:1b",
-        DownloadPolicy::default(),
-        download::find(&before, "fast:1b"),
-        |_| {},
-    )
-    .await;
+    let second = list_and_pull().await;
     assert_eq!(second.status, "AlreadyPresent");
 }
 
@@ -421,26 +417,15 @@ async fn the_simulator_is_recognised_through_the_openai_api() {
     let dir = tempfile::tempdir().unwrap();
     let sim = start_sim(sim_config(SCALE, &["phi3.5"])).await;
     let output = dir.path().join("tps-openai.json");
-    let (code, stdout, stderr) = ollabench_binary(&[
-        "tps",
-        "--api",
-        "openai",
-        "--endpoint",
+    let args = tps_args(
         &sim.url(),
-        "--models",
         "phi3.5",
-        "--prompt-lengths",
         "short",
-        "--warmup-runs",
-        "0",
-        "--measurement-runs",
         "2",
-        "--generation-tokens",
-        "10",
-        "--output",
-        output.to_str().unwrap(),
-    ])
-    .await;
+        &output,
+        &["--api", "openai", "--generation-tokens", "10"],
+    );
+    let (code, stdout, stderr) = ollabench_binary(&arg_refs(&args)).await;
     let (tc_code, tc_stdout, _) = ollabench_binary(&[
         "test-connection",
         "--api",

@@ -586,3 +586,51 @@ mod fault_matrix_helpers {
         builder.body(body).unwrap()
     }
 }
+
+// shared test helpers (dedup)
+
+/// A simulator config at a time scale, with some models already downloaded and one fault
+/// rule (`kind`, `spec`, as `ollabench sim --fault-KIND SPEC` takes them).
+pub fn faulty_sim(time_scale: f64, preload: &[&str], kind: &str, spec: &str) -> SimConfig {
+    SimConfig {
+        faults: sim::Faults {
+            rules: vec![sim::FaultRule::parse(kind, spec).expect("a valid fault rule")],
+        },
+        ..sim_config(time_scale, preload)
+    }
+}
+
+/// The command line of a small tokens-per-second run against `endpoint`: `models` by
+/// `prompt_lengths`, no warmup, `measurement_runs` measured requests a cell, the result
+/// written to `output`; `extra` flags follow.
+pub fn tps_args(
+    endpoint: &str,
+    models: &str,
+    prompt_lengths: &str,
+    measurement_runs: &str,
+    output: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args = vec![
+        "tps",
+        "--endpoint",
+        endpoint,
+        "--models",
+        models,
+        "--prompt-lengths",
+        prompt_lengths,
+        "--warmup-runs",
+        "0",
+        "--measurement-runs",
+        measurement_runs,
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.into_iter().map(String::from).collect()
+}
+
+/// Borrows a command line built as strings, for [`ollabench`] and [`ollabench_binary`].
+pub fn arg_refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
