@@ -42,6 +42,17 @@ fn ollabench(args: &[&str]) -> Output {
     }
 }
 
+/// `compare` of the gate's baseline and `later` (a fixture) with `--fail-on-regression PCT`.
+fn gate_against_baseline(later: &str, pct: &str) -> Output {
+    ollabench(&[
+        "compare",
+        &fixture("gate/baseline.json"),
+        &fixture(later),
+        "--fail-on-regression",
+        pct,
+    ])
+}
+
 /// `compare ARGS --format json`, with the parsed report.
 fn compare_json(args: &[&str]) -> (Output, Value) {
     let mut all = vec!["compare"];
@@ -460,13 +471,7 @@ fn the_gate_fails_on_a_real_drop_and_names_each_metric() {
 fn one_slow_sample_trips_no_gate() {
     // The overall minimum drops 43% (one sample slowed by a busy machine) while every cell's
     // mean stays within its noise.
-    let output = ollabench(&[
-        "compare",
-        &fixture("gate/baseline.json"),
-        &fixture("gate/one-slow-sample.json"),
-        "--fail-on-regression",
-        "10",
-    ]);
+    let output = gate_against_baseline("gate/one-slow-sample.json", "10");
     assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
     assert!(!output.stderr.contains("regression:"), "{}", output.stderr);
 }
@@ -474,26 +479,14 @@ fn one_slow_sample_trips_no_gate() {
 #[test]
 fn noise_is_not_a_regression() {
     // 3% lower, but the standard deviations (2.0 and 2.2 tok/s, ~5%) are larger.
-    let output = ollabench(&[
-        "compare",
-        &fixture("gate/baseline.json"),
-        &fixture("gate/wobble-3-percent.json"),
-        "--fail-on-regression",
-        "2",
-    ]);
+    let output = gate_against_baseline("gate/wobble-3-percent.json", "2");
     assert_eq!(output.code, 0, "{}", output.stderr);
     assert!(output
         .stdout
         .contains("passed: no metric regressed (6 changes judged)"));
     assert!(!output.stderr.contains("regression"));
     // A 20% drop is beyond noise but not beyond a 25% threshold.
-    let output = ollabench(&[
-        "compare",
-        &fixture("gate/baseline.json"),
-        &fixture("gate/drop-20-percent.json"),
-        "--fail-on-regression",
-        "25",
-    ]);
+    let output = gate_against_baseline("gate/drop-20-percent.json", "25");
     assert_eq!(output.code, 0, "{}", output.stderr);
 }
 

@@ -395,56 +395,55 @@ async fn kubectl_that_never_forwards_times_out_and_is_killed() {
     }
 }
 
+/// Starting the port-forward fails, as a usage error, quoting what kubectl said and with a
+/// hint that says `hint`; returns the message.
+async fn start_fails_with_hint(cluster: &Cluster, kubectl_said: &str, hint: &str) -> String {
+    let err = cluster.start(0).await.expect_err("start must fail");
+    let message = format!("{err:#}");
+    assert!(message.contains(kubectl_said), "{message}");
+    assert!(
+        message.contains("hint:") && message.contains(hint),
+        "{message}"
+    );
+    assert_usage_error(&err);
+    message
+}
+
 #[tokio::test]
 async fn missing_namespace_shows_kubectl_error_and_hint() {
     let cluster = Cluster::new()
         .await
         .with("FAKE_KUBECTL_NAMESPACES", "default");
-    let err = cluster.start(0).await.expect_err("start must fail");
-    let message = format!("{err:#}");
-    assert!(
-        message.contains(r#"Error from server (NotFound): namespaces "ollama" not found"#),
-        "{message}"
-    );
+    let message = start_fails_with_hint(
+        &cluster,
+        r#"Error from server (NotFound): namespaces "ollama" not found"#,
+        "--namespace",
+    )
+    .await;
     assert!(message.contains("(exit status: 1)"), "{message}");
-    assert!(
-        message.contains("hint:") && message.contains("--namespace"),
-        "{message}"
-    );
-    assert_usage_error(&err);
     wait_until_all_gone(&cluster).await;
 }
 
 #[tokio::test]
 async fn missing_service_shows_kubectl_error_and_hint() {
     let cluster = Cluster::new().await.with("FAKE_KUBECTL_SERVICES", "llama");
-    let err = cluster.start(0).await.expect_err("start must fail");
-    let message = format!("{err:#}");
-    assert!(
-        message.contains(r#"Error from server (NotFound): services "ollama" not found"#),
-        "{message}"
-    );
-    assert!(
-        message.contains("hint:") && message.contains("kubectl get svc -n ollama"),
-        "{message}"
-    );
-    assert_usage_error(&err);
+    start_fails_with_hint(
+        &cluster,
+        r#"Error from server (NotFound): services "ollama" not found"#,
+        "kubectl get svc -n ollama",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn no_cluster_shows_kubectl_error_and_hint() {
     let cluster = Cluster::new().await.with("FAKE_KUBECTL_NO_CLUSTER", "1");
-    let err = cluster.start(0).await.expect_err("start must fail");
-    let message = format!("{err:#}");
-    assert!(
-        message.contains("The connection to the server localhost:8080 was refused"),
-        "{message}"
-    );
-    assert!(
-        message.contains("hint:") && message.contains("kubectl config current-context"),
-        "{message}"
-    );
-    assert_usage_error(&err);
+    start_fails_with_hint(
+        &cluster,
+        "The connection to the server localhost:8080 was refused",
+        "kubectl config current-context",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -151,10 +151,15 @@ async fn fake(routes: Vec<(&'static str, Vec<Reply>)>) -> Fake {
 }
 
 fn timeouts() -> Timeouts {
+    timeouts_with(Duration::from_secs(10), Duration::from_secs(30))
+}
+
+/// Timeouts with 5 s to connect.
+fn timeouts_with(first_byte: Duration, total: Duration) -> Timeouts {
     Timeouts {
         connect: Duration::from_secs(5),
-        first_byte: Duration::from_secs(10),
-        total: Duration::from_secs(30),
+        first_byte,
+        total,
     }
 }
 
@@ -542,6 +547,15 @@ async fn errors_before_the_stream_keep_the_status_and_the_message() {
     }
 }
 
+/// A llama.cpp content chunk of one token.
+fn content() -> Step {
+    data(llama_chunk(
+        serde_json::json!({"content": "Hi"}),
+        Value::Null,
+        None,
+    ))
+}
+
 fn error_event() -> Step {
     data(
         serde_json::json!({"error": {"code": 500, "message": "llama_decode failed",
@@ -551,54 +565,49 @@ fn error_event() -> Step {
 
 #[tokio::test]
 async fn an_error_event_mid_stream_fails_the_request_with_or_without_done() {
-    let content = || {
-        data(llama_chunk(
-            serde_json::json!({"content": "Hi"}),
-            Value::Null,
-            None,
-        ))
-    };
-    // llama.cpp: the error, then the connection closes without [DONE].
-    let llama = generate_error(sse(vec![content(), error_event()]), Route::Chat).await;
-    assert_eq!(
-        llama,
-        RequestError::StreamError {
-            message: "llama_decode failed".into()
-        }
-    );
-    // vLLM: the error, then [DONE].
-    let vllm_error = data(serde_json::json!({"error": {"message": "EngineCore died",
-        "type": "InternalServerError", "param": null, "code": 500}}));
-    let vllm = generate_error(sse(vec![content(), vllm_error, done()]), Route::Chat).await;
-    assert_eq!(
-        vllm,
-        RequestError::StreamError {
-            message: "EngineCore died".into()
-        }
-    );
-    // Older vLLM's flat shape, on the completions route.
-    let flat = data(
-        serde_json::json!({"object": "error", "message": "flat failure",
-        "type": "InternalServerError", "code": 500}),
-    );
-    let old = generate_error(sse(vec![flat, done()]), Route::Generate).await;
-    assert_eq!(
-        old,
-        RequestError::StreamError {
-            message: "flat failure".into()
-        }
-    );
+    let cases = [
+        // llama.cpp: the error, then the connection closes without [DONE].
+        (
+            vec![content(), error_event()],
+            Route::Chat,
+            "llama_decode failed",
+        ),
+        // vLLM: the error, then [DONE].
+        (
+            vec![
+                content(),
+                data(serde_json::json!({"error": {"message": "EngineCore died",
+                    "type": "InternalServerError", "param": null, "code": 500}})),
+                done(),
+            ],
+            Route::Chat,
+            "EngineCore died",
+        ),
+        // Older vLLM's flat shape, on the completions route.
+        (
+            vec![
+                data(
+                    serde_json::json!({"object": "error", "message": "flat failure",
+                    "type": "InternalServerError", "code": 500}),
+                ),
+                done(),
+            ],
+            Route::Generate,
+            "flat failure",
+        ),
+    ];
+    for (steps, route, message) in cases {
+        assert_eq!(
+            generate_error(sse(steps), route).await,
+            RequestError::StreamError {
+                message: message.into()
+            }
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_stream_that_ends_without_done_or_finish_was_cut() {
-    let content = || {
-        data(llama_chunk(
-            serde_json::json!({"content": "Hi"}),
-            Value::Null,
-            None,
-        ))
-    };
     let ended = generate_error(sse(vec![content(), content()]), Route::Chat).await;
     assert!(matches!(ended, RequestError::Cut { .. }), "{ended:?}");
     assert_eq!(ended.kind(), "connection-cut");
@@ -673,23 +682,12 @@ async fn a_stall_past_the_timeout_fails_with_the_first_byte_timeout() {
     let fake = fake(vec![
         (
             "/v1/chat/completions",
-            vec![sse(vec![
-                data(llama_chunk(
-                    serde_json::json!({"content": "Hi"}),
-                    Value::Null,
-                    None,
-                )),
-                Step::Stall,
-            ])],
+            vec![sse(vec![content(), Step::Stall])],
         ),
         ("/v1/completions", vec![sse(vec![Step::Stall])]),
     ])
     .await;
-    let quick = Timeouts {
-        connect: Duration::from_secs(5),
-        first_byte: ms(300),
-        total: Duration::from_secs(30),
-    };
+    let quick = timeouts_with(ms(300), Duration::from_secs(30));
     let client = OpenAiClient::new(&fake.url, quick, None).unwrap();
     let stalled = client.generate(&chat("m", 8)).await.unwrap_err();
     assert_eq!(
@@ -703,11 +701,7 @@ async fn a_stall_past_the_timeout_fails_with_the_first_byte_timeout() {
     assert_eq!(silent.kind(), "first-byte-timeout");
 
     // The whole-request limit wins when it is the shorter one.
-    let short_total = Timeouts {
-        connect: Duration::from_secs(5),
-        first_byte: Duration::from_secs(10),
-        total: ms(300),
-    };
+    let short_total = timeouts_with(Duration::from_secs(10), ms(300));
     let client = OpenAiClient::new(&fake.url, short_total, None).unwrap();
     let over = client.generate(&chat("m", 8)).await.unwrap_err();
     assert_eq!(over.kind(), "request-timeout", "{over:?}");

@@ -17,6 +17,12 @@ fn fixture(relative: &str) -> PathBuf {
     fixtures().join(relative)
 }
 
+/// Copies a fixture into `dir` under its own file name.
+fn copy_fixture(relative: &str, dir: &Path) {
+    let from = fixture(relative);
+    std::fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
+}
+
 /// Files both `compare` and `report` read in tests of their agreement.
 fn parity(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -319,11 +325,7 @@ fn a_comparison_report_draws_its_trend() {
 #[tokio::test]
 async fn bad_files_are_named_and_the_others_still_render() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixture("sim-run/single-user.json"),
-        dir.path().join("single-user.json"),
-    )
-    .unwrap();
+    copy_fixture("sim-run/single-user.json", dir.path());
     std::fs::write(dir.path().join("broken.json"), "{\"Timestamp\": \"2025-").unwrap();
     let out = tempfile::tempdir().unwrap();
     let code = support::ollabench(&[
@@ -512,11 +514,7 @@ async fn no_usable_file_is_a_usage_error() {
 #[tokio::test]
 async fn the_report_is_written_next_to_the_results_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixture("sim-run/multi-user.json"),
-        dir.path().join("multi-user.json"),
-    )
-    .unwrap();
+    copy_fixture("sim-run/multi-user.json", dir.path());
     let code = support::ollabench(&["report", dir.path().to_str().unwrap()]).await;
     assert_eq!(code, 0);
     assert!(dir.path().join("report.html").is_file());
