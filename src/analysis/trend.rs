@@ -336,21 +336,9 @@ mod tests {
 
     fn run_with(metrics: Vec<Metric>) -> Run {
         Run {
-            source: "x.json".into(),
             label: "x".into(),
-            kind: Kind::TokensPerSecond,
-            timestamp: None,
-            models: vec![],
-            concurrent_users: None,
-            concurrent_requests: None,
-            single_user_time_seconds: None,
-            parameter_sizes: vec![],
-            simulated: false,
-            simulator_time_scale: None,
-            status: None,
-            baseline: false,
-            notes: vec![],
             metrics,
+            ..Run::new(Kind::TokensPerSecond, "x.json")
         }
     }
 

@@ -149,6 +149,27 @@ pub struct Run {
 }
 
 impl Run {
+    /// A run of `kind` read from `source`, with nothing yet known of it.
+    pub fn new(kind: Kind, source: impl Into<String>) -> Run {
+        Run {
+            source: source.into(),
+            label: String::new(),
+            kind,
+            timestamp: None,
+            models: Vec::new(),
+            concurrent_users: None,
+            concurrent_requests: None,
+            single_user_time_seconds: None,
+            parameter_sizes: Vec::new(),
+            simulated: false,
+            simulator_time_scale: None,
+            baseline: false,
+            status: None,
+            notes: Vec::new(),
+            metrics: Vec::new(),
+        }
+    }
+
     /// The metric with this key (see [`Metric::key`]).
     pub fn metric(&self, key: &str) -> Option<&Metric> {
         self.metrics.iter().find(|m| m.key() == key)

@@ -123,21 +123,11 @@ pub fn runs_from_value(value: &Value, source: &str) -> Result<Vec<Run>, LoadErro
 /// The runs of one result: itself, or the runs a comparison report holds.
 pub fn runs_of(file: &ResultFile) -> Vec<Run> {
     let mut run = Run {
-        source: file.source.clone(),
-        label: String::new(),
-        kind: file.kind,
         timestamp: file.timestamp_text(),
-        models: Vec::new(),
-        concurrent_users: None,
-        concurrent_requests: None,
-        single_user_time_seconds: None,
-        parameter_sizes: Vec::new(),
         simulated: file.simulated(),
-        simulator_time_scale: None,
-        baseline: false,
         status: file.recorded.status.clone(),
         notes: file.notes.clone(),
-        metrics: Vec::new(),
+        ..Run::new(file.kind, file.source.clone())
     };
     if let Some(provenance) = file.provenance() {
         run.simulator_time_scale = provenance.simulator_time_scale.filter(|s| *s > 0.0);
@@ -743,23 +733,7 @@ mod tests {
 
     #[test]
     fn labels_are_unique_and_short() {
-        let run = |source: &str| Run {
-            source: source.to_string(),
-            label: String::new(),
-            kind: Kind::SingleUser,
-            timestamp: None,
-            models: vec![],
-            concurrent_users: None,
-            concurrent_requests: None,
-            single_user_time_seconds: None,
-            parameter_sizes: vec![],
-            simulated: false,
-            simulator_time_scale: None,
-            baseline: false,
-            status: None,
-            notes: vec![],
-            metrics: vec![],
-        };
+        let run = |source: &str| Run::new(Kind::SingleUser, source);
         let mut runs = vec![
             run("results-1/tokens-per-second.json"),
             run("results-2/tokens-per-second.json"),
