@@ -208,6 +208,11 @@ impl OpenAiFramer {
             Kind::Chat => "chat.completion.chunk",
             Kind::Completion => "text_completion",
         };
+        self.envelope(object, choices, usage)
+    }
+
+    /// What every reply and chunk carries around its choices.
+    fn envelope(&self, object: &str, choices: Value, usage: Option<Value>) -> Value {
         let mut value = json!({
             "id": self.id,
             "object": object,
@@ -307,15 +312,7 @@ impl Framer for OpenAiFramer {
                 json!([{ "text": text, "index": 0, "finish_reason": reason }]),
             ),
         };
-        let value = json!({
-            "id": self.id,
-            "object": object,
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": "fp_ollama",
-            "choices": choices,
-            "usage": self.usage(metrics.eval_count),
-        });
+        let value = self.envelope(object, choices, Some(self.usage(metrics.eval_count)));
         (
             "application/json",
             Bytes::from(super::streaming::go_json(&value)),
