@@ -263,6 +263,16 @@ fn complete_json(case: &str, path: &Path) -> Result<serde_json::Value, String> {
     })
 }
 
+/// Reads a result file that must be there, be complete JSON and say `"Status": status`.
+fn result_with_status(case: &str, path: &Path, status: &str) -> Result<serde_json::Value, String> {
+    let result = complete_json(case, path)?;
+    ensure!(
+        result["Status"] == status,
+        "{case}: Status is not {status}: {result:#}"
+    );
+    Ok(result)
+}
+
 /// Whether a result counts a failure of one of `kinds`: a `FailuresByKind` entry or an
 /// error record's `Kind`, anywhere in it.
 fn counts_kind(value: &serde_json::Value, kinds: &[&str]) -> bool {
@@ -480,11 +490,7 @@ async fn mid_run_fault(row: &MidRunFault) {
             no_panic(&case, &run)?;
             ensure!(run.code == Some(1), "{case}: not exit 1: {}", show(&run));
             let file = cmd.required_result_file(&case, dir.path(), &show(&run))?;
-            let result = complete_json(&case, &file)?;
-            ensure!(
-                result["Status"] == "Failed",
-                "{case}: Status is not Failed: {result:#}"
-            );
+            let result = result_with_status(&case, &file, "Failed")?;
             ensure!(
                 counts_kind(&result, row.kinds),
                 "{case}: the failure is not counted as one of {:?}: {result:#}",
@@ -554,11 +560,7 @@ async fn tps_stops_requesting_a_model_the_server_does_not_have() {
             "{case}: the console does not say that the model was not found: {}",
             show(&run)
         );
-        let result = complete_json(case, &output)?;
-        ensure!(
-            result["Status"] == "Failed",
-            "{case}: Status is not Failed: {result:#}"
-        );
+        let result = result_with_status(case, &output, "Failed")?;
         let models = result["ModelResults"]
             .as_array()
             .cloned()
@@ -711,12 +713,7 @@ fn interrupted(case: &str, run: &Signalled) -> Case {
 /// The command's result file is on disk, complete JSON, `"Status": "Interrupted"`.
 fn interrupted_file(case: &str, cmd: Cmd, dir: &Path, run: &Signalled) -> Case {
     let file = cmd.required_result_file(case, dir, &run.show())?;
-    let result = complete_json(case, &file)?;
-    ensure!(
-        result["Status"] == "Interrupted",
-        "{case}: Status is not Interrupted: {result:#}"
-    );
-    Ok(())
+    result_with_status(case, &file, "Interrupted").map(drop)
 }
 
 /// [`interrupted`], and the result file marked so.
@@ -854,11 +851,7 @@ async fn an_interrupted_tps_cell_is_never_labelled_stable() {
     let verdict = (|| -> Case {
         let run = run?;
         interrupted(case, &run)?;
-        let result = complete_json(case, &output)?;
-        ensure!(
-            result["Status"] == "Interrupted",
-            "{case}: Status is not Interrupted: {result:#}"
-        );
+        let result = result_with_status(case, &output, "Interrupted")?;
         for model in result["ModelResults"].as_array().unwrap() {
             for cell in model["PromptResults"].as_array().unwrap() {
                 let samples = cell["Statistics"]["SampleSize"].as_u64().unwrap_or(0);
@@ -1069,11 +1062,7 @@ async fn stdout_closed_early_is_not_a_failure() {
                 "{case}: exit {code:?}; first line {first:?}\n--- stderr\n{stderr}"
             );
             if let Some(file) = cmd.result_file(dir.path()) {
-                let result = complete_json(&case, &file)?;
-                ensure!(
-                    result["Status"] == "Success",
-                    "{case}: Status is not Success: {result:#}"
-                );
+                result_with_status(&case, &file, "Success")?;
             }
             Ok(())
         })());

@@ -612,6 +612,16 @@ async fn ollabench_binary(cluster: &Cluster, args: &[&str]) -> (i32, String, Str
     )
 }
 
+/// Asserts that the recording server was asked for `/api/version`, the request arriving
+/// `route`.
+fn assert_version_asked(paths: &Mutex<Vec<String>>, route: &str) {
+    let paths = paths.lock().unwrap();
+    assert!(
+        paths.iter().any(|path| path == "/api/version"),
+        "no request arrived {route}: {paths:?}"
+    );
+}
+
 /// An HTTP server that records the paths asked for and answers 404 to all: enough to see
 /// which endpoint ollabench resolved and that its requests arrived.
 async fn recording_http_server() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
@@ -647,15 +657,7 @@ async fn test_connection_goes_through_the_port_forward_and_leaves_no_kubectl() {
             && stdout.contains("(endpoint from a kubectl port-forward started by ollabench)"),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(
-        paths
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|path| path == "/api/version"),
-        "no request arrived through the forward: {:?}",
-        paths.lock().unwrap()
-    );
+    assert_version_asked(&paths, "through the forward");
     assert_eq!(cluster.calls()[0][0], "port-forward");
     // ollabench has exited: its kubectl must be gone too.
     wait_until_all_gone(&cluster).await;
@@ -676,15 +678,7 @@ async fn test_connection_without_endpoint_uses_the_load_balancer() {
         )),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(
-        paths
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|path| path == "/api/version"),
-        "no request arrived at the load balancer: {:?}",
-        paths.lock().unwrap()
-    );
+    assert_version_asked(&paths, "at the load balancer");
     assert_eq!(
         cluster.calls(),
         [["get", "svc", "-n", "ollama", "ollama", "-o", "json"]]

@@ -31,20 +31,23 @@ fn with_private_registry(preload: &[&str]) -> SimConfig {
     }
 }
 
-async fn single_user(url: &str, model: &str, output: &Path, extra: &[&str]) -> u8 {
-    let mut args = vec![
-        "single-user",
-        "--endpoint",
-        url,
-        "--model",
-        model,
+/// Runs `command` (its name and own flags) with 20 generation tokens into `output`, then
+/// `extra`.
+async fn small_run(command: &[&str], output: &Path, extra: &[&str]) -> u8 {
+    let mut args = command.to_vec();
+    args.extend([
         "--generation-tokens",
         "20",
         "--output",
         output.to_str().unwrap(),
-    ];
+    ]);
     args.extend_from_slice(extra);
     ollabench(&args).await
+}
+
+async fn single_user(url: &str, model: &str, output: &Path, extra: &[&str]) -> u8 {
+    let command = ["single-user", "--endpoint", url, "--model", model];
+    small_run(&command, output, extra).await
 }
 
 /// What the server lists in `/api/tags`.
@@ -202,7 +205,7 @@ async fn a_second_run_on_a_present_model_says_already_present_without_a_rate() {
 }
 
 async fn multi_user(url: &str, users: &str, models: &str, output: &Path, extra: &[&str]) -> u8 {
-    let mut args = vec![
+    let command = [
         "multi-user",
         "--endpoint",
         url,
@@ -210,13 +213,8 @@ async fn multi_user(url: &str, users: &str, models: &str, output: &Path, extra: 
         users,
         "--models",
         models,
-        "--generation-tokens",
-        "20",
-        "--output",
-        output.to_str().unwrap(),
     ];
-    args.extend_from_slice(extra);
-    ollabench(&args).await
+    small_run(&command, output, extra).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
