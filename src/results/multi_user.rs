@@ -32,6 +32,33 @@ pub struct MultiUserResult {
     pub provenance: Provenance,
 }
 
+#[cfg(test)]
+impl MultiUserResult {
+    /// A simulated run (profile t4, time scale 0.05) of three users on phi3.5 that all
+    /// succeeded in 125 s, and nothing else recorded: what tests of the readers start from.
+    pub(crate) fn simulated_example() -> MultiUserResult {
+        let mut provenance = Provenance::default();
+        provenance.set_simulator("t4", 0.05);
+        MultiUserResult {
+            timestamp: "2025-10-31 15:00:00".into(),
+            ollama_endpoint: "http://127.0.0.1:1".into(),
+            concurrent_users: 3,
+            models: vec!["phi3.5".into()],
+            summary: MultiUserSummary {
+                overall_duration_seconds: 125.0,
+                total_users: 3,
+                success_rate: 100.0,
+                ..MultiUserSummary::default()
+            },
+            individual_results: vec![],
+            scaling: Scaling::default(),
+            status: RunStatus::Success,
+            errors: vec![],
+            provenance,
+        }
+    }
+}
+
 /// `Summary`: exactly the reference's fields. Times are seconds; `None` when no user got there.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]

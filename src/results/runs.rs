@@ -622,31 +622,22 @@ mod tests {
             LatencyMetrics, ModelResult, PromptResult, RequestCounts, Statistics, TpsConfiguration,
             TpsResult, TpsSummary,
         };
-        use crate::results::{Provenance, RunStatus};
+        use crate::results::RunStatus;
 
-        let mut provenance = Provenance::default();
-        provenance.set_simulator("t4", 0.05);
+        let example = MultiUserResult::simulated_example();
+        let provenance = example.provenance.clone();
         let multi = MultiUserResult {
-            timestamp: "2025-10-31 15:00:00".into(),
-            ollama_endpoint: "http://127.0.0.1:1".into(),
-            concurrent_users: 3,
             models: vec!["phi3.5".into(), "llama3.1:8b".into()],
             summary: MultiUserSummary {
-                overall_duration_seconds: 125.0,
-                total_users: 3,
-                success_rate: 100.0,
                 average_download_time_seconds: Some(38.21),
                 max_download_time_seconds: Some(52.1),
-                ..MultiUserSummary::default()
+                ..example.summary.clone()
             },
-            individual_results: vec![],
             scaling: Scaling {
                 single_user_time_seconds: Some(63.0),
                 ..Scaling::default()
             },
-            status: RunStatus::Success,
-            errors: vec![],
-            provenance: provenance.clone(),
+            ..example
         };
         let value = serde_json::to_value(&multi).unwrap();
         let run = &runs_from_value(&value, "multi.json").unwrap()[0];

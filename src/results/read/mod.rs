@@ -763,26 +763,10 @@ mod tests {
     /// writers in `results` and this reader.
     #[test]
     fn result_files_written_today_read_back_unchanged() {
-        use crate::results::multi_user::{MultiUserSummary, Scaling};
-        use crate::results::{Provenance, RunStatus};
-        let mut provenance = Provenance::default();
-        provenance.set_simulator("t4", 0.05);
+        use crate::results::RunStatus;
         let multi = MultiUserResult {
-            timestamp: "2025-10-31 15:00:00".into(),
-            ollama_endpoint: "http://127.0.0.1:1".into(),
-            concurrent_users: 3,
-            models: vec!["phi3.5".into()],
-            summary: MultiUserSummary {
-                overall_duration_seconds: 125.0,
-                total_users: 3,
-                success_rate: 100.0,
-                ..MultiUserSummary::default()
-            },
-            individual_results: vec![],
-            scaling: Scaling::default(),
             status: RunStatus::Interrupted,
-            errors: vec![],
-            provenance,
+            ..MultiUserResult::simulated_example()
         };
         let bytes = serde_json::to_vec_pretty(&multi).unwrap();
         let file = from_bytes(&bytes, "m.json").unwrap().remove(0);
