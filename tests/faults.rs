@@ -58,29 +58,24 @@ fn assert_failed_generation(code: i32, stdout: &str, result: &serde_json::Value,
     assert!(line.contains("generate"), "{line}");
 }
 
-#[tokio::test]
-async fn a_connection_cut_mid_stream_is_recorded() {
-    let (code, stdout, result) = single_user_with_fault("cut", "after:1", &[]).await;
-    assert_failed_generation(code, &stdout, &result, "connection-cut");
+/// One test per fault that strikes single-user's generation: the fault rule (kind, spec),
+/// extra flags, and the kind of failure the result must record.
+macro_rules! generation_fault_tests {
+    ($($name:ident: ($fault:literal, $spec:literal), $extra:expr => $recorded:literal;)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let (code, stdout, result) = single_user_with_fault($fault, $spec, $extra).await;
+            assert_failed_generation(code, &stdout, &result, $recorded);
+        }
+    )*};
 }
 
-#[tokio::test]
-async fn a_malformed_line_is_recorded() {
-    let (code, stdout, result) = single_user_with_fault("malformed", "after:1", &[]).await;
-    assert_failed_generation(code, &stdout, &result, "malformed-response");
-}
-
-#[tokio::test]
-async fn an_error_line_inside_a_200_stream_is_recorded() {
-    let (code, stdout, result) = single_user_with_fault("error-line", "after:1", &[]).await;
-    assert_failed_generation(code, &stdout, &result, "stream-error");
-}
-
-#[tokio::test]
-async fn a_stall_past_the_timeout_is_recorded() {
-    let (code, stdout, result) =
-        single_user_with_fault("stall", "5s@after:1", &["--first-byte-timeout", "300ms"]).await;
-    assert_failed_generation(code, &stdout, &result, "first-byte-timeout");
+generation_fault_tests! {
+    a_connection_cut_mid_stream_is_recorded: ("cut", "after:1"), &[] => "connection-cut";
+    a_malformed_line_is_recorded: ("malformed", "after:1"), &[] => "malformed-response";
+    an_error_line_inside_a_200_stream_is_recorded: ("error-line", "after:1"), &[] => "stream-error";
+    a_stall_past_the_timeout_is_recorded:
+        ("stall", "5s@after:1"), &["--first-byte-timeout", "300ms"] => "first-byte-timeout";
 }
 
 #[tokio::test]

@@ -50,6 +50,16 @@ async fn single_user(url: &str, model: &str, output: &Path, extra: &[&str]) -> u
     small_run(&command, output, extra).await
 }
 
+/// Runs single-user on [`SMOL`] once against a fresh simulator; the exit code and the result.
+async fn single_user_once(config: SimConfig, extra: &[&str]) -> (u8, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(config).await;
+    let output = dir.path().join("single-user.json");
+    let code = single_user(&sim.url(), SMOL, &output, extra).await;
+    sim.shutdown().await;
+    (code, read_json(&output))
+}
+
 /// What the server lists in `/api/tags`.
 async fn tags(url: &str) -> serde_json::Value {
     reqwest::get(format!("{url}/api/tags"))
@@ -66,12 +76,7 @@ fn measurements(result: &serde_json::Value) -> &serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_download_measures_the_loads_of_a_present_model_on_an_air_gapped_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(air_gapped(&[SMOL])).await;
-    let output = dir.path().join("skip.json");
-    let code = single_user(&sim.url(), SMOL, &output, &["--skip-download"]).await;
-    sim.shutdown().await;
-    let result = read_json(&output);
+    let (code, result) = single_user_once(air_gapped(&[SMOL]), &["--skip-download"]).await;
     assert_eq!(code, 0, "{result:#}");
     let m = measurements(&result);
     assert_eq!(m["DownloadStatus"], "Skipped", "{result:#}");
@@ -89,12 +94,7 @@ async fn skip_download_measures_the_loads_of_a_present_model_on_an_air_gapped_se
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_pull_of_a_present_model_still_measures_loads_and_generation() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(air_gapped(&[SMOL])).await;
-    let output = dir.path().join("air-gapped.json");
-    let code = single_user(&sim.url(), SMOL, &output, &[]).await;
-    sim.shutdown().await;
-    let result = read_json(&output);
+    let (code, result) = single_user_once(air_gapped(&[SMOL]), &[]).await;
     assert_eq!(code, 1, "a failed pull is a failure: {result:#}");
     let m = measurements(&result);
     assert_eq!(m["DownloadStatus"], "Failed");
@@ -188,12 +188,7 @@ async fn a_private_http_registry_needs_insecure_and_then_measures_a_real_downloa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_on_a_present_model_says_already_present_without_a_rate() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(sim_config(SCALE, &[SMOL])).await;
-    let output = dir.path().join("present.json");
-    let code = single_user(&sim.url(), SMOL, &output, &[]).await;
-    sim.shutdown().await;
-    let result = read_json(&output);
+    let (code, result) = single_user_once(sim_config(SCALE, &[SMOL]), &[]).await;
     assert_eq!(code, 0, "{result:#}");
     let m = measurements(&result);
     assert_eq!(m["DownloadStatus"], "AlreadyPresent");
