@@ -301,6 +301,17 @@ fn no_panic(case: &str, run: &Finished) -> Case {
     Ok(())
 }
 
+/// No panic, and the exit code `code`.
+fn exited(case: &str, run: &Finished, code: i32) -> Case {
+    no_panic(case, run)?;
+    ensure!(
+        run.code == Some(code),
+        "{case}: not exit {code}: {}",
+        show(run)
+    );
+    Ok(())
+}
+
 fn show(run: &Finished) -> String {
     format!(
         "exit {:?} after {:.2} s{}\n--- stdout\n{}\n--- stderr\n{}",
@@ -369,8 +380,7 @@ async fn unreachable_in_every_command(fault: Unreachable) {
             .as_ref()
             .map(|s: &SilentServer| s.accepted() - accepted_before);
         cases.push((|| -> Case {
-            no_panic(&case, &run)?;
-            ensure!(run.code == Some(2), "{case}: not exit 2: {}", show(&run));
+            exited(&case, &run, 2)?;
             ensure!(
                 run.elapsed < UNREACHABLE_LIMIT,
                 "{case}: took {:.2} s, more than the 2 s timeouts allow: {}",
@@ -487,8 +497,7 @@ async fn mid_run_fault(row: &MidRunFault) {
         let run = run_bounded(&arg_refs(&args), &[], RUN_LIMIT).await;
         drop(sim);
         cases.push((|| -> Case {
-            no_panic(&case, &run)?;
-            ensure!(run.code == Some(1), "{case}: not exit 1: {}", show(&run));
+            exited(&case, &run, 1)?;
             let file = cmd.required_result_file(&case, dir.path(), &show(&run))?;
             let result = result_with_status(&case, &file, "Failed")?;
             ensure!(
@@ -543,8 +552,7 @@ async fn tps_stops_requesting_a_model_the_server_does_not_have() {
     )
     .await;
     let verdict = (|| -> Case {
-        no_panic(case, &run)?;
-        ensure!(run.code == Some(1), "{case}: not exit 1: {}", show(&run));
+        exited(case, &run, 1)?;
         let to_unknown = proxy.count(|r| {
             r.model.as_deref() == Some("not-pulled:7b")
                 && (r.path.starts_with("/api/generate") || r.path.starts_with("/api/chat"))
@@ -965,8 +973,7 @@ async fn an_unwritable_output_exits_2_before_any_request() {
             let args = cmd.args(&endpoint(&proxy.url()), MODEL, &output);
             let run = run_bounded(&arg_refs(&args), &[], RUN_LIMIT).await;
             cases.push((|| -> Case {
-                no_panic(&case, &run)?;
-                ensure!(run.code == Some(2), "{case}: not exit 2: {}", show(&run));
+                exited(&case, &run, 2)?;
                 let seen = proxy.requests();
                 ensure!(
                     seen.is_empty(),
@@ -1013,8 +1020,7 @@ async fn compare_and_report_to_an_unwritable_output_exit_2() {
             let case = format!("{label} / {command}");
             let run = run_bounded(&args, &[], RUN_LIMIT).await;
             cases.push((|| -> Case {
-                no_panic(&case, &run)?;
-                ensure!(run.code == Some(2), "{case}: not exit 2: {}", show(&run));
+                exited(&case, &run, 2)?;
                 ensure!(
                     run.console().contains(&folder.display().to_string()),
                     "{case}: the message does not name {}: {}",
@@ -1082,8 +1088,7 @@ async fn a_plain_pipe_gets_no_progress_bar_escape_codes() {
         let args = cmd.against(&sim.url(), dir.path());
         let run = run_bounded(&arg_refs(&args), &[], RUN_LIMIT).await;
         cases.push((|| -> Case {
-            no_panic(&case, &run)?;
-            ensure!(run.code == Some(0), "{case}: not exit 0: {}", show(&run));
+            exited(&case, &run, 0)?;
             ensure!(
                 !run.stdout.contains('\x1b') && !run.stderr.contains('\x1b'),
                 "{case}: escape codes in a pipe: {:?}",
@@ -1244,8 +1249,7 @@ async fn bad_flag_values_exit_2_naming_the_flag() {
         );
         let run = run_bounded(&arg_refs(&args), &[], Duration::from_secs(30)).await;
         cases.push((|| -> Case {
-            no_panic(&case, &run)?;
-            ensure!(run.code == Some(2), "{case}: not exit 2: {}", show(&run));
+            exited(&case, &run, 2)?;
             ensure!(
                 run.stderr.contains(names),
                 "{case}: the message does not name {names}: {}",
@@ -1283,8 +1287,7 @@ async fn report_of_two_folders_never_overwrites_the_first_silently() {
     command.current_dir(dir.path()).args(["report", "a1", "a2"]);
     let run = run_command_bounded(command, &[], RUN_LIMIT).await;
     cases.push((|| -> Case {
-        no_panic(case, &run)?;
-        ensure!(run.code == Some(0), "{case}: not exit 0: {}", show(&run));
+        exited(case, &run, 0)?;
         let console = run.console();
         let written = console
             .split(|c: char| c.is_whitespace() || c == ',' || c == '"' || c == '\'')
@@ -1314,8 +1317,7 @@ async fn report_of_two_folders_never_overwrites_the_first_silently() {
         .args(["report", "a1", "a2", "--output-dir", "out"]);
     let run = run_command_bounded(command, &[], RUN_LIMIT).await;
     cases.push((|| -> Case {
-        no_panic(case, &run)?;
-        ensure!(run.code == Some(0), "{case}: not exit 0: {}", show(&run));
+        exited(case, &run, 0)?;
         ensure!(
             dir.path().join("out/report.html").exists(),
             "{case}: no out/report.html: {}",
