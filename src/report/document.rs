@@ -134,6 +134,14 @@ fn with_unit(value: Option<f64>, unit: &str) -> String {
     }
 }
 
+/// The headline's success rate: `-` where the file did not record one.
+fn success_rate(recorded_fields: &Recorded, rate: f64) -> (String, String) {
+    (
+        "Success rate".into(),
+        with_unit(recorded_fields.success_rate.then_some(rate), "%"),
+    )
+}
+
 fn num(value: Option<f64>) -> String {
     value.map(fmt_num).unwrap_or_else(|| "-".to_string())
 }
@@ -356,13 +364,7 @@ fn tps_blocks(id: &str, result: &TpsResult, recorded_fields: &Recorded, blocks: 
                     .then_some(summary.failed_requests),
             ),
         ),
-        (
-            "Success rate".into(),
-            with_unit(
-                recorded_fields.success_rate.then_some(summary.success_rate),
-                "%",
-            ),
-        ),
+        success_rate(recorded_fields, summary.success_rate),
         (
             "Median time to first token".into(),
             with_unit(summary.overall_median_time_to_first_token_seconds, "s"),
@@ -830,13 +832,7 @@ fn multi_user_blocks(
             "Overall duration".into(),
             with_unit(Some(summary.overall_duration_seconds), "s"),
         ),
-        (
-            "Success rate".into(),
-            with_unit(
-                recorded_fields.success_rate.then_some(summary.success_rate),
-                "%",
-            ),
-        ),
+        success_rate(recorded_fields, summary.success_rate),
         (
             "Average download".into(),
             with_unit(summary.average_download_time_seconds, "s"),
