@@ -193,6 +193,15 @@ fn llama_chunk(delta: Value, finish: Value, timings: Option<Value>) -> Value {
     chunk
 }
 
+/// A llama.cpp chunk with `text` as its content.
+fn llama_content(text: &str, timings: Option<Value>) -> Step {
+    data(llama_chunk(
+        serde_json::json!({ "content": text }),
+        Value::Null,
+        timings,
+    ))
+}
+
 fn llama_timings(predicted_n: u64, predicted_ms: f64) -> Value {
     serde_json::json!({
         "cache_n": 0, "prompt_n": 12, "prompt_ms": 24.5, "prompt_per_token_ms": 2.04,
@@ -212,31 +221,15 @@ fn llama_chat_stream() -> Vec<Step> {
             Value::Null,
             None,
         )),
-        data(llama_chunk(
-            serde_json::json!({"content": "Hello"}),
-            Value::Null,
-            Some(llama_timings(1, 0.0)),
-        )),
+        llama_content("Hello", Some(llama_timings(1, 0.0))),
         Step::Pause(ms(5)),
-        data(llama_chunk(
-            serde_json::json!({"content": " there"}),
-            Value::Null,
-            Some(llama_timings(2, 10.0)),
-        )),
+        llama_content(" there", Some(llama_timings(2, 10.0))),
         send(": ping\n\n"),
         Step::Pause(ms(5)),
         // Two tokens whose text only became valid UTF-8 together.
-        data(llama_chunk(
-            serde_json::json!({"content": " 👋"}),
-            Value::Null,
-            Some(llama_timings(4, 30.0)),
-        )),
+        llama_content(" 👋", Some(llama_timings(4, 30.0))),
         Step::Pause(ms(5)),
-        data(llama_chunk(
-            serde_json::json!({"content": "!\n"}),
-            Value::Null,
-            Some(llama_timings(5, 40.0)),
-        )),
+        llama_content("!\n", Some(llama_timings(5, 40.0))),
         data(llama_chunk(serde_json::json!({}), "stop".into(), None)),
         data(serde_json::json!({
             "choices": [], "created": 1795823953, "id": "chatcmpl-abc", "model": "smollm2",
@@ -549,11 +542,7 @@ async fn errors_before_the_stream_keep_the_status_and_the_message() {
 
 /// A llama.cpp content chunk of one token.
 fn content() -> Step {
-    data(llama_chunk(
-        serde_json::json!({"content": "Hi"}),
-        Value::Null,
-        None,
-    ))
+    llama_content("Hi", None)
 }
 
 fn error_event() -> Step {
