@@ -314,22 +314,23 @@ async fn measure_cell(
             }
         }
     };
+    // Warmup and measurement are the same batch of `runs` rounds at `level` in flight.
+    let samples_of = |outputs: &[(usize, Result<GenerationRecord, RequestError>)]| -> Vec<Sample> {
+        outputs
+            .iter()
+            .map(|(index, outcome)| to_sample(*index, outcome, requested, reload_threshold))
+            .collect()
+    };
+    let plan = |runs: u32| Plan::new(runs as usize * level as usize, level as usize);
     events.emit(&Event::Phase(&format!("{label} warmup")));
     let warmup = engine::collect(
-        Plan::new(
-            options.warmup_runs as usize * level as usize,
-            level as usize,
-        ),
+        plan(options.warmup_runs),
         &stop,
         |_| target.backend.generate(&request),
         |_, outcome| watch(outcome),
     )
     .await;
-    let warmup_samples: Vec<Sample> = warmup
-        .outputs
-        .iter()
-        .map(|(index, outcome)| to_sample(*index, outcome, requested, reload_threshold))
-        .collect();
+    let warmup_samples = samples_of(&warmup.outputs);
 
     let mut cell = PromptResult {
         prompt_length: prompt.name.clone(),
@@ -358,20 +359,13 @@ async fn measure_cell(
 
     events.emit(&Event::Phase(&label));
     let batch = engine::collect(
-        Plan::new(
-            options.measurement_runs as usize * level as usize,
-            level as usize,
-        ),
+        plan(options.measurement_runs),
         &stop,
         |_| target.backend.generate(&request),
         |_, outcome| watch(outcome),
     )
     .await;
-    let samples: Vec<Sample> = batch
-        .outputs
-        .iter()
-        .map(|(index, outcome)| to_sample(*index, outcome, requested, reload_threshold))
-        .collect();
+    let samples = samples_of(&batch.outputs);
     let records: Vec<&GenerationRecord> = batch
         .outputs
         .iter()
