@@ -32,7 +32,8 @@ pub struct EndpointArgs {
     /// (profile: t4, a100, h100, cpu).
     #[arg(long, value_name = "PROFILE", num_args = 0..=1, default_missing_value = "t4")]
     pub simulate: Option<String>,
-    /// With --simulate: multiply every simulated delay by this factor.
+    /// With --simulate: multiply every simulated delay by this factor (default 0.1 for every
+    /// command, so that the whole suite takes about a minute).
     #[arg(
         long,
         value_name = "FACTOR",
@@ -79,7 +80,9 @@ impl EndpointArgs {
                 ));
             }
             crate::sim::SimConfig::with_profile(profile).map_err(UsageError::err)?;
-            let time_scale = self.time_scale.unwrap_or(1.0);
+            // One default for every command: `run --simulate` and `tps --simulate` of the same
+            // node give the same numbers.
+            let time_scale = self.time_scale.unwrap_or(defaults::SIMULATOR_TIME_SCALE);
             if !(time_scale.is_finite() && time_scale > 0.0) {
                 return Err(UsageError::err(format!(
                     "--time-scale must be a positive number, got {time_scale}"
@@ -116,18 +119,6 @@ impl EndpointArgs {
                 total: self.request_timeout,
             },
         })
-    }
-
-    /// Like [`EndpointArgs::to_options`] but with a simulator time scale chosen by the caller
-    /// when the user gave none (demo runs default to a compressed clock).
-    pub fn to_options_with_default_scale(&self, scale: f64) -> anyhow::Result<TargetOptions> {
-        let mut options = self.to_options()?;
-        if let TargetSpec::Simulate { time_scale, .. } = &mut options.spec {
-            if self.time_scale.is_none() {
-                *time_scale = scale;
-            }
-        }
-        Ok(options)
     }
 }
 

@@ -78,9 +78,7 @@ pub struct RunArgs {
 impl RunArgs {
     pub async fn execute(self, ctx: &Ctx) -> anyhow::Result<Outcome> {
         let options = suite::SuiteOptions {
-            target: self
-                .endpoint
-                .to_options_with_default_scale(suite::DEMO_TIME_SCALE)?,
+            target: self.endpoint.to_options()?,
             scenarios: suite::parse_scenarios(&self.scenario)?,
             results_dir: self.results_dir,
             model: self.model,

@@ -32,3 +32,7 @@ pub const NAMESPACE: &str = "ollama";
 pub const SERVICE: &str = "ollama";
 /// Ollama's port, locally and in the service.
 pub const OLLAMA_PORT: u16 = 11434;
+/// The simulator's time scale when `--simulate` is given without `--time-scale`, for every
+/// command: every simulated delay is multiplied by it, so that the whole suite takes about a
+/// minute instead of ten.
+pub const SIMULATOR_TIME_SCALE: f64 = 0.1;

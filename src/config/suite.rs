@@ -8,7 +8,7 @@ use crate::exit::UsageError;
 
 /// The time scale `run --simulate` uses unless `--time-scale` says otherwise: the whole
 /// suite then takes about a minute instead of ten.
-pub const DEMO_TIME_SCALE: f64 = 0.1;
+pub const DEMO_TIME_SCALE: f64 = crate::config::defaults::SIMULATOR_TIME_SCALE;
 
 /// One scenario of the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -75,8 +75,13 @@ impl Target {
                     Ok(Some(url)) => (url, "load-balancer"),
                     Ok(None) => (DEFAULT_ENDPOINT.to_string(), "default"),
                     Err(err) => {
+                        // kubectl's own lines (e.g. client-go's cache errors when no
+                        // cluster is configured) are noise here: its last line says why.
+                        let reason = format!("{err:#}");
+                        let last = reason.lines().last().unwrap_or("").trim();
                         crate::errln!(
-                            "note: no LoadBalancer address from kubectl ({err:#}); using {DEFAULT_ENDPOINT}"
+                            "note: no LoadBalancer address from kubectl ({last}); using \
+                             {DEFAULT_ENDPOINT}"
                         );
                         (DEFAULT_ENDPOINT.to_string(), "default")
                     }
