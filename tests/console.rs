@@ -4,7 +4,6 @@
 
 mod support;
 
-use ollabench::sim::{FaultRule, Faults};
 use support::*;
 
 fn assert_fits(stdout: &str) {
@@ -22,26 +21,15 @@ async fn a_multi_level_tps_run_shows_every_level_with_its_efficiency() {
     let dir = tempfile::tempdir().unwrap();
     let sim = start_sim(sim_config(0.02, &["phi3.5"])).await;
     let output = dir.path().join("tps.json");
-    let (code, stdout, stderr) = ollabench_binary(&[
-        "tps",
-        "--endpoint",
+    let args = tps_args(
         &sim.url(),
-        "--models",
         "phi3.5",
-        "--prompt-lengths",
         "short",
-        "--warmup-runs",
-        "0",
-        "--measurement-runs",
         "2",
-        "--generation-tokens",
-        "10",
-        "--concurrent-requests",
-        "2,4",
-        "--output",
-        output.to_str().unwrap(),
-    ])
-    .await;
+        &output,
+        &["--generation-tokens", "10", "--concurrent-requests", "2,4"],
+    );
+    let (code, stdout, stderr) = ollabench_binary(&arg_refs(&args)).await;
     sim.shutdown().await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert_fits(&stdout);
@@ -79,30 +67,17 @@ async fn a_multi_level_tps_run_shows_every_level_with_its_efficiency() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_reach_the_console_with_their_kind_and_first_message() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = sim_config(0.02, &["phi3.5"]);
-    config.faults = Faults {
-        rules: vec![FaultRule::parse("status", "503@every:2").expect("a valid fault rule")],
-    };
-    let sim = start_sim(config).await;
+    let sim = start_sim(faulty_sim(0.02, &["phi3.5"], "status", "503@every:2")).await;
     let output = dir.path().join("tps.json");
-    let (code, stdout, stderr) = ollabench_binary(&[
-        "tps",
-        "--endpoint",
+    let args = tps_args(
         &sim.url(),
-        "--models",
         "phi3.5",
-        "--prompt-lengths",
         "short",
-        "--warmup-runs",
-        "0",
-        "--measurement-runs",
         "4",
-        "--generation-tokens",
-        "10",
-        "--output",
-        output.to_str().unwrap(),
-    ])
-    .await;
+        &output,
+        &["--generation-tokens", "10"],
+    );
+    let (code, stdout, stderr) = ollabench_binary(&arg_refs(&args)).await;
     sim.shutdown().await;
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(
