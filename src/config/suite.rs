@@ -6,10 +6,6 @@ use std::path::PathBuf;
 use crate::config::{DownloadPolicy, TargetOptions};
 use crate::exit::UsageError;
 
-/// The time scale `run --simulate` uses unless `--time-scale` says otherwise: the whole
-/// suite then takes about a minute instead of ten.
-pub const DEMO_TIME_SCALE: f64 = crate::config::defaults::SIMULATOR_TIME_SCALE;
-
 /// One scenario of the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {

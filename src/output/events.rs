@@ -31,7 +31,8 @@ pub enum Event<'a> {
 /// Receives every event of a run.
 pub trait Subscriber: Send + Sync {
     fn on_event(&self, event: &Event<'_>);
-    /// The run is over: clear what is drawn, before the final summary prints.
+    /// The run is over: clear what is drawn, before the final summary prints. May be called
+    /// more than once.
     fn finish(&self) {}
 }
 
@@ -66,6 +67,13 @@ impl Events {
         for subscriber in &self.subscribers {
             subscriber.finish();
         }
+    }
+}
+
+/// A run that ends on any path (an error, `?`) leaves no progress bar behind.
+impl Drop for Events {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

@@ -360,7 +360,7 @@ async fn prepare_phase(
             Err(err) => return Err(ErrorRecord::from_request("unload", &err)),
         }
         client
-            .wait_until_unloaded(model, UNLOAD_LIMIT)
+            .wait_until_unloaded(model, crate::backend::ollama::UNLOAD_WAIT_LIMIT)
             .await
             .map_err(|err| ErrorRecord::from_request("unload", &err))?;
     }
@@ -368,9 +368,6 @@ async fn prepare_phase(
         .await
         .map_err(|err| ErrorRecord::from_request("prepare", &err))
 }
-
-/// How long an unload may take to show in `/api/ps`.
-const UNLOAD_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn phase_error(message: String) -> ErrorRecord {
     ErrorRecord {

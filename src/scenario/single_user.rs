@@ -21,9 +21,6 @@ use crate::scenario::runner::{self, Scenario, Session};
 use crate::scenario::target::TargetOptions;
 use crate::scenario::{cancellable, record_model_provenance};
 
-/// How long an unload may take to show in `/api/ps`.
-const UNLOAD_LIMIT: Duration = Duration::from_secs(120);
-
 pub use crate::config::SingleUserOptions;
 
 /// Connects, measures, writes the result file and prints a summary.
@@ -338,7 +335,9 @@ impl Steps<'_> {
         let spinner = progress::spinner(self.ctx.interactive, &format!("{phase}: unloading"));
         let unloaded = cancellable(self.ctx, async {
             self.client.unload(model).await?;
-            self.client.wait_until_unloaded(model, UNLOAD_LIMIT).await
+            self.client
+                .wait_until_unloaded(model, crate::backend::ollama::UNLOAD_WAIT_LIMIT)
+                .await
         })
         .await?;
         match unloaded {

@@ -14,7 +14,7 @@ use crate::scenario::single_user::SingleUserOptions;
 use crate::scenario::target::Target;
 use crate::scenario::tokens_per_second::TpsOptions;
 
-pub use crate::config::suite::{parse_scenarios, Scenario, SuiteOptions, DEMO_TIME_SCALE};
+pub use crate::config::suite::{parse_scenarios, Scenario, SuiteOptions};
 
 /// What one scenario left behind.
 #[derive(Debug, Clone)]
@@ -221,30 +221,8 @@ async fn run_scenario(
     single_user_time: Option<f64>,
     ctx: &Ctx,
 ) -> anyhow::Result<(RunStatus, String, Option<f64>)> {
-    let events = Events::console(ctx.interactive, Default::default());
-    let measured = measure_scenario(
-        scenario,
-        target,
-        options,
-        file,
-        single_user_time,
-        ctx,
-        &events,
-    )
-    .await;
-    events.finish();
-    measured
-}
-
-async fn measure_scenario(
-    scenario: Scenario,
-    target: &Target,
-    options: &SuiteOptions,
-    file: &Path,
-    single_user_time: Option<f64>,
-    ctx: &Ctx,
-    events: &Events,
-) -> anyhow::Result<(RunStatus, String, Option<f64>)> {
+    // Each scenario draws its own progress; dropping `events` at the end clears it.
+    let events = &Events::console(ctx.interactive, Default::default());
     match scenario {
         Scenario::SingleUser => {
             let su = SingleUserOptions {

@@ -68,6 +68,10 @@ pub struct ServerInfo {
     pub round_trip: Duration,
 }
 
+/// How long an unload may take to show in `/api/ps`: Ollama unloads once in-flight requests
+/// finish, which for a long generation can take minutes.
+pub const UNLOAD_WAIT_LIMIT: Duration = Duration::from_secs(120);
+
 impl OllamaClient {
     /// A client for `base_url` (e.g. `http://localhost:11434`).
     pub fn new(base_url: &str, timeouts: Timeouts) -> Result<Self, RequestError> {
@@ -332,7 +336,8 @@ impl OllamaClient {
         })
     }
 
-    /// Polls `/api/ps` until `model` is no longer listed, or fails after `limit`.
+    /// Polls `/api/ps` until `model` is no longer listed, or fails after `limit` (callers
+    /// use [`UNLOAD_WAIT_LIMIT`] unless they know better).
     pub async fn wait_until_unloaded(
         &self,
         model: &str,

@@ -10,6 +10,8 @@ mod client;
 mod ndjson;
 mod wire;
 
-pub use client::{error_message, same_model, LoadReply, OllamaClient, PullSummary, ServerInfo};
+pub use client::{
+    error_message, same_model, LoadReply, OllamaClient, PullSummary, ServerInfo, UNLOAD_WAIT_LIMIT,
+};
 pub use ndjson::read_generation_lines;
 pub use wire::{LoadedModel, LocalModel, ModelDetails, ModelInfo, PullProgress};
