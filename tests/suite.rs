@@ -220,6 +220,72 @@ async fn run_simulate_writes_the_four_reference_files() {
     assert_eq!(three["ConcurrentUsers"], 3);
 }
 
+/// One scale for simulated numbers: the console's headline, the result file, the verdicts and
+/// the report all show the download time and tok/s as measured at the time scale, and the
+/// note on what a simulated verdict judges is said once, not per verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_run_shows_one_value_per_quantity_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = ollabench_binary(&[
+        "run",
+        "--simulate",
+        "--time-scale",
+        "0.05",
+        "--scenario",
+        "SingleUser",
+        "--results-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let folder = results_folder(dir.path());
+    let result = read_json(&folder.join("single-user.json"));
+    let download = format!(
+        "{:.2} s",
+        number(&result["Measurements"]["DownloadTimeSeconds"])
+    );
+    let tps = format!(
+        "{:.2} tok/s",
+        number(&result["Measurements"]["TokensPerSecond"])
+    );
+    assert!(
+        stdout.contains(&format!("download {download}")),
+        "console headline: {download}\n{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("Download time: {download} -> ")),
+        "verdict: {download}\n{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("Tokens/second: {tps} -> ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(at time scale 0.05)"), "{stdout}");
+    assert_eq!(
+        stdout.matches("simulator's model of the hardware").count(),
+        1,
+        "said once: {stdout}"
+    );
+    let summary = std::fs::read_to_string(folder.join("summary.md")).unwrap();
+    assert!(
+        summary.contains(&format!("| Download time | {download} |")),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!("| Tokens/second | {tps} |")),
+        "{summary}"
+    );
+    // No value scaled back to the modelled hardware anywhere: 20 times the download is not shown.
+    let modelled = format!(
+        "{:.2} s",
+        number(&result["Measurements"]["DownloadTimeSeconds"]) / 0.05
+    );
+    assert!(
+        !stdout.contains(&modelled) && !summary.contains(&modelled),
+        "{modelled}"
+    );
+}
+
 #[tokio::test]
 async fn unknown_scenarios_are_usage_errors() {
     let (code, _, stderr) =

@@ -21,6 +21,13 @@
 //! saying so rather than pretending. Every verdict is about [`HARDWARE`]; other hardware
 //! should expect other numbers.
 //!
+//! A simulated run is judged at the numbers it measured, like any other: at time scale `s`
+//! the simulator's durations are `s` times those of the hardware it models and its rates
+//! `1/s` times, so the duration and rate thresholds are scaled by the same factor
+//! ([`Verdict::thresholds`] says so) rather than the values scaled back. Every number a verdict
+//! shows is then the number the console, the result file and the report show; the one line
+//! saying so is [`simulated_note`].
+//!
 //! This module does not depend on the command line: [`assess`] judges one number,
 //! [`assess_run`] a normalised run from [`crate::compare`], and [`assess_result`] /
 //! [`assess_result_json`] a whole result file (any kind), for `run`'s summary and reports.
@@ -285,14 +292,19 @@ pub struct Verdict {
     pub unit: &'static str,
     pub level: Level,
     pub symbol: &'static str,
-    /// The table's row for this metric.
-    pub thresholds: &'static str,
+    /// The table's row for this metric, scaled to the simulator's time scale for a simulated
+    /// run (`Target 3.5-5 s, ... (at time scale 0.1)`).
+    pub thresholds: String,
     /// The reference's advice, for Warning and Critical.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advice: Option<&'static str>,
-    /// Why the verdict is only indicative (another model size, a simulated target).
+    /// Why the verdict is only indicative (another model size).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caveat: Option<String>,
+    /// The simulator's time scale when the run was simulated (1 when it ran at real speed);
+    /// [`simulated_note`] says once what it means for the verdicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulator_time_scale: Option<f64>,
 }
 
 impl Verdict {
@@ -329,7 +341,24 @@ impl Verdict {
 /// Judges one value of `metric` (units as [`Metric::unit`] says: seconds, tok/s, percent).
 /// A non-finite value is Critical.
 pub fn assess(metric: Metric, value: f64) -> Verdict {
-    let level = metric.level(value);
+    assess_at(metric, value, None)
+}
+
+/// Judges a value measured on the simulator at `time_scale` (`None`: real hardware, or a
+/// simulator at real speed) against the table's thresholds scaled the same way.
+pub fn assess_at(metric: Metric, value: f64, time_scale: Option<f64>) -> Verdict {
+    let factor = time_scale.and_then(|s| metric.time_factor(s));
+    let level = metric.level(match factor {
+        Some(f) => value / f,
+        None => value,
+    });
+    let thresholds = match (factor, time_scale) {
+        (Some(f), Some(s)) => format!(
+            "{} (at time scale {s})",
+            scale_numbers(metric.thresholds_text(), f)
+        ),
+        _ => metric.thresholds_text().to_string(),
+    };
     Verdict {
         metric,
         subject: None,
@@ -337,10 +366,82 @@ pub fn assess(metric: Metric, value: f64) -> Verdict {
         unit: metric.unit(),
         level,
         symbol: level.symbol(),
-        thresholds: metric.thresholds_text(),
+        thresholds,
         advice: metric.advice(level),
         caveat: None,
+        simulator_time_scale: None,
     }
+}
+
+impl Metric {
+    /// What a simulator at `time_scale` multiplies this metric by: durations by the scale,
+    /// rates by its inverse, percentages not at all (`None`). A scale of 1 changes nothing.
+    fn time_factor(&self, time_scale: f64) -> Option<f64> {
+        if !(time_scale.is_finite() && time_scale > 0.0) || (time_scale - 1.0).abs() < 1e-12 {
+            return None;
+        }
+        match self {
+            Metric::DownloadTime | Metric::ColdLoadTime | Metric::WarmLoadTime => Some(time_scale),
+            Metric::TokensPerSecond => Some(1.0 / time_scale),
+            Metric::Variance | Metric::ConcurrentScaling | Metric::SuccessRate => None,
+        }
+    }
+}
+
+/// Every number in `text` multiplied by `factor`, written without trailing zeros
+/// (`Target 35-50 s` by 0.1 is `Target 3.5-5 s`).
+fn scale_numbers(text: &str, factor: f64) -> String {
+    let mut out = String::new();
+    let mut number = String::new();
+    let flush = |number: &mut String, out: &mut String| {
+        if let Ok(value) = number.parse::<f64>() {
+            let scaled = format!("{:.3}", value * factor);
+            out.push_str(scaled.trim_end_matches('0').trim_end_matches('.'));
+        } else {
+            out.push_str(number);
+        }
+        number.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() || (c == '.' && !number.is_empty()) {
+            number.push(c);
+        } else {
+            flush(&mut number, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut number, &mut out);
+    out
+}
+
+/// The one line to print beside verdicts that include simulated runs: what they judge, and
+/// how the thresholds were scaled. `None` when no verdict is about a simulated run.
+pub fn simulated_note(verdicts: &[Verdict]) -> Option<String> {
+    let mut scales: Vec<f64> = Vec::new();
+    for scale in verdicts.iter().filter_map(|v| v.simulator_time_scale) {
+        if !scales.contains(&scale) {
+            scales.push(scale);
+        }
+    }
+    if scales.is_empty() {
+        return None;
+    }
+    let scaled: Vec<String> = scales
+        .iter()
+        .filter(|s| (**s - 1.0).abs() > 1e-12)
+        .map(|s| s.to_string())
+        .collect();
+    let mut note = "Simulated runs are judged on the simulator's model of the hardware".to_string();
+    if !scaled.is_empty() {
+        note.push_str(&format!(
+            "; they ran at time scale {}, so their values are shown as measured and the \
+             duration and tok/s thresholds are scaled by the same factor (durations times the \
+             scale, tok/s divided by it)",
+            scaled.join(", ")
+        ));
+    }
+    note.push('.');
+    Some(note)
 }
 
 /// The size class of a model relative to the 7-8GB (7-9 billion parameter) target model.
@@ -438,20 +539,14 @@ pub fn assess_run(run: &Run, scaling_efficiency_percent: Option<f64>) -> Vec<Ver
         }
         verdict
     };
-    // A simulator run at time scale s reports durations s times shorter and rates s times
-    // higher than the hardware it models: the targets judge the modelled hardware.
+    // A simulator run is judged at the numbers it measured, against thresholds at its scale.
     let scale = run
-        .simulator_time_scale
-        .filter(|s| run.simulated && (*s - 1.0).abs() > f64::EPSILON);
+        .simulated
+        .then(|| run.simulator_time_scale.unwrap_or(1.0));
     let assess = |metric: Metric, value: f64| {
-        let value = match (scale, metric) {
-            (Some(s), Metric::DownloadTime | Metric::ColdLoadTime | Metric::WarmLoadTime) => {
-                value / s
-            }
-            (Some(s), Metric::TokensPerSecond) => value * s,
-            _ => value,
-        };
-        assess(metric, value)
+        let mut verdict = assess_at(metric, value, scale);
+        verdict.simulator_time_scale = scale;
+        verdict
     };
     let mut verdicts = Vec::new();
     match run.kind {
@@ -518,20 +613,6 @@ pub fn assess_run(run: &Run, scaling_efficiency_percent: Option<f64>) -> Vec<Ver
         }
         Kind::ComparisonReport => {}
     }
-    if run.simulated {
-        let note = match scale {
-            Some(s) => format!(
-                "simulated target at time scale {s}: durations divided and rates multiplied by it, so this judges the simulator's model of the hardware"
-            ),
-            None => "simulated target: this judges the simulator's model of the hardware".into(),
-        };
-        for verdict in &mut verdicts {
-            verdict.caveat = Some(match verdict.caveat.take() {
-                Some(caveat) => format!("{caveat}; {note}"),
-                None => note.to_string(),
-            });
-        }
-    }
     verdicts
 }
 
@@ -564,7 +645,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn simulated_runs_are_judged_at_the_hardware_they_model() {
+    fn simulated_runs_show_what_they_measured_against_scaled_thresholds() {
         let file = |download: f64, tps: f64| {
             serde_json::json!({
                 "Timestamp": "2026-11-28 01:00:00",
@@ -575,17 +656,41 @@ mod tests {
         };
         let verdicts = assess_result_json(&file(4.2, 450.0)).unwrap();
         assert_eq!(verdicts.len(), 2);
-        assert!((verdicts[0].value - 42.0).abs() < 1e-9, "{:?}", verdicts[0]);
-        assert_eq!(verdicts[0].level, Level::Target);
-        assert!((verdicts[1].value - 45.0).abs() < 1e-9);
-        assert!(verdicts[0]
-            .caveat
-            .as_deref()
-            .unwrap()
-            .contains("time scale 0.1"));
+        // The value is the one measured, the same the console and the file show.
+        assert_eq!(verdicts[0].value_text(), "4.20 s");
+        assert_eq!(verdicts[0].level, Level::Target, "42 s modelled");
+        assert_eq!(
+            verdicts[0].thresholds,
+            "Target 3.5-5 s, Good < 6 s, Warning 6-9 s, Critical > 9 s (at time scale 0.1)"
+        );
+        assert_eq!(verdicts[1].value_text(), "450.00 tok/s");
+        assert_eq!(verdicts[1].level, Level::Target, "45 tok/s modelled");
+        assert!(verdicts[1]
+            .thresholds
+            .starts_with("Target 400-500, Good > 350"));
+        // Nothing repeated per verdict: the note is said once.
+        assert!(verdicts.iter().all(|v| v.caveat.is_none()));
+        let note = simulated_note(&verdicts).unwrap();
+        assert!(note.contains("time scale 0.1"), "{note}");
         let slow = assess_result_json(&file(10.0, 200.0)).unwrap();
         assert_eq!(slow[0].level, Level::Critical, "100 s modelled download");
         assert_eq!(slow[1].level, Level::Critical, "20 tok/s modelled");
+        // A boundary holds at scale too: 6 s at 0.1 is the table's 60 s, a Warning.
+        assert_eq!(
+            assess_at(Metric::DownloadTime, 6.0, Some(0.1)).level,
+            Level::Warning
+        );
+        assert_eq!(
+            assess_at(Metric::SuccessRate, 95.0, Some(0.1)).thresholds,
+            Metric::SuccessRate.thresholds_text()
+        );
+        assert!(simulated_note(
+            &assess_result_json(&serde_json::json!({
+                "Model": "llama3.1:8b", "Measurements": {"TokensPerSecond": 42.0}
+            }))
+            .unwrap()
+        )
+        .is_none());
     }
 
     #[test]
@@ -710,7 +815,10 @@ mod tests {
             ]
         );
         assert_eq!(verdicts[1].level, Level::Warning);
-        assert!(verdicts[0].caveat.as_ref().unwrap().contains("simulated"));
+        assert_eq!(verdicts[0].simulator_time_scale, Some(1.0));
+        assert!(simulated_note(&verdicts)
+            .unwrap()
+            .contains("simulator's model"));
     }
 
     #[test]

@@ -401,6 +401,14 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
             }
         }
         section.lines.extend(caveats);
+        let all: Vec<_> = comparison
+            .verdicts
+            .iter()
+            .flat_map(|run| run.verdicts.iter().cloned())
+            .collect();
+        section
+            .lines
+            .extend(crate::analysis::verdict::simulated_note(&all));
         for ((metric, text), runs) in advice {
             section.lines.push(format!(
                 "{metric} falls short in {}: {text}",

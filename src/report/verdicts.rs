@@ -91,7 +91,12 @@ pub fn for_file(loaded: &LoadedFile) -> (Vec<VerdictRow>, Option<String>) {
             }
         })
         .collect();
-    (rows, Some(crate::analysis::verdict::targets_note()))
+    let mut note = crate::analysis::verdict::targets_note();
+    if let Some(simulated) = crate::analysis::verdict::simulated_note(&verdicts) {
+        note.push(' ');
+        note.push_str(&simulated);
+    }
+    (rows, Some(note))
 }
 
 /// The verdicts a comparison report recorded (`Verdicts[]{Run, Verdicts[]}`), one row per run

@@ -294,8 +294,9 @@ fn secs(value: Option<f64>) -> String {
     value.map_or("-".into(), |v| format!("{v:.2} s"))
 }
 
+/// Two decimals, as the result files and the verdicts write tok/s.
 fn num(value: Option<f64>) -> String {
-    value.map_or("-".into(), |v| format!("{v:.1}"))
+    value.map_or("-".into(), |v| format!("{v:.2}"))
 }
 
 fn print_suite_summary(
@@ -348,27 +349,31 @@ fn print_scenario_lines(outcomes: &[ScenarioOutcome]) {
     }
 }
 
-/// The Performance Targets verdicts of every file written, with the hardware they assume.
+/// The Performance Targets verdicts of every file written, with the hardware they assume and,
+/// once, what a simulated run's verdicts mean.
 fn print_verdicts(outcomes: &[ScenarioOutcome]) {
-    let mut printed_any = false;
-    for outcome in outcomes {
-        let Ok(text) = std::fs::read_to_string(&outcome.file) else {
-            continue;
-        };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
-            continue;
-        };
-        let Ok(verdicts) = crate::analysis::verdict::assess_result_json(&value) else {
-            continue;
-        };
-        if verdicts.is_empty() {
-            continue;
-        }
-        if !printed_any {
-            crate::outln!();
-            crate::outln!("Verdicts: {}", crate::analysis::verdict::targets_note());
-            printed_any = true;
-        }
+    let judged: Vec<(&ScenarioOutcome, Vec<crate::analysis::verdict::Verdict>)> = outcomes
+        .iter()
+        .filter_map(|outcome| {
+            let text = std::fs::read_to_string(&outcome.file).ok()?;
+            let value = serde_json::from_str::<serde_json::Value>(&text).ok()?;
+            let verdicts = crate::analysis::verdict::assess_result_json(&value).ok()?;
+            (!verdicts.is_empty()).then_some((outcome, verdicts))
+        })
+        .collect();
+    if judged.is_empty() {
+        return;
+    }
+    crate::outln!();
+    crate::outln!(
+        "{}",
+        crate::output::wrap("", &crate::analysis::verdict::targets_note(), "")
+    );
+    let all: Vec<_> = judged.iter().flat_map(|(_, v)| v.iter().cloned()).collect();
+    if let Some(note) = crate::analysis::verdict::simulated_note(&all) {
+        crate::outln!("{}", crate::output::wrap("  ", &note, "  "));
+    }
+    for (outcome, verdicts) in judged {
         crate::outln!("  {}:", outcome.scenario.file_name());
         for verdict in verdicts {
             crate::outln!("    {}", verdict.line());
