@@ -140,3 +140,39 @@ async fn machine_readable_formats_and_quiet_leave_stdout_to_the_result() {
     assert!(!stderr.contains("Results written"), "{stderr}");
     sim.shutdown().await;
 }
+
+/// A model's size says which size it is: `/api/tags` gives the size on disk, `/api/ps` the
+/// size in memory once loaded, both in GB (10^9 bytes), and the two differ for one model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_sizes_say_on_disk_or_in_memory() {
+    let sim = start_sim(sim_config(0.05, &["phi3.5"])).await;
+    // Load it for good (keep_alive -1), so that /api/ps lists it when test-connection asks.
+    let loaded = reqwest::Client::new()
+        .post(format!("{}/api/generate", sim.url()))
+        .json(&serde_json::json!({"model": "phi3.5", "keep_alive": -1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(loaded.status().is_success());
+    let (code, stdout, stderr) =
+        ollabench_binary(&["test-connection", "--endpoint", &sim.url()]).await;
+    sim.shutdown().await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let size_of = |suffix: &str| -> f64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("phi3.5") && l.contains(suffix))
+            .unwrap_or_else(|| panic!("no phi3.5 line with {suffix}: {stdout}"));
+        let before = line.split(suffix).next().unwrap();
+        before.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    let on_disk = size_of(" GB on disk");
+    let in_memory = size_of(" GB in memory");
+    let catalogue = ollabench::sim::find_model("phi3.5").unwrap();
+    assert!(
+        (on_disk - catalogue.size as f64 / 1e9).abs() < 0.01,
+        "{on_disk}"
+    );
+    assert!(in_memory > on_disk, "{in_memory} vs {on_disk}");
+    assert!(!stdout.contains("GiB"), "{stdout}");
+}

@@ -152,6 +152,13 @@ fn ms(value: Option<f64>) -> String {
         .unwrap_or_else(|| "-".to_string())
 }
 
+/// Bytes in GB (10^9 bytes), two decimals.
+fn gigabytes(bytes: Option<u64>) -> String {
+    bytes
+        .map(|b| format!("{:.2}", b as f64 / 1e9))
+        .unwrap_or_else(|| "-".into())
+}
+
 fn count(value: Option<impl ToString>) -> String {
     value
         .map(|v| v.to_string())
@@ -243,7 +250,7 @@ fn single_user_blocks(id: &str, result: &SingleUserResult, blocks: &mut Vec<Bloc
         ),
         (
             "Time to first token".into(),
-            with_unit(m.time_to_first_token_seconds, "s"),
+            with_unit(m.time_to_first_token_seconds.map(|s| s * 1000.0), "ms"),
         ),
     ]));
     let download_status = recorded(&m.download_status);
@@ -367,7 +374,12 @@ fn tps_blocks(id: &str, result: &TpsResult, recorded_fields: &Recorded, blocks: 
         success_rate(recorded_fields, summary.success_rate),
         (
             "Median time to first token".into(),
-            with_unit(summary.overall_median_time_to_first_token_seconds, "s"),
+            with_unit(
+                summary
+                    .overall_median_time_to_first_token_seconds
+                    .map(|s| s * 1000.0),
+                "ms",
+            ),
         ),
     ]));
     let config = &result.configuration;
@@ -1187,7 +1199,8 @@ fn provenance_blocks(file: &ResultFile, blocks: &mut Vec<Block>) {
                 "Digest",
                 "Parameters",
                 "Quantization",
-                "Size (GB)",
+                "On disk (GB)",
+                "In memory (GB)",
                 "GPU residency",
             ]
             .map(String::from)
@@ -1204,10 +1217,8 @@ fn provenance_blocks(file: &ResultFile, blocks: &mut Vec<Block>) {
                             .unwrap_or_else(|| "-".into()),
                         text(&m.parameter_size),
                         text(&m.quantization),
-                        m.size_bytes
-                            .or(m.loaded_size_bytes)
-                            .map(|b| format!("{:.2}", b as f64 / 1e9))
-                            .unwrap_or_else(|| "-".into()),
+                        gigabytes(m.size_bytes),
+                        gigabytes(m.loaded_size_bytes),
                         model::residency(m),
                     ]
                 })

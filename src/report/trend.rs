@@ -124,21 +124,24 @@ fn file_metrics(file: &ResultFile) -> Vec<MetricValue> {
                     cell.result.statistics.average_tokens_per_second,
                 );
             }
+            // Latencies are in milliseconds everywhere a person reads them.
             push(
                 "Median time to first token",
-                "s",
+                "ms",
                 "overall",
-                r.summary.overall_median_time_to_first_token_seconds,
+                r.summary
+                    .overall_median_time_to_first_token_seconds
+                    .map(|s| s * 1000.0),
             );
             for cell in &cells {
                 push(
                     "Median time to first token",
-                    "s",
+                    "ms",
                     &cell.name(),
                     cell.result
                         .metrics
                         .time_to_first_token_seconds
-                        .map(|s| s.median),
+                        .map(|s| s.median * 1000.0),
                 );
             }
         }

@@ -113,7 +113,7 @@ async fn check_ollama(client: &OllamaClient, options: &TargetOptions) -> Outcome
             crate::outln!("✅ Models present ({}):", models.len());
             for model in models {
                 crate::outln!(
-                    "     {:<30} {:>8.2} GB  {} {}",
+                    "     {:<30} {:>8.2} GB on disk  {} {}",
                     model.name,
                     model.size as f64 / 1e9,
                     model.details.parameter_size,
@@ -137,7 +137,7 @@ async fn check_ollama(client: &OllamaClient, options: &TargetOptions) -> Outcome
                     0.0
                 };
                 crate::outln!(
-                    "     {:<30} {:>8.2} GB  {:.0}% in GPU memory  expires {}",
+                    "     {:<30} {:>8.2} GB in memory  {:.0}% in GPU memory  expires {}",
                     model.name,
                     model.size as f64 / 1e9,
                     gpu,
