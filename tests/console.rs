@@ -176,3 +176,31 @@ async fn model_sizes_say_on_disk_or_in_memory() {
     assert!(in_memory > on_disk, "{in_memory} vs {on_disk}");
     assert!(!stdout.contains("GiB"), "{stdout}");
 }
+
+/// https against the simulator's plain-HTTP port: a plain message that says what to use, not
+/// rustls's "corrupt message of type InvalidContentType" (kept for --verbose).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_against_plain_http_is_said_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config(0.05, &["phi3.5"])).await;
+    let https = format!("https://{}", sim.addr());
+    let output = dir.path().join("tps.json");
+    let args = tps_args(&https, "phi3.5", "short", "1", &output, &[]);
+    let (code, stdout, stderr) = ollabench_binary(&arg_refs(&args)).await;
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("it answers plain HTTP, not https (TLS)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("use http://{}", sim.addr())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("InvalidContentType"), "{stderr}");
+    let mut verbose = arg_refs(&args);
+    verbose.push("--verbose");
+    let (code, _, stderr) = ollabench_binary(&verbose).await;
+    sim.shutdown().await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("InvalidContentType"), "{stderr}");
+}

@@ -707,3 +707,33 @@ async fn port_forward_failure_exits_2_with_kubectl_message() {
     assert!(stderr.contains("hint:"), "{stderr}");
     wait_until_all_gone(&cluster).await;
 }
+
+/// With no cluster configured, the default endpoint lookup says why in one plain line;
+/// kubectl's own lines (client-go's `memcache.go` errors) appear only with `--verbose`.
+#[tokio::test]
+async fn kubectl_noise_is_shown_only_with_verbose() {
+    let (server, _paths) = recording_http_server().await;
+    let cluster = Cluster::forwarding_to(server).with("FAKE_KUBECTL_NO_CLUSTER", "1");
+    let (_code, _stdout, stderr) = ollabench_binary(&cluster, &["test-connection"]).await;
+    let notes: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("LoadBalancer"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{stderr}");
+    assert!(
+        notes[0].contains("kubectl cannot reach a cluster")
+            && notes[0].contains("using http://localhost:11434")
+            && notes[0].contains("--verbose"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("memcache.go"), "{stderr}");
+    assert!(!stderr.contains("localhost:8080"), "{stderr}");
+
+    let (_code, _stdout, stderr) =
+        ollabench_binary(&cluster, &["test-connection", "--verbose"]).await;
+    assert!(stderr.contains("memcache.go"), "{stderr}");
+    assert!(
+        stderr.contains("The connection to the server localhost:8080 was refused"),
+        "{stderr}"
+    );
+}

@@ -68,6 +68,9 @@ pub struct EndpointArgs {
     /// How long a whole request may take (downloads of large models need long).
     #[arg(long, value_name = "DURATION", default_value = "3600s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Show kubectl's own output when finding the endpoint fails (a plain line otherwise).
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 impl EndpointArgs {
@@ -118,6 +121,7 @@ impl EndpointArgs {
                 first_byte: self.first_byte_timeout,
                 total: self.request_timeout,
             },
+            verbose: self.verbose,
         })
     }
 }

@@ -53,6 +53,8 @@ pub struct TargetOptions {
     pub namespace: String,
     pub service: String,
     pub timeouts: Timeouts,
+    /// `--verbose`: show the tools' own output (kubectl's stderr) where a plain line suffices.
+    pub verbose: bool,
 }
 
 impl TargetOptions {
@@ -79,6 +81,7 @@ impl TargetOptions {
             namespace: "ollama".into(),
             service: "ollama".into(),
             timeouts: Timeouts::default(),
+            verbose: false,
         }
     }
 }

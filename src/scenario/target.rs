@@ -75,14 +75,7 @@ impl Target {
                     Ok(Some(url)) => (url, "load-balancer"),
                     Ok(None) => (DEFAULT_ENDPOINT.to_string(), "default"),
                     Err(err) => {
-                        // kubectl's own lines (e.g. client-go's cache errors when no
-                        // cluster is configured) are noise here: its last line says why.
-                        let reason = format!("{err:#}");
-                        let last = reason.lines().last().unwrap_or("").trim();
-                        crate::errln!(
-                            "note: no LoadBalancer address from kubectl ({last}); using \
-                             {DEFAULT_ENDPOINT}"
-                        );
+                        crate::errln!("{}", load_balancer_note(&err, options));
                         (DEFAULT_ENDPOINT.to_string(), "default")
                     }
                 }
@@ -122,11 +115,14 @@ impl Target {
                 let advice = unreachable_advice(&error, &target.url, target.resolved_by, options);
                 let url = target.url.clone();
                 target.close().await;
-                Err(anyhow::Error::new(Unreachable {
-                    url,
-                    error: error.to_string(),
-                    advice,
-                }))
+                // rustls's words for TLS meeting plain HTTP ("corrupt message of type
+                // InvalidContentType") say nothing to a person; they stay for --verbose.
+                let error = match (tls_meets_plain_http(&error, &url), options.verbose) {
+                    (true, false) => "it answers plain HTTP, not https (TLS)".to_string(),
+                    (true, true) => format!("it answers plain HTTP, not https (TLS): {error}"),
+                    (false, _) => error.to_string(),
+                };
+                Err(anyhow::Error::new(Unreachable { url, error, advice }))
             }
             Some(_) => Ok(target),
         }
@@ -153,6 +149,27 @@ impl Target {
     }
 }
 
+/// What to say when the LoadBalancer lookup failed and the default endpoint is used: one plain
+/// line with kubectl's meaning (its hint), and kubectl's own text (client-go's cache errors,
+/// five lines of them when no cluster is configured) only with `--verbose`.
+fn load_balancer_note(err: &anyhow::Error, options: &TargetOptions) -> String {
+    let why = match err.downcast_ref::<kube::KubectlFailure>() {
+        Some(failure) => failure.hint.clone(),
+        None => err.to_string().lines().next().unwrap_or("").to_string(),
+    };
+    let mut note = format!(
+        "note: no LoadBalancer address for Kubernetes service `{}` in namespace `{}` ({why}); \
+         using {DEFAULT_ENDPOINT}",
+        options.service, options.namespace
+    );
+    if options.verbose {
+        note.push_str(&format!("\nkubectl said: {err:#}"));
+    } else {
+        note.push_str(" (--verbose shows kubectl's output)");
+    }
+    note
+}
+
 /// `--api auto`: Ollama answers `/api/version`; OpenAI-compatible servers answer `/v1/models`.
 async fn detect_api(url: &str, options: &TargetOptions) -> anyhow::Result<Backend> {
     let ollama = OllamaClient::new(url, options.timeouts)?;
@@ -161,6 +178,14 @@ async fn detect_api(url: &str, options: &TargetOptions) -> anyhow::Result<Backen
     }
     let openai = OpenAiClient::new(url, options.timeouts, options.api_key.clone())?;
     Ok(Backend::OpenAi(openai))
+}
+
+/// Whether an https request failed because the port answers plain HTTP.
+fn tls_meets_plain_http(error: &RequestError, url: &str) -> bool {
+    let text = error.to_string();
+    matches!(error, RequestError::Connect { .. })
+        && url.starts_with("https://")
+        && (text.contains("InvalidContentType") || text.contains("corrupt message"))
 }
 
 /// What to try when nothing answers: the real host and port, and Kubernetes only when
@@ -189,16 +214,10 @@ pub fn unreachable_advice(
                 ));
             }
         }
-        RequestError::Connect { .. }
-            if url.starts_with("https://")
-                && (error.to_string().contains("InvalidContentType")
-                    || error.to_string().contains("corrupt message")) =>
-        {
-            lines.push(format!(
-                "{address} answers plain HTTP, not TLS: use {}",
-                url.replacen("https://", "http://", 1)
-            ))
-        }
+        RequestError::Connect { .. } if tls_meets_plain_http(error, url) => lines.push(format!(
+            "{address} answers plain HTTP, not TLS: use {}",
+            url.replacen("https://", "http://", 1)
+        )),
         RequestError::Connect { .. } => lines.push(format!(
             "check the host name and the scheme of {url} (https against a plain-HTTP port fails \
              like this) and the network path to {address}"
