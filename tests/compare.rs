@@ -127,16 +127,38 @@ fn workflow_2_storage_changes_load_time_not_throughput() {
     assert!((throughput["ChangePercent"].as_f64().unwrap() + 0.4706).abs() < 0.01);
     assert_eq!(throughput["Assessment"], "Negligible");
 
-    let table = ollabench(&["compare", &baseline, &nvme]);
+    // One run against one: the noise is unknown, so even a third faster is said as such and
+    // never as "beyond noise"; the details name it apart from the real changes.
+    let table = ollabench(&["compare", &baseline, &nvme, "--format", "markdown"]);
     assert_eq!(table.code, 0);
     assert!(
         table.stdout.contains(
-            "nvme-baseline vs azure-files-baseline: changed beyond noise: LoadTimeColdSeconds -66.7% better"
+            "| nvme-baseline | LoadTimeColdSeconds | 18.00 -> 6.00 s (-66.7%) | better, noise unknown (1 run) |"
         ),
         "{}",
         table.stdout
     );
-    assert!(table.stdout.contains("TokensPerSecond -0.5% negligible"));
+    assert!(
+        table.stdout.contains("| nvme-baseline | 2 other metrics | - | no real change (2 under 5%, noise unknown (1 run)) |"),
+        "{}",
+        table.stdout
+    );
+    let verbose = ollabench(&[
+        "compare",
+        &baseline,
+        &nvme,
+        "--verbose",
+        "--format",
+        "markdown",
+    ]);
+    assert!(
+        verbose.stdout.contains(
+            "nvme-baseline vs azure-files-baseline: changed beyond noise: nothing; changed, noise unknown (1 run): LoadTimeColdSeconds -66.7% better"
+        ),
+        "{}",
+        verbose.stdout
+    );
+    assert!(verbose.stdout.contains("TokensPerSecond -0.5% negligible"));
 
     // The throughput files: 42.5 vs 42.3 tok/s is within the runs' own standard deviations.
     let (output, report) = compare_json(&[
@@ -197,8 +219,15 @@ fn workflow_3_scaling_efficiency_and_the_reference_words() {
         "some contention"
     );
 
-    // A folder means every result file below it; the table says the same.
-    let table = ollabench(&["compare", &fixture("workflow3")]);
+    // A folder means every result file below it; the tables say the same (Markdown, whose
+    // cells do not wrap), the serial estimate among the details.
+    let table = ollabench(&[
+        "compare",
+        &fixture("workflow3"),
+        "--format",
+        "markdown",
+        "--verbose",
+    ]);
     assert_eq!(table.code, 0, "{}", table.stderr);
     for expected in [
         "Good parallelism",
@@ -423,6 +452,24 @@ fn shortfalls_get_the_reference_advice_and_other_model_sizes_a_caveat() {
     .unwrap();
     let output = ollabench(&["compare", path.to_str().unwrap(), "--format", "markdown"]);
     assert_eq!(output.code, 0, "{}", output.stderr);
+    // A short verdict per metric first, each metric's thresholds once.
+    assert!(
+        output
+            .stdout
+            .contains("| Download time | ❌ Critical in 1 run (95.00 s) |"),
+        "{}",
+        output.stdout
+    );
+    assert!(output
+        .stdout
+        .contains("Download time: Target 35-50 s, Good < 60 s, Warning 60-90 s, Critical > 90 s."));
+    let output = ollabench(&[
+        "compare",
+        path.to_str().unwrap(),
+        "--format",
+        "markdown",
+        "--verbose",
+    ]);
     let text = output.stdout;
     assert!(
         text.contains("| slow-phi | Download time | 95.00 s | ❌ Critical |"),
@@ -571,8 +618,12 @@ fn bad_files_are_named_and_the_others_still_compare() {
     );
     assert!(output
         .stdout
-        .contains("2 runs compared (2 single-user); 4 file(s) not usable."));
-    assert!(output.stdout.contains("LoadTimeColdSeconds -66.7% better"));
+        .contains("2 runs compared (2 single-user); 4 files not usable."));
+    assert!(
+        output.stdout.contains("-66.7%") && output.stdout.contains("better, noise unknown (1 run)"),
+        "{}",
+        output.stdout
+    );
 
     // Nothing usable at all: exit 2.
     let output = ollabench(&["compare", &fixture("bad")]);
@@ -631,6 +682,16 @@ fn csv_has_one_row_per_run_per_metric_and_markdown_has_tables() {
 
     let markdown = ollabench(&["compare", &files[0], &files[1], "--format", "markdown"]);
     assert!(markdown.stdout.starts_with("# ollabench compare"));
+    assert!(markdown.stdout.contains("## Changes: single-user"));
+    assert!(!markdown.stdout.contains("## Single-user runs"));
+    let markdown = ollabench(&[
+        "compare",
+        &files[0],
+        &files[1],
+        "--format",
+        "markdown",
+        "--verbose",
+    ]);
     assert!(markdown.stdout.contains("## Single-user runs"));
     assert!(markdown
         .stdout
@@ -653,4 +714,96 @@ fn help_documents_the_exit_codes_and_the_noise_rule() {
         assert!(output.stdout.contains(expected), "missing {expected:?}");
     }
     assert!(Path::new(&fixture("gate")).is_dir());
+}
+
+#[test]
+fn the_output_leads_with_a_short_verdict_per_metric_and_details_need_verbose() {
+    let inputs = [fixture("gate"), fixture("workflow2"), fixture("workflow3")];
+    let mut args = vec!["compare"];
+    args.extend(inputs.iter().map(String::as_str));
+    let short = ollabench(&args);
+    assert_eq!(short.code, 0, "{}", short.stderr);
+    args.push("--verbose");
+    let verbose = ollabench(&args);
+    assert_eq!(verbose.code, 0, "{}", verbose.stderr);
+    for output in [&short.stdout, &verbose.stdout] {
+        for line in output.lines() {
+            assert!(
+                line.chars().count() <= 100,
+                "wider than 100 columns:\n{line}"
+            );
+        }
+    }
+    let (short_lines, verbose_lines) =
+        (short.stdout.lines().count(), verbose.stdout.lines().count());
+    assert!(
+        short_lines * 2 < verbose_lines,
+        "{short_lines} lines without --verbose, {verbose_lines} with"
+    );
+    // The first section after the heading is a verdict per metric.
+    let first = short
+        .stdout
+        .split("\n\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(first.starts_with("Changes: "), "{first}");
+    // The 20% drop in every cell folds into one row that says so; the wobble's six metrics
+    // are one row of noise.
+    let mut markdown_args = args.clone();
+    markdown_args.pop();
+    markdown_args.extend(["--format", "markdown"]);
+    let markdown = ollabench(&markdown_args).stdout;
+    assert!(
+        markdown
+            .contains("| drop-20-percent | AverageTokensPerSecond (3 cells) | -20.0% | 3 worse |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown
+            .contains("| wobble-3-percent | all 6 metrics | - | no real change (6 within noise) |"),
+        "{markdown}"
+    );
+    for detail in ["Statistics across", "Tokens-per-second runs", "Trend: "] {
+        assert!(!short.stdout.contains(detail), "{detail} without --verbose");
+        assert!(verbose.stdout.contains(detail), "{detail} with --verbose");
+    }
+}
+
+#[test]
+fn a_change_with_unknown_noise_is_never_beyond_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, day: u32, tps: f64| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"Timestamp": "2025-11-0{day} 10:00:00", "Model": "llama3.1:8b",
+                    "Measurements": {{"TokensPerSecond": {tps}}}}}"#
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let a = write("a.json", 1, 40.0);
+    let b = write("b.json", 2, 42.52);
+    let (output, report) = compare_json(&[&a, &b]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let tps = change(&report, "b", "TokensPerSecond");
+    assert!(tps["Noise"].is_null());
+    let markdown = ollabench(&["compare", &a, &b, "--format", "markdown", "--verbose"]);
+    assert!(
+        markdown
+            .stdout
+            .contains("| b | TokensPerSecond | 40.00 -> 42.52 tok/s (+6.3%) | better, noise unknown (1 run) |"),
+        "{}",
+        markdown.stdout
+    );
+    assert!(
+        markdown.stdout.contains(
+            "b vs a: changed beyond noise: nothing; changed, noise unknown (1 run): TokensPerSecond +6.3% better"
+        ),
+        "{}",
+        markdown.stdout
+    );
 }

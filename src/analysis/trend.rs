@@ -15,7 +15,8 @@
 //!   baseline value is their mean and their standard deviation across runs is the spread;
 //! - when nothing records a spread (one single-user file against another), the noise is
 //!   unknown: the change is shown as *negligible* under 5% (the reference: "don't
-//!   over-interpret small differences (<5%)"), and the gate judges it by its percentage alone.
+//!   over-interpret small differences (<5%)"), a larger one as better or worse with "noise
+//!   unknown (1 run)", never as beyond noise; the gate judges it by its percentage alone.
 //!
 //! A metric *regresses* when it is worse than the baseline (in the metric's own direction:
 //! times up, throughput and success rate down), by more than the gate's percentage, and not
@@ -26,6 +27,9 @@ use serde::Serialize;
 use crate::results::comparison::{Better, Metric, Run, Unit};
 use crate::stats;
 
+/// What a change is called when neither side records a spread: one run against one.
+pub const NOISE_UNKNOWN: &str = "noise unknown (1 run)";
+
 /// Under this change in percent, with no noise estimate, a change is negligible.
 pub const NEGLIGIBLE_PERCENT: f64 = 5.0;
 
@@ -34,8 +38,9 @@ pub const NOISE_RULE: &str = "A change counts only when it exceeds the runs' own
     metrics with a recorded spread (tok/s cells' StdDevTokensPerSecond and SampleSize) the \
     larger of the two standard deviations and twice the combined standard error \
     2*sqrt(s1^2/n1 + s2^2/n2); with several --baseline runs, their standard deviation across \
-    runs. Without any spread the noise is unknown: changes under 5% are called negligible, and \
-    the gate uses the percentage alone.";
+    runs. Without any spread the noise is unknown (1 run against 1): changes under 5% are \
+    called negligible, larger ones are shown with \"noise unknown (1 run)\" and never as beyond \
+    noise, and the gate uses the percentage alone.";
 
 /// How a metric moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,6 +96,29 @@ pub struct Change {
 }
 
 impl Change {
+    /// Whether the change exceeds a known noise threshold. A change whose noise is unknown (one
+    /// run against one, neither recording a spread) is never said to be beyond noise.
+    pub fn beyond_noise(&self) -> bool {
+        self.assessment.is_change() && self.noise.is_some()
+    }
+
+    /// The verdict in words: `worse`, `within noise`, `better, noise unknown (1 run)`, and
+    /// for an extreme of single samples that it is not judged.
+    pub fn verdict(&self) -> String {
+        let words = match (self.assessment, self.noise) {
+            (Assessment::Better | Assessment::Worse, None) => {
+                format!("{}, {NOISE_UNKNOWN}", self.assessment.label())
+            }
+            (Assessment::Negligible, _) => format!("under 5%, {NOISE_UNKNOWN}"),
+            (assessment, _) => assessment.label().to_string(),
+        };
+        if self.extreme && self.assessment.is_change() {
+            format!("{words}; one sample's extreme, not gated")
+        } else {
+            words
+        }
+    }
+
     /// Whether the gate at `threshold_percent` counts this change as a regression.
     pub fn is_regression(&self, threshold_percent: f64) -> bool {
         let Some(percent) = self.change_percent else {
@@ -374,6 +402,8 @@ mod tests {
         let drop = tps(43.0 * 0.8, Some(2.0), Some(5));
         let change_20 = change("base", &base, &run_with(vec![]), &drop);
         assert_eq!(change_20.assessment, Assessment::Worse);
+        assert!(change_20.beyond_noise());
+        assert_eq!(change_20.verdict(), "worse");
         assert!(change_20.is_regression(2.0));
         assert!(!change_20.is_regression(25.0));
     }
@@ -388,8 +418,12 @@ mod tests {
         let slower = change("b", &load(6.0), &run_with(vec![]), &load(18.0));
         assert_eq!(slower.assessment, Assessment::Worse);
         assert!(slower.is_regression(10.0));
+        // A third faster is better, but with one run each it is not called beyond noise.
+        assert!(!faster.beyond_noise());
+        assert_eq!(faster.verdict(), "better, noise unknown (1 run)");
         let tiny = change("b", &load(18.0), &run_with(vec![]), &load(18.3));
         assert_eq!(tiny.assessment, Assessment::Negligible);
+        assert_eq!(tiny.verdict(), "under 5%, noise unknown (1 run)");
         // The gate's percentage still applies when nothing tells the noise.
         assert!(tiny.is_regression(1.0));
         assert!(!tiny.is_regression(2.0));
@@ -402,6 +436,7 @@ mod tests {
         slow.extreme = true;
         let min = change("b", &tps(428.64), &run_with(vec![]), &slow);
         assert_eq!(min.assessment, Assessment::Worse, "still shown as worse");
+        assert!(min.verdict().contains("not gated"), "{}", min.verdict());
         assert!(
             !min.is_regression(10.0),
             "but one slow sample trips no gate"

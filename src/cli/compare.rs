@@ -28,8 +28,13 @@ Noise: a change counts only when it exceeds the runs' own noise. For metrics wit
 spread (tokens-per-second cells: StdDevTokensPerSecond, SampleSize) the threshold is the larger
 of the larger standard deviation and twice the combined standard error 2*sqrt(s1^2/n1 +
 s2^2/n2). With several --baseline runs, their standard deviation across runs is the spread.
-Without any spread the noise is unknown: changes under 5% are shown as negligible, and the
-gate judges by PCT alone.
+Without any spread the noise is unknown (one run against one): changes under 5% are shown as
+negligible, larger ones as better or worse with `noise unknown (1 run)`, never as beyond noise;
+the gate judges them by PCT alone.
+
+Output: a short verdict per metric of each later run against its baseline, the scaling, the
+Performance Targets verdicts and the gate; --verbose adds the tables of runs, the values per
+cell, the statistics across runs and every change.
 
 Verdicts use the reference's Performance Targets for Azure AKS with an NVIDIA T4 GPU and Azure
 Files Premium; download, cold load and tok/s targets assume a 7-8GB model.
@@ -96,6 +101,11 @@ pub struct CompareArgs {
     /// summary.md into DIR.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+
+    /// Table and Markdown: add the details (tables of runs, values per cell, statistics across
+    /// runs, every change) to the short verdict per metric.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 fn parse_percent(text: &str) -> Result<f64, String> {
@@ -174,7 +184,7 @@ impl CompareArgs {
             );
         }
 
-        let text = render::render(&comparison, self.format.into());
+        let text = render::render(&comparison, self.format.into(), self.verbose);
         let mut stdout = std::io::stdout().lock();
         if let Err(err) = stdout
             .write_all(text.as_bytes())

@@ -1,6 +1,12 @@
 //! Printing a [`Comparison`]: a terminal table (comfy-table), Markdown, JSON (the comparison
 //! report) or CSV (one row per run per metric). Table and Markdown share one list of sections,
 //! so they always say the same things.
+//!
+//! Table and Markdown lead with a short verdict per metric of every later run against its
+//! baseline (a tokens-per-second file's cells folded into one row), the scaling and the
+//! Performance Targets verdicts, and the gate; the tables of runs, per-cell values, statistics
+//! across runs and the full trend are details, shown with `--verbose`. Terminal tables fit
+//! [`crate::output::WIDTH`] columns, wrapping inside cells.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,7 +15,7 @@ use comfy_table::{presets, ContentArrangement, Table};
 
 use super::model::{Kind, Run, Unit};
 use super::Comparison;
-use crate::analysis::trend::{Assessment, Change};
+use crate::analysis::trend::{self, Assessment, Change};
 
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,11 +26,11 @@ pub enum Format {
     Csv,
 }
 
-/// The comparison in `format`.
-pub fn render(comparison: &Comparison, format: Format) -> String {
+/// The comparison in `format`; `verbose` adds the details to Table and Markdown.
+pub fn render(comparison: &Comparison, format: Format, verbose: bool) -> String {
     match format {
-        Format::Table => to_text(&sections(comparison)),
-        Format::Markdown => to_markdown(&sections(comparison)),
+        Format::Table => to_text(&sections(comparison, verbose)),
+        Format::Markdown => to_markdown(&sections(comparison, verbose)),
         Format::Json => to_json(comparison),
         Format::Csv => to_csv(comparison),
     }
@@ -83,7 +89,7 @@ fn percent(value: Option<f64>) -> String {
     }
 }
 
-fn sections(comparison: &Comparison) -> Vec<Section> {
+fn sections(comparison: &Comparison, verbose: bool) -> Vec<Section> {
     let mut sections = Vec::new();
     let mut head = Section::new("ollabench compare");
     let kinds: Vec<String> = [Kind::SingleUser, Kind::TokensPerSecond, Kind::MultiUser]
@@ -93,14 +99,14 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
         .map(|(kind, n)| format!("{n} {}", kind.label()))
         .collect();
     head.lines.push(format!(
-        "{} runs compared ({}); {} file(s) not usable.",
-        comparison.runs.len(),
+        "{} compared ({}); {} not usable.",
+        plural(comparison.runs.len(), "run"),
         if kinds.is_empty() {
             "none".to_string()
         } else {
             kinds.join(", ")
         },
-        comparison.errors.len()
+        plural(comparison.errors.len(), "file")
     ));
     let simulated: Vec<&str> = comparison
         .runs
@@ -109,9 +115,13 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
         .map(|r| r.label.as_str())
         .collect();
     if !simulated.is_empty() {
-        head.lines.push(format!(
-            "SIMULATED: {} came from ollabench's built-in simulator, not from real hardware.",
+        let which = if simulated.len() == comparison.runs.len() && simulated.len() > 1 {
+            format!("all {} runs", simulated.len())
+        } else {
             simulated.join(", ")
+        };
+        head.lines.push(format!(
+            "SIMULATED: {which} came from ollabench's built-in simulator, not from real hardware."
         ));
     }
     head.lines.push(
@@ -120,7 +130,21 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
          noise (see `ollabench compare --help`)."
             .to_string(),
     );
+    if !verbose {
+        head.lines.push(
+            "--verbose adds the tables of runs, the values per cell, the statistics across \
+             runs and every change."
+                .to_string(),
+        );
+    }
     sections.push(head);
+    sections.extend(
+        comparison
+            .groups
+            .iter()
+            .filter(|g| !g.changes.is_empty())
+            .map(summary_section),
+    );
 
     let baseline_labels: Vec<&str> = comparison
         .groups
@@ -160,7 +184,7 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
     };
 
     let single = comparison.runs_of(Kind::SingleUser);
-    if !single.is_empty() {
+    if verbose && !single.is_empty() {
         sections.push(runs_section(
             "Single-user runs",
             &single,
@@ -169,7 +193,7 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
     }
 
     let tps = comparison.runs_of(Kind::TokensPerSecond);
-    if !tps.is_empty() {
+    if verbose && !tps.is_empty() {
         sections.push(runs_section(
             "Tokens-per-second runs",
             &tps,
@@ -218,11 +242,15 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
     }
 
     let multi = comparison.runs_of(Kind::MultiUser);
-    if !multi.is_empty() {
+    if verbose && !multi.is_empty() {
         sections.push(runs_section("Multi-user runs", &multi, &MULTI_USER_COLUMNS));
     }
 
-    for group in comparison.groups.iter().filter(|g| g.runs.len() > 1) {
+    for group in comparison
+        .groups
+        .iter()
+        .filter(|g| verbose && g.runs.len() > 1)
+    {
         let name = format!("{}, {}", group.kind.label(), group.key);
         let mut statistics = Section::new(format!(
             "Statistics across {} runs: {name}",
@@ -271,27 +299,10 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
                 change.metric.clone(),
             ];
             row.extend(change_cells(change));
-            row.push(change.assessment.label().to_string());
+            row.push(change.verdict());
             trend.rows.push(row);
         }
         trend.lines = findings(&group.changes);
-        for direction in &group.directions {
-            let (words, advice) = match direction.direction {
-                Assessment::Worse => (
-                    "got worse at every step",
-                    " Declining performance over time: the reference names thermal throttling \
-                     (check kubectl exec -n ollama ollama-0 -- nvidia-smi).",
-                ),
-                _ => ("got better at every step", ""),
-            };
-            trend.lines.push(format!(
-                "{} {words} over {} runs ({} -> {}).{advice}",
-                direction.metric,
-                direction.runs,
-                number(direction.first),
-                number(direction.last)
-            ));
-        }
         sections.push(trend);
     }
 
@@ -306,8 +317,11 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
             "Assessment",
             "Max vs avg download",
         ]);
+        if !verbose {
+            section.headers.pop();
+        }
         for row in &scaling.rows {
-            section.rows.push(vec![
+            let mut cells = vec![
                 row.run.clone(),
                 row.users.to_string(),
                 number(row.overall_duration_seconds),
@@ -323,7 +337,9 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
                     .as_ref()
                     .map(|c| format!("{:+.0}% ({})", c.max_above_average_percent, c.assessment))
                     .unwrap_or_else(|| "-".to_string()),
-            ]);
+            ];
+            cells.truncate(section.headers.len());
+            section.rows.push(cells);
             if let (Some(single), Some(serial), Some(saved), Some(efficiency), Some(speedup)) = (
                 row.single_user_time_seconds,
                 row.serial_estimate_seconds,
@@ -331,7 +347,7 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
                 row.efficiency_percent,
                 row.speedup,
             ) {
-                if row.users > 1 {
+                if verbose && row.users > 1 {
                     section.lines.push(format!(
                         "{}: expected if serial {} x {}s = {}s; actual {}s; saved {}s ({:.0}%); \
                          {:.2}x speedup ({efficiency:.0}% efficiency); single-user time from {}.",
@@ -351,7 +367,7 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
                     ));
                 }
             }
-            if let Some(load) = &row.load_contention {
+            if let Some(load) = row.load_contention.as_ref().filter(|_| verbose) {
                 section.lines.push(format!(
                     "{}: max load time {:+.0}% vs average ({}).",
                     row.run, load.max_above_average_percent, load.assessment
@@ -360,7 +376,8 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
         }
         section.lines.push(
             "Efficiency = single-user time / overall duration; >70% excellent, 50-70% good, \
-             30-50% acceptable, <30% poor (a bottleneck)."
+             30-50% acceptable, <30% poor (a bottleneck). Speedup = serial estimate / overall \
+             duration."
                 .to_string(),
         );
         section.lines.extend(scaling.notes.iter().cloned());
@@ -368,9 +385,21 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
     }
 
     if !comparison.verdicts.is_empty() {
-        let mut section = Section::new("Verdicts against the Performance Targets")
-            .headers(&["Run", "Metric", "Value", "Verdict", "Targets"]);
+        let mut section = Section::new("Verdicts against the Performance Targets");
+        section.headers = if verbose {
+            vec!["Run", "Metric", "Value", "Verdict"]
+        } else {
+            vec!["Metric", "Verdict"]
+        }
+        .into_iter()
+        .map(String::from)
+        .collect();
+        // Without --verbose: one row per metric, its levels across the runs.
+        let mut by_metric: Vec<(String, Vec<(&str, &crate::analysis::verdict::Verdict)>)> =
+            Vec::new();
         section.lines.push(comparison.targets.clone());
+        // Each metric's thresholds once, not on every row.
+        let mut thresholds: Vec<String> = Vec::new();
         let mut advice: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
         let mut caveats: Vec<String> = Vec::new();
         for run in &comparison.verdicts {
@@ -379,13 +408,22 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
                     Some(subject) => format!("{} ({subject})", verdict.metric.label()),
                     None => verdict.metric.label().to_string(),
                 };
-                section.rows.push(vec![
-                    run.run.clone(),
-                    metric,
-                    verdict.value_text(),
-                    format!("{} {}", verdict.symbol, verdict.level.label()),
-                    verdict.thresholds.to_string(),
-                ]);
+                if verbose {
+                    section.rows.push(vec![
+                        run.run.clone(),
+                        metric.clone(),
+                        verdict.value_text(),
+                        format!("{} {}", verdict.symbol, verdict.level.label()),
+                    ]);
+                }
+                match by_metric.iter_mut().find(|(m, _)| *m == metric) {
+                    Some((_, runs)) => runs.push((run.run.as_str(), verdict)),
+                    None => by_metric.push((metric, vec![(run.run.as_str(), verdict)])),
+                }
+                let line = format!("{}: {}.", verdict.metric.label(), verdict.thresholds);
+                if !thresholds.contains(&line) {
+                    thresholds.push(line);
+                }
                 if let Some(text) = verdict.advice {
                     advice
                         .entry((verdict.metric.label(), text))
@@ -393,13 +431,19 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
                         .push(format!("{} {}", run.run, verdict.level.label()));
                 }
                 if let Some(caveat) = &verdict.caveat {
-                    let line = format!("{}: {caveat}.", run.run);
+                    let line = format!("Note: {caveat}.");
                     if !caveats.contains(&line) {
                         caveats.push(line);
                     }
                 }
             }
         }
+        if !verbose {
+            for (metric, runs) in by_metric {
+                section.rows.push(vec![metric, levels_across_runs(&runs)]);
+            }
+        }
+        section.lines.extend(thresholds);
         section.lines.extend(caveats);
         let all: Vec<_> = comparison
             .verdicts
@@ -458,6 +502,216 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
         sections.push(section);
     }
     sections
+}
+
+/// The short verdict per metric of a group: one row per later run and metric, a
+/// tokens-per-second file's cells folded into one row that names the cells that moved, and a
+/// line for each metric that moved the same way at every step.
+fn summary_section(group: &super::Group) -> Section {
+    let mut section = Section::new(format!(
+        "Changes: {}, {} (baseline {}{})",
+        group.kind.label(),
+        group.key,
+        group.baseline,
+        if group.baseline_from_option {
+            ", from --baseline"
+        } else {
+            ", the first run"
+        }
+    ))
+    .headers(&["Run", "Metric", "Change", "Verdict"]);
+    // (run, metric name) in first-seen order, with their changes.
+    let mut rows: Vec<((&str, &str), Vec<&Change>)> = Vec::new();
+    for change in &group.changes {
+        let name = change.metric.split('[').next().unwrap_or(&change.metric);
+        let key = (change.run.as_str(), name);
+        match rows.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, changes)) => changes.push(change),
+            None => rows.push((key, vec![change])),
+        }
+    }
+    // Per run: a row for each metric that moved, then one for all that did not.
+    let mut unchanged: Vec<(&str, Vec<&Change>)> = Vec::new();
+    let flush = |unchanged: &mut Vec<(&str, Vec<&Change>)>, rows: &mut Vec<Vec<String>>| {
+        for (run, changes) in unchanged.drain(..) {
+            rows.push(vec![
+                run.to_string(),
+                if changes.len() == group.changes.iter().filter(|c| c.run == run).count() {
+                    format!("all {}", plural(changes.len(), "metric"))
+                } else {
+                    format!(
+                        "{} other {}",
+                        changes.len(),
+                        if changes.len() == 1 {
+                            "metric"
+                        } else {
+                            "metrics"
+                        }
+                    )
+                },
+                "-".to_string(),
+                format!("no real change ({})", cells_verdict(&changes, false)),
+            ]);
+        }
+    };
+    for ((run, name), changes) in rows {
+        if unchanged.first().is_some_and(|(r, _)| *r != run) {
+            flush(&mut unchanged, &mut section.rows);
+        }
+        if changes.iter().all(|c| !c.assessment.is_change()) {
+            match unchanged.first_mut() {
+                Some((_, list)) => list.extend(changes),
+                None => unchanged.push((run, changes)),
+            }
+            continue;
+        }
+        let (metric, change, verdict) = match changes.as_slice() {
+            [only] if !only.metric.contains('[') => (
+                name.to_string(),
+                format!(
+                    "{} -> {} ({})",
+                    match only.unit {
+                        Unit::Percent => with_unit(only.baseline_value, only.unit),
+                        _ => number(only.baseline_value),
+                    },
+                    with_unit(only.value, only.unit),
+                    percent(only.change_percent)
+                ),
+                only.verdict(),
+            ),
+            cells => (
+                format!("{name} ({})", plural(cells.len(), "cell")),
+                {
+                    let percents: Vec<f64> =
+                        cells.iter().filter_map(|c| c.change_percent).collect();
+                    let low = percents.iter().copied().reduce(f64::min);
+                    let high = percents.iter().copied().reduce(f64::max);
+                    match (low, high) {
+                        (Some(l), Some(h)) if (h - l).abs() < 0.05 => percent(Some(l)),
+                        (Some(l), Some(h)) => {
+                            format!("{} to {}", percent(Some(l)), percent(Some(h)))
+                        }
+                        _ => "-".to_string(),
+                    }
+                },
+                cells_verdict(cells, true),
+            ),
+        };
+        section
+            .rows
+            .push(vec![run.to_string(), metric, change, verdict]);
+    }
+    flush(&mut unchanged, &mut section.rows);
+    for direction in &group.directions {
+        let (words, advice) = match direction.direction {
+            Assessment::Worse => (
+                "got worse at every step",
+                " Declining performance over time: the reference names thermal throttling \
+                 (check kubectl exec -n ollama ollama-0 -- nvidia-smi).",
+            ),
+            _ => ("got better at every step", ""),
+        };
+        section.lines.push(format!(
+            "{} {words} over {} runs ({} -> {}).{advice}",
+            direction.metric,
+            direction.runs,
+            number(direction.first),
+            number(direction.last)
+        ));
+    }
+    section
+}
+
+/// One metric's verdicts across runs: `✅ Target in 2 runs (0.82-0.83 s)`, or per level with
+/// the runs named when the levels differ: `⚠️ Warning in drop (34.00 tok/s); ✅ Target in 3 runs
+/// (41.23-42.50 tok/s)`.
+fn levels_across_runs(runs: &[(&str, &crate::analysis::verdict::Verdict)]) -> String {
+    let mut levels: Vec<_> = runs.iter().map(|(_, v)| v.level).collect();
+    levels.sort();
+    levels.dedup();
+    levels
+        .iter()
+        .rev()
+        .map(|level| {
+            let of_level: Vec<_> = runs.iter().filter(|(_, v)| v.level == *level).collect();
+            let (_, first) = of_level[0];
+            let values: Vec<f64> = of_level.iter().map(|(_, v)| v.value).collect();
+            let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let text = |value: f64| {
+                let mut v = (*first).clone();
+                v.value = value;
+                v.value_text()
+            };
+            let range = if (high - low).abs() < 1e-9 {
+                text(low)
+            } else {
+                let low = text(low);
+                let high = text(high);
+                // `0.82 s-0.83 s` reads better as `0.82-0.83 s`.
+                match (low.split_once(' '), high.split_once(' ')) {
+                    (Some((l, unit)), Some((h, _))) => format!("{l}-{h} {unit}"),
+                    _ => format!("{low}-{high}"),
+                }
+            };
+            let who = if levels.len() > 1 && of_level.len() <= 3 {
+                of_level
+                    .iter()
+                    .map(|(run, _)| *run)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                plural(of_level.len(), "run")
+            };
+            format!("{} {} in {who} ({range})", level.symbol(), level.label())
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The verdicts of several changes in one phrase: `3 within noise`, `2 within noise; 1 worse
+/// (llama3.1:8b/Short)`; with `by_cell`, the cells of every verdict but the most common are
+/// named, otherwise only counted.
+fn cells_verdict(cells: &[&Change], by_cell: bool) -> String {
+    let mut verdicts: Vec<(String, Vec<&str>)> = Vec::new();
+    for cell in cells {
+        let subject = if by_cell {
+            cell.metric
+                .split_once('[')
+                .map_or("", |(_, s)| s.trim_end_matches(']'))
+        } else {
+            cell.metric.split('[').next().unwrap_or(&cell.metric)
+        };
+        let verdict = cell.verdict();
+        match verdicts.iter_mut().find(|(v, _)| *v == verdict) {
+            Some((_, subjects)) => subjects.push(subject),
+            None => verdicts.push((verdict, vec![subject])),
+        }
+    }
+    let most = verdicts.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
+    let mut named_one = false;
+    verdicts
+        .iter()
+        .map(|(verdict, subjects)| {
+            let count = subjects.len();
+            // The largest class of cells is counted; the others, fewer, are named.
+            if !by_cell || (subjects.len() == most && !named_one) {
+                named_one = true;
+                format!("{count} {verdict}")
+            } else {
+                format!("{count} {verdict} ({})", subjects.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// A column of a table of runs after its Run and Timestamp: the header and what its cells say.
@@ -572,30 +826,25 @@ pub fn findings(changes: &[Change]) -> Vec<String> {
                     c.assessment.label()
                 )
             };
-            let changed: Vec<String> = of_run
-                .iter()
-                .filter(|c| c.assessment.is_change())
-                .map(describe)
-                .collect();
-            let unchanged: Vec<String> = of_run
-                .iter()
-                .filter(|c| !c.assessment.is_change())
-                .map(describe)
-                .collect();
-            let baseline = of_run.first().map(|c| c.baseline.as_str()).unwrap_or("-");
-            format!(
-                "{run} vs {baseline}: changed beyond noise: {}; no real change: {}.",
-                if changed.is_empty() {
+            let list = |filter: &dyn Fn(&Change) -> bool| -> String {
+                let found: Vec<String> =
+                    of_run.iter().filter(|c| filter(c)).map(describe).collect();
+                if found.is_empty() {
                     "nothing".to_string()
                 } else {
-                    changed.join(", ")
-                },
-                if unchanged.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    unchanged.join(", ")
+                    found.join(", ")
                 }
-            )
+            };
+            let changed = list(&|c| c.beyond_noise());
+            let unknown = list(&|c| c.assessment.is_change() && c.noise.is_none());
+            let unchanged = list(&|c| !c.assessment.is_change());
+            let baseline = of_run.first().map(|c| c.baseline.as_str()).unwrap_or("-");
+            let mut line = format!("{run} vs {baseline}: changed beyond noise: {changed}; ");
+            if unknown != "nothing" {
+                line.push_str(&format!("changed, {}: {unknown}; ", trend::NOISE_UNKNOWN));
+            }
+            line.push_str(&format!("no real change: {unchanged}."));
+            line
         })
         .collect()
 }
@@ -603,13 +852,16 @@ pub fn findings(changes: &[Change]) -> Vec<String> {
 fn to_text(sections: &[Section]) -> String {
     let mut out = String::new();
     for section in sections {
-        let _ = writeln!(out, "{}", section.title);
-        let _ = writeln!(out, "{}", "=".repeat(section.title.chars().count()));
+        let title = crate::output::wrap("", &section.title, "");
+        let width = title.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        let _ = writeln!(out, "{title}");
+        let _ = writeln!(out, "{}", "=".repeat(width));
         if !section.headers.is_empty() {
             let mut table = Table::new();
             table
                 .load_preset(presets::UTF8_FULL_CONDENSED)
                 .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(crate::output::WIDTH as u16)
                 .set_header(section.headers.clone());
             for row in &section.rows {
                 table.add_row(row.clone());
@@ -617,7 +869,7 @@ fn to_text(sections: &[Section]) -> String {
             let _ = writeln!(out, "{table}");
         }
         for line in &section.lines {
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "{}", crate::output::wrap("", line, "  "));
         }
         out.push('\n');
     }
