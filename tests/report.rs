@@ -287,6 +287,16 @@ async fn a_trend_across_runs_marks_the_baseline() {
         markdown.contains("| Last vs baseline | -2.98% |"),
         "{markdown}"
     );
+    // The chart says so too, on an axis from zero: a 3% change looks like one.
+    let cold = html
+        .split("<svg ")
+        .find(|svg| svg.contains("Cold load time across runs"))
+        .expect("a cold load trend chart");
+    assert!(cold.contains("(-2.98% last vs baseline)"), "{cold}");
+    assert!(
+        cold.contains(">0</text>"),
+        "the y axis starts at zero: {cold}"
+    );
     insta::assert_snapshot!("trend_summary", markdown);
 
     // Without --baseline the earliest run is the baseline.
@@ -688,6 +698,24 @@ async fn a_report_of_a_real_run_against_the_simulator() {
         "{charts:?}"
     );
     assert!(html.contains("banner simulated"));
+    // TTFT and ITL are drawn from the whole recorded distribution (the cells' histograms),
+    // not through six percentiles: every one of the ~200 gaps between tokens of a cell's two
+    // requests has its step, and no curve falls back to the percentiles.
+    let (_, _, itl_points) = charts
+        .iter()
+        .find(|(kind, chart, _)| kind == "cdf" && chart.ends_with("itl"))
+        .unwrap_or_else(|| panic!("no ITL chart: {charts:?}"));
+    assert!(*itl_points > 2 * 20, "ITL: {itl_points} points");
+    assert!(!html.contains("drawn through the recorded percentiles"));
+    // No table needs horizontal scrolling: none is wider than the page allows.
+    assert!(!html.contains("overflow-x"));
+    for table in html.split("<table").skip(1) {
+        let head = table.split("</thead>").next().unwrap_or("");
+        assert!(
+            head.matches("<th ").count() <= ollabench::report::html::MAX_COLUMNS,
+            "{head}"
+        );
+    }
     let markdown = read(&written.markdown).replace(&url, "http://SIM");
     insta::assert_snapshot!("real_simulated_run_summary", redact_run(&markdown));
     sim.shutdown().await;

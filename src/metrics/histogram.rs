@@ -200,6 +200,28 @@ impl LatencyHistogram {
         })
     }
 
+    /// The whole distribution as a cumulative one: each non-empty bucket's highest value
+    /// (clamped to the exact min and max) with the share of values at or below it, 0 to 1,
+    /// in increasing order. Empty when nothing was recorded.
+    pub fn cumulative(&self) -> Vec<(Duration, f64)> {
+        let total = self.count();
+        if total == 0 {
+            return Vec::new();
+        }
+        let mut seen = 0u64;
+        self.histogram
+            .iter_recorded()
+            .map(|bucket| {
+                seen += bucket.count_at_value();
+                let value = bucket
+                    .value_iterated_to()
+                    .max(self.min_micros)
+                    .min(self.max_micros);
+                (Duration::from_micros(value), seen as f64 / total as f64)
+            })
+            .collect()
+    }
+
     fn mean_micros(&self) -> Option<f64> {
         let count = self.count();
         (count > 0).then(|| self.sum_micros as f64 / count as f64)
@@ -597,5 +619,19 @@ mod tests {
         let h: LatencyHistogram = serde_json::from_str(big).unwrap();
         assert_eq!(h.count(), 2);
         assert_eq!(h.max(), Some(Duration::from_micros(MAX_MICROS)));
+    }
+
+    #[test]
+    fn the_cumulative_distribution_covers_every_value() {
+        let mut h = LatencyHistogram::new();
+        for micros in [1000, 1000, 3001, 20_000, 20_011] {
+            h.record_micros(micros);
+        }
+        let cdf = h.cumulative();
+        assert_eq!(cdf.first(), Some(&(Duration::from_micros(1000), 0.4)));
+        assert_eq!(cdf.last().map(|p| p.1), Some(1.0));
+        assert_eq!(cdf.last().map(|p| p.0), h.max());
+        assert!(cdf.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+        assert!(LatencyHistogram::new().cumulative().is_empty());
     }
 }

@@ -557,21 +557,6 @@ fn distribution_headers(first: &str) -> Vec<String> {
     .to_vec()
 }
 
-/// An empirical CDF (step) of samples in seconds, drawn in milliseconds and percent.
-fn empirical_cdf(samples: &[f64]) -> Vec<(f64, f64)> {
-    let mut sorted: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len() as f64;
-    let mut points = Vec::with_capacity(sorted.len() + 1);
-    if let Some(first) = sorted.first() {
-        points.push((first * 1000.0, 0.0));
-    }
-    for (i, value) in sorted.iter().enumerate() {
-        points.push((value * 1000.0, (i + 1) as f64 / n * 100.0));
-    }
-    points
-}
-
 /// One latency of the cells drawn as a cumulative distribution, with the table of its
 /// percentiles: TTFT and ITL differ only in these words and in where the numbers come from.
 struct LatencyCdf {
@@ -583,13 +568,12 @@ struct LatencyCdf {
     y_label: &'static str,
     /// The cell's recorded percentiles, in seconds.
     summary: for<'c> fn(&'c Cell<'c>) -> Option<&'c Summary>,
-    /// The cell's per-request samples in seconds, drawn as an empirical CDF where there are
-    /// any, with the note shown when some curve falls back to the percentiles.
-    samples: Option<(CellSamples, &'static str)>,
+    /// Which distribution [`Cell::latency_cdf`] draws.
+    latency: model::Latency,
+    /// The note shown when some curve falls back to the recorded percentiles (a file
+    /// without histograms or samples).
+    fallback_note: &'static str,
 }
-
-/// Per-request values of a cell, in seconds.
-type CellSamples = fn(&Cell) -> Vec<f64>;
 
 const TTFT_CDF: LatencyCdf = LatencyCdf {
     id: "ttft",
@@ -598,20 +582,19 @@ const TTFT_CDF: LatencyCdf = LatencyCdf {
     x_label: "Time to first token (ms)",
     y_label: "Requests at or below (%)",
     summary: |c| c.result.metrics.time_to_first_token_seconds.as_ref(),
-    samples: Some((
-        |c| c.time_to_first_token_samples(),
-        "Some TTFT curves are drawn through the recorded percentiles (min, median, p90, p95, p99, max): the file holds no per-request samples for them.",
-    )),
+    latency: model::Latency::TimeToFirstToken,
+    fallback_note: "Some TTFT curves are drawn through the recorded percentiles (min, median, p90, p95, p99, max): the file holds no histogram or per-request samples for them.",
 };
 
 const ITL_CDF: LatencyCdf = LatencyCdf {
     id: "itl",
     caption: "Inter-token latency (ITL)",
-    title: "Inter-token latency: cumulative distribution (recorded percentiles)",
+    title: "Inter-token latency: cumulative distribution",
     x_label: "Gap between tokens (ms)",
     y_label: "Gaps at or below (%)",
     summary: |c| c.result.metrics.inter_token_latency_seconds.as_ref(),
-    samples: None,
+    latency: model::Latency::InterTokenLatency,
+    fallback_note: "Some ITL curves are drawn through the recorded percentiles (min, median, p90, p95, p99, max): the file holds no histogram for them.",
 };
 
 fn latency_cdf_chart(spec: &LatencyCdf, id: &str, cells: &[Cell], blocks: &mut Vec<Block>) {
@@ -619,14 +602,12 @@ fn latency_cdf_chart(spec: &LatencyCdf, id: &str, cells: &[Cell], blocks: &mut V
     let series: Vec<LineSeries> = cells
         .iter()
         .filter_map(|c| {
-            if let Some((samples, _)) = spec.samples {
-                let samples = samples(c);
-                if !samples.is_empty() {
-                    return Some(LineSeries {
-                        step: true,
-                        ..LineSeries::line(c.name(), empirical_cdf(&samples))
-                    });
-                }
+            let whole = c.latency_cdf(spec.latency);
+            if !whole.is_empty() {
+                return Some(LineSeries {
+                    step: true,
+                    ..LineSeries::line(c.name(), whole)
+                });
             }
             let points: Vec<(f64, f64)> = model::quantile_points((spec.summary)(c)?)
                 .into_iter()
@@ -663,8 +644,8 @@ fn latency_cdf_chart(spec: &LatencyCdf, id: &str, cells: &[Cell], blocks: &mut V
         true,
         Some(100.0),
     );
-    if let (true, Some((_, note))) = (from_quantiles, spec.samples) {
-        blocks.push(Block::Note(note.into()));
+    if from_quantiles {
+        blocks.push(Block::Note(spec.fallback_note.into()));
     }
     blocks.push(Block::Chart { svg, table });
 }
@@ -1062,12 +1043,18 @@ fn trend_section(id: &str, group: &TrendGroup) -> Section {
             .collect(),
     }));
     for (chart_index, chart) in group.charts.iter().enumerate() {
+        // The axis starts at zero, so that a small change looks small, and the change itself
+        // is written where the eye goes: in the legend, or the title of a one-line chart.
         let series: Vec<LineSeries> = chart
             .lines
             .iter()
             .map(|line| {
                 LineSeries::line(
-                    line.subject.clone(),
+                    format!(
+                        "{} ({} vs baseline)",
+                        line.subject,
+                        line.change_text(group.baseline)
+                    ),
                     line.values
                         .iter()
                         .enumerate()
@@ -1085,7 +1072,14 @@ fn trend_section(id: &str, group: &TrendGroup) -> Section {
             &ChartMeta {
                 id: format!("{id}-{}", chart_index + 1),
                 kind: "trend",
-                title: format!("{} across runs", chart.metric),
+                title: match chart.lines.as_slice() {
+                    [only] if group.runs.len() > 1 => format!(
+                        "{} across runs ({} last vs baseline)",
+                        chart.metric,
+                        only.change_text(group.baseline)
+                    ),
+                    _ => format!("{} across runs", chart.metric),
+                },
                 x_label: "Run (ordered by Timestamp)".into(),
                 y_label: format!("{}{unit_text}", chart.metric),
             },
@@ -1095,7 +1089,7 @@ fn trend_section(id: &str, group: &TrendGroup) -> Section {
                 marked: Some(group.baseline),
                 mark_label: "baseline".into(),
             },
-            chart.unit == "tok/s" || chart.unit == "%",
+            true,
             None,
         );
         let mut headers = vec!["Run".to_string()];
@@ -1242,10 +1236,13 @@ mod tests {
 
     #[test]
     fn empirical_cdfs_end_at_100_percent() {
-        assert_eq!(empirical_cdf(&[0.2]), vec![(200.0, 0.0), (200.0, 100.0)]);
-        let points = empirical_cdf(&[0.3, 0.1, f64::NAN]);
+        assert_eq!(
+            model::empirical_cdf(&[0.2]),
+            vec![(200.0, 0.0), (200.0, 100.0)]
+        );
+        let points = model::empirical_cdf(&[0.3, 0.1, f64::NAN]);
         assert_eq!(points, vec![(100.0, 0.0), (100.0, 50.0), (300.0, 100.0)]);
-        assert!(empirical_cdf(&[]).is_empty());
+        assert!(model::empirical_cdf(&[]).is_empty());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `report.html`: one self-contained page (inline CSS, inline SVG, no JavaScript, no external
 //! resource of any kind) drawn from a [`Document`]. Each chart sits beside the table of its
-//! data; verdicts carry a symbol and a word besides their colour.
+//! data (above it when the table is wide); verdicts carry a symbol and a word besides their
+//! colour. Tables fit the page without horizontal scrolling: cells wrap, and a table of more
+//! than [`MAX_COLUMNS`] columns is split into parts that repeat its naming columns.
 
 use std::fmt::Write;
 
@@ -36,15 +38,17 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px; p
 .note { color: #333; background: #f3f3f3; border-radius: 4px; padding: 6px 10px; margin: 10px 0; }
 figure.chart-block { display: grid; grid-template-columns: minmax(0, 11fr) minmax(0, 9fr); gap: 16px;
   align-items: start; margin: 16px 0; }
-figure.chart-block.wide { grid-template-columns: minmax(0, 9fr) minmax(0, 11fr); }
+figure.chart-block.wide { grid-template-columns: minmax(0, 1fr); }
+figure.chart-block.wide .plot { max-width: 760px; }
 @media (max-width: 1000px) { figure.chart-block, figure.chart-block.wide { grid-template-columns: minmax(0, 1fr); } }
 .plot svg { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
-.data, .table-wrap { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 12.5px; margin: 8px 0; min-width: 50%; }
+table { border-collapse: collapse; font-size: 12.5px; margin: 8px 0; min-width: 50%;
+  max-width: 100%; }
 caption { text-align: left; font-weight: 600; padding: 2px 0 6px; }
-th, td { border-bottom: 1px solid var(--line); padding: 3px 6px; text-align: left; vertical-align: top; }
+th, td { border-bottom: 1px solid var(--line); padding: 3px 6px; text-align: left; vertical-align: top;
+  overflow-wrap: anywhere; }
 th { background: #f0f0f0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.level { font-weight: 600; white-space: nowrap; border-left: 5px solid; }
 td.level-target, td.level-good { background: var(--good-bg); border-left-color: var(--good); }
 td.level-warning { background: var(--warn-bg); border-left-color: var(--warn); }
@@ -92,7 +96,7 @@ pub fn render(doc: &Document, generated: &str) -> String {
     for section in &doc.sections {
         render_section(&mut out, section);
     }
-    out.push_str("</main>\n<footer><p>Charts use the Okabe-Ito palette, readable with the common colour-vision deficiencies; lines also differ by marker and dash, verdicts by symbol and word. Every chart's numbers are in the table beside it. Percentiles: linear interpolation between closest ranks (type 7).</p></footer>\n</body>\n</html>\n");
+    out.push_str("</main>\n<footer><p>Charts use the Okabe-Ito palette (with three of Paul Tol's colours beyond eight series), readable with the common colour-vision deficiencies; lines also differ by marker and dash, verdicts by symbol and word. Every chart's numbers are in the table beside it. Percentiles: linear interpolation between closest ranks (type 7).</p></footer>\n</body>\n</html>\n");
     out
 }
 
@@ -149,7 +153,7 @@ fn render_section(out: &mut String, section: &Section) {
                 out.push_str("</tbody></table></div>\n");
             }
             Block::Chart { svg, table } => {
-                // A wide table gets the larger share of the row.
+                // A wide table goes below its chart, with the page's whole width.
                 let class = if table.headers.len() > 6 {
                     "chart-block wide"
                 } else {
@@ -177,7 +181,48 @@ fn is_numeric(cell: &str) -> bool {
     !trimmed.is_empty() && (trimmed == "-" || trimmed.parse::<f64>().is_ok())
 }
 
+/// The most columns one HTML table shows; a wider one is split.
+pub const MAX_COLUMNS: usize = 8;
+
+/// A table, split into parts of at most [`MAX_COLUMNS`] columns that each repeat its naming
+/// columns (the leading ones that hold no numbers, one or two: `Model`, `Prompt`), so that no
+/// table needs horizontal scrolling.
 fn render_table(out: &mut String, table: &Table) {
+    let columns = table.headers.len();
+    if columns <= MAX_COLUMNS {
+        return render_one_table(out, table);
+    }
+    let names = (0..2)
+        .take_while(|&i| {
+            table
+                .rows
+                .iter()
+                .all(|row| row.get(i).is_none_or(|cell| !is_numeric(cell)))
+        })
+        .count()
+        .max(1);
+    let per_part = MAX_COLUMNS - names;
+    let parts = (columns - names).div_ceil(per_part);
+    for part in 0..parts {
+        let range = names + part * per_part..(names + (part + 1) * per_part).min(columns);
+        let pick = |row: &Vec<String>| -> Vec<String> {
+            (0..names)
+                .chain(range.clone())
+                .map(|i| row.get(i).cloned().unwrap_or_default())
+                .collect()
+        };
+        render_one_table(
+            out,
+            &Table {
+                caption: format!("{} ({} of {parts})", table.caption, part + 1),
+                headers: pick(&table.headers),
+                rows: table.rows.iter().map(pick).collect(),
+            },
+        );
+    }
+}
+
+fn render_one_table(out: &mut String, table: &Table) {
     out.push_str("<table>");
     if !table.caption.is_empty() {
         let _ = write!(out, "<caption>{}</caption>", esc(&table.caption));
@@ -234,6 +279,39 @@ mod tests {
         assert!(html.contains("not valid JSON &lt;x&gt;"));
         assert!(html.contains("banner simulated"));
         assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn wide_tables_are_split_repeating_their_naming_columns() {
+        let headers: Vec<String> = (0..12).map(|i| format!("h{i}")).collect();
+        // Two naming columns and ten of numbers: parts of 2 + 6 and 2 + 4 columns.
+        let row: Vec<String> = (0..12)
+            .map(|i| {
+                if i < 2 {
+                    format!("c{i}")
+                } else {
+                    i.to_string()
+                }
+            })
+            .collect();
+        let mut out = String::new();
+        render_table(
+            &mut out,
+            &Table {
+                caption: "Wide".into(),
+                headers,
+                rows: vec![row],
+            },
+        );
+        assert_eq!(out.matches("<table>").count(), 2, "{out}");
+        assert!(out.contains("Wide (1 of 2)") && out.contains("Wide (2 of 2)"));
+        for part in out.split("</table>").filter(|p| p.contains("<table>")) {
+            assert!(part.matches("<th scope=\"col\">").count() <= MAX_COLUMNS);
+            assert!(part.contains("<th scope=\"col\">h0</th><th scope=\"col\">h1</th>"));
+            assert!(part.contains("<td>c0</td><td>c1</td>"), "{part}");
+        }
+        assert!(out.contains(">11</td>") && out.contains(">7</td>"));
+        assert!(!STYLE.contains("overflow-x"));
     }
 
     #[test]

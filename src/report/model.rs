@@ -36,29 +36,91 @@ impl Cell<'_> {
         format!("{} / {}", self.model, self.prompt_length())
     }
 
-    /// Per-request TTFT of the successful measured requests, seconds: the samples when the
-    /// file kept them (`--keep-samples`), else the 101 percentiles (0, 1, ... 100) of the
-    /// cell's TTFT histogram, which draw the same distribution.
-    pub fn time_to_first_token_samples(&self) -> Vec<f64> {
-        let kept: Vec<f64> = self
-            .result
-            .samples
-            .iter()
-            .filter(|s| s.succeeded)
-            .filter_map(|s| s.time_to_first_token_seconds)
-            .collect();
-        if !kept.is_empty() {
-            return kept;
+    /// The cell's whole recorded distribution of `latency` as a cumulative one, in
+    /// (milliseconds, percent at or below): the per-request samples when the file kept them
+    /// (`--keep-samples`, TTFT only), else every bucket of the cell's histogram. Empty when the
+    /// file holds neither (older files, the PowerShell suite's).
+    pub fn latency_cdf(&self, latency: Latency) -> Vec<(f64, f64)> {
+        if latency == Latency::TimeToFirstToken {
+            let kept: Vec<f64> = self
+                .result
+                .samples
+                .iter()
+                .filter(|s| s.succeeded)
+                .filter_map(|s| s.time_to_first_token_seconds)
+                .collect();
+            if !kept.is_empty() {
+                return empirical_cdf(&kept);
+            }
         }
         let Some(histograms) = &self.result.histograms else {
             return Vec::new();
         };
-        let ttft = &histograms.time_to_first_token;
-        (0..=100)
-            .filter_map(|p| ttft.percentile(f64::from(p)))
-            .map(|d| d.as_secs_f64())
-            .collect()
+        let histogram = match latency {
+            Latency::TimeToFirstToken => &histograms.time_to_first_token,
+            Latency::InterTokenLatency => &histograms.inter_token_latency,
+        };
+        let buckets = histogram.cumulative();
+        let mut points: Vec<(f64, f64)> = Vec::with_capacity(buckets.len() + 1);
+        // The curve starts at the exact smallest value, at 0%.
+        if let Some(min) = histogram.min() {
+            points.push((min.as_secs_f64() * 1000.0, 0.0));
+        }
+        points.extend(
+            buckets
+                .iter()
+                .map(|(value, share)| (value.as_secs_f64() * 1000.0, share * 100.0)),
+        );
+        thin(points, MAX_CDF_POINTS)
     }
+}
+
+/// A latency a report draws as a distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latency {
+    TimeToFirstToken,
+    InterTokenLatency,
+}
+
+/// At most this many points per drawn distribution: more are not visible at chart size.
+const MAX_CDF_POINTS: usize = 400;
+
+/// Keeps at most about `max` points of a cumulative distribution, always the first and the
+/// last: a point is kept once the curve has moved a `1/max` share of its range since the last
+/// kept one, in value or in percent, so that no visible step is lost.
+fn thin(points: Vec<(f64, f64)>, max: usize) -> Vec<(f64, f64)> {
+    if points.len() <= max {
+        return points;
+    }
+    let (Some(&first), Some(&last)) = (points.first(), points.last()) else {
+        return points;
+    };
+    let x_step = (last.0 - first.0).abs() / max as f64;
+    let y_step = 100.0 / max as f64;
+    let mut kept = vec![first];
+    for &point in &points[1..points.len() - 1] {
+        let previous = kept[kept.len() - 1];
+        if (point.0 - previous.0).abs() >= x_step || (point.1 - previous.1).abs() >= y_step {
+            kept.push(point);
+        }
+    }
+    kept.push(last);
+    kept
+}
+
+/// An empirical CDF (step) of samples in seconds, in milliseconds and percent.
+pub fn empirical_cdf(samples: &[f64]) -> Vec<(f64, f64)> {
+    let mut sorted: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len() as f64;
+    let mut points = Vec::with_capacity(sorted.len() + 1);
+    if let Some(first) = sorted.first() {
+        points.push((first * 1000.0, 0.0));
+    }
+    for (i, value) in sorted.iter().enumerate() {
+        points.push((value * 1000.0, (i + 1) as f64 / n * 100.0));
+    }
+    points
 }
 
 /// Every cell of a tokens-per-second file, model by model.
@@ -263,6 +325,56 @@ mod tests {
         model.size_vram_bytes = Some(0);
         assert!(residency(&model).contains("CPU only"));
         assert_eq!(residency(&ModelProvenance::default()), "not recorded");
+    }
+
+    #[test]
+    fn latency_distributions_come_from_the_whole_histogram() {
+        use std::time::Duration;
+        let mut latencies = crate::metrics::RequestLatencies::new();
+        // 2,000 gaps from 20 to 60 ms: far more buckets than a chart draws.
+        let gaps: Vec<Duration> = (0..2000u64)
+            .map(|i| Duration::from_micros(20_000 + i * 20))
+            .collect();
+        latencies.record_request(
+            Some(Duration::from_millis(250)),
+            None,
+            gaps,
+            Duration::from_secs(2),
+        );
+        let result = PromptResult {
+            histograms: Some(latencies),
+            ..PromptResult::default()
+        };
+        let cell = Cell {
+            model: "m",
+            result: &result,
+        };
+        let itl = cell.latency_cdf(Latency::InterTokenLatency);
+        assert!(
+            itl.len() > 100 && itl.len() <= MAX_CDF_POINTS + 1,
+            "{}",
+            itl.len()
+        );
+        assert_eq!(itl.first(), Some(&(20.0, 0.0)));
+        let (last_ms, last_share) = itl[itl.len() - 1];
+        assert!(
+            (last_ms - 59.98).abs() < 0.05 && last_share == 100.0,
+            "{last_ms}"
+        );
+        assert!(itl.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
+        // The median of the drawn curve is the distribution's: about 40 ms.
+        let half = itl.iter().find(|(_, share)| *share >= 50.0).unwrap();
+        assert!((half.0 - 40.0).abs() < 0.5, "{half:?}");
+        assert_eq!(
+            cell.latency_cdf(Latency::TimeToFirstToken),
+            vec![(250.0, 0.0), (250.0, 100.0)]
+        );
+        let bare = PromptResult::default();
+        let cell = Cell {
+            model: "m",
+            result: &bare,
+        };
+        assert!(cell.latency_cdf(Latency::InterTokenLatency).is_empty());
     }
 
     #[test]

@@ -5,18 +5,26 @@
 //! Every chart carries a title, axis labels with units, a legend where there is more than one
 //! series, and `class="chart" data-chart=KIND data-points=N` so that a browser test can check
 //! that each chart exists and drew data. Colours come from the Okabe-Ito palette, which stays
-//! distinguishable under the common colour-vision deficiencies; line series also differ by
-//! marker shape and dash pattern, so colour is never the only cue.
+//! distinguishable under the common colour-vision deficiencies, extended by three of Paul Tol's
+//! (wine, indigo, olive) so that eleven series get eleven colours (a tokens-per-second file of
+//! three models and three prompt lengths draws nine). Line series also differ by marker shape
+//! (five) and dash pattern (four); 11, 5 and 4 share no factor, so no two of the first 220
+//! series look alike and colour is never the only cue.
 //!
 //! Degenerate input draws sensibly: one value gets a padded axis around it, a zero-width range
 //! gets a unit range, and non-finite values are skipped (never NaN in the output).
 
 use std::fmt::Write;
 
-/// Okabe-Ito colours in the order series use them (black last: it is the axis colour).
-pub const PALETTE: [&str; 8] = [
+/// Okabe-Ito's eight colours, then Paul Tol's wine, indigo and olive, in the order series
+/// use them.
+pub const PALETTE: [&str; 11] = [
     "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
+    "#882255", "#332288", "#999933",
 ];
+
+/// Marker shapes: circle, square, triangle, diamond, triangle pointing down.
+const MARKERS: usize = 5;
 
 /// The colour of series `index` (cycles through [`PALETTE`]).
 pub fn colour(index: usize) -> &'static str {
@@ -277,9 +285,10 @@ fn legend(items: &[LegendItem]) -> (String, f64) {
     (out, y - TITLE_BAND + 10.0)
 }
 
-/// A marker shape (circle, square, triangle, diamond) so that lines differ beyond colour.
+/// A marker shape (circle, square, triangle, diamond, triangle down) so that lines differ
+/// beyond colour.
 fn marker(shape: usize, x: f64, y: f64, colour: &str) -> String {
-    match shape % 4 {
+    match shape % MARKERS {
         0 => format!(r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{colour}"/>"#),
         1 => format!(
             r#"<rect x="{:.1}" y="{:.1}" width="7" height="7" fill="{colour}"/>"#,
@@ -294,12 +303,20 @@ fn marker(shape: usize, x: f64, y: f64, colour: &str) -> String {
             x - 4.5,
             y + 3.5
         ),
-        _ => format!(
+        3 => format!(
             r#"<path d="M{x:.1},{:.1} L{:.1},{y:.1} L{x:.1},{:.1} L{:.1},{y:.1} Z" fill="{colour}"/>"#,
             y - 4.5,
             x + 4.5,
             y + 4.5,
             x - 4.5
+        ),
+        _ => format!(
+            r#"<path d="M{x:.1},{:.1} L{:.1},{:.1} L{:.1},{:.1} Z" fill="{colour}"/>"#,
+            y + 4.5,
+            x + 4.5,
+            y - 3.5,
+            x - 4.5,
+            y - 3.5
         ),
     }
 }
@@ -625,7 +642,7 @@ impl LineSeries {
         if self.reference {
             "5 4"
         } else {
-            DASHES[index % 4]
+            DASHES[index % DASHES.len()]
         }
     }
 }
@@ -945,6 +962,43 @@ mod tests {
             x_label: "X (s)".into(),
             y_label: "Y (tok/s)".into(),
         }
+    }
+
+    #[test]
+    fn no_two_series_look_alike() {
+        // Eleven series, eleven colours.
+        for i in 0..PALETTE.len() {
+            for j in 0..i {
+                assert_ne!(colour(i), colour(j), "series {i} and {j}");
+            }
+        }
+        // Beyond that, colour, marker and dash together still tell them apart.
+        let style = |i: usize| (colour(i), i % MARKERS, DASHES[i % DASHES.len()]);
+        for i in 0..220 {
+            for j in 0..i {
+                assert_ne!(style(i), style(j), "series {i} and {j}");
+            }
+        }
+        // Nine series (three models, three prompts) draw nine colours.
+        let series: Vec<LineSeries> = (0..9)
+            .map(|i| LineSeries::line(format!("s{i}"), vec![(0.0, i as f64), (1.0, 1.0)]))
+            .collect();
+        let svg = line_chart(
+            &meta("cdf"),
+            &series,
+            &XAxis::Linear {
+                from_zero: false,
+                integer: false,
+            },
+            true,
+            None,
+        );
+        let colours: std::collections::BTreeSet<&str> = PALETTE
+            .iter()
+            .copied()
+            .filter(|c| svg.contains(&format!(r#"stroke="{c}""#)))
+            .collect();
+        assert_eq!(colours.len(), 9, "{colours:?}");
     }
 
     #[test]
