@@ -260,7 +260,25 @@ async fn a_simulated_run_shows_one_value_per_quantity_everywhere() {
         stdout.contains(&format!("Tokens/second: {tps} -> ")),
         "{stdout}"
     );
-    assert!(stdout.contains("(at time scale 0.05)"), "{stdout}");
+    // Each metric's thresholds once, at the simulator's scale (wrapped lines joined).
+    let unwrapped = stdout.replace("\n      ", " ");
+    assert_eq!(
+        unwrapped.matches("Download time: Target").count(),
+        1,
+        "{stdout}"
+    );
+    assert!(
+        unwrapped.contains("Download time: Target 1.75-2.5 s, Good < 3 s, Warning 3-4.5 s, Critical > 4.5 s (at time scale 0.05)"),
+        "{stdout}"
+    );
+    // Every line fits 100 columns, but for those naming a path as long as the temporary one.
+    let folder_text = dir.path().to_str().unwrap();
+    for line in stdout.lines().filter(|l| !l.contains(folder_text)) {
+        assert!(
+            line.chars().count() <= 100,
+            "wider than 100 columns: {line}"
+        );
+    }
     assert_eq!(
         stdout.matches("simulator's model of the hardware").count(),
         1,

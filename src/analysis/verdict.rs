@@ -308,25 +308,21 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// `✅ Cold load time 18.32 s: Target (Target 16-20 s, ...)`.
-    pub fn line(&self) -> String {
+    /// `✅ Cold load time 18.32 s: Target`, without the thresholds or the caveat (for a list
+    /// that states each metric's thresholds once).
+    pub fn short_line(&self) -> String {
         let subject = self
             .subject
             .as_ref()
             .map(|s| format!(" ({s})"))
             .unwrap_or_default();
-        let mut line = format!(
-            "{} {}{subject}: {} -> {} ({})",
+        format!(
+            "{} {}{subject}: {} -> {}",
             self.symbol,
             self.metric.label(),
             self.value_text(),
-            self.level.label(),
-            self.thresholds
-        );
-        if let Some(caveat) = &self.caveat {
-            line.push_str(&format!(". Note: {caveat}"));
-        }
-        line
+            self.level.label()
+        )
     }
 
     /// The value with its unit: `18.32 s`, `42.50 tok/s`, `4.2%`.
@@ -738,7 +734,7 @@ mod tests {
         let critical = assess(Metric::Variance, 25.0);
         assert_eq!(critical.symbol, "❌");
         assert!(critical.advice.unwrap().contains("thermal throttling"));
-        assert!(critical.line().contains("Critical"));
+        assert!(critical.short_line().contains("-> Critical"));
     }
 
     #[test]

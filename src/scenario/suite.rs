@@ -282,7 +282,7 @@ async fn run_scenario(
                 result
                     .scaling
                     .efficiency_percent
-                    .map_or("-".into(), |e| format!("{e:.0}%")),
+                    .map_or("-".into(), |e| format!("{e:.1}%")),
                 result.scaling.assessment
             );
             Ok((result.status, headline, None))
@@ -314,10 +314,13 @@ fn print_suite_summary(
             ..
         } = &options.target.spec
         {
-            crate::outln!(
-                "  SIMULATED: every number below comes from ollabench's built-in simulator (profile {profile}, time scale {time_scale}: durations are {time_scale}x, tok/s {:.0}x real hardware)",
+            let note = format!(
+                "every number below comes from ollabench's built-in simulator (profile \
+                 {profile}, time scale {time_scale}: durations are {time_scale}x, tok/s {:.0}x \
+                 the modelled hardware's)",
                 1.0 / time_scale
             );
+            crate::outln!("{}", crate::output::wrap("  SIMULATED: ", &note, "    "));
         }
     }
     print_scenario_lines(outcomes);
@@ -340,11 +343,10 @@ fn print_scenario_lines(outcomes: &[ScenarioOutcome]) {
             Some(RunStatus::Interrupted) => "⏹",
             _ => "❌",
         };
+        let first = format!("  {mark} {:<24} ", outcome.scenario.file_name());
         crate::outln!(
-            "  {mark} {:<16} {:<24} {}",
-            outcome.scenario.name(),
-            outcome.scenario.file_name(),
-            outcome.headline
+            "{}",
+            crate::output::wrap(&first, &outcome.headline, "       ")
         );
     }
 }
@@ -373,14 +375,30 @@ fn print_verdicts(outcomes: &[ScenarioOutcome]) {
     if let Some(note) = crate::analysis::verdict::simulated_note(&all) {
         crate::outln!("{}", crate::output::wrap("  ", &note, "  "));
     }
+    // Each metric's thresholds once, after the verdicts, rather than on every line.
+    let mut thresholds: Vec<String> = Vec::new();
     for (outcome, verdicts) in judged {
         crate::outln!("  {}:", outcome.scenario.file_name());
         for verdict in verdicts {
-            crate::outln!("    {}", verdict.line());
-            if let Some(advice) = verdict.advice {
-                crate::outln!("       -> {advice}");
+            crate::outln!("    {}", verdict.short_line());
+            for extra in [verdict.caveat.clone(), verdict.advice.map(String::from)]
+                .into_iter()
+                .flatten()
+            {
+                crate::outln!(
+                    "{}",
+                    crate::output::wrap("       -> ", &extra, "          ")
+                );
+            }
+            let line = format!("{}: {}", verdict.metric.label(), verdict.thresholds);
+            if !thresholds.contains(&line) {
+                thresholds.push(line);
             }
         }
+    }
+    crate::outln!("  Thresholds:");
+    for line in thresholds {
+        crate::outln!("{}", crate::output::wrap("    ", &line, "      "));
     }
 }
 
