@@ -599,7 +599,7 @@ const ITL_CDF: LatencyCdf = LatencyCdf {
 
 fn latency_cdf_chart(spec: &LatencyCdf, id: &str, cells: &[Cell], blocks: &mut Vec<Block>) {
     let mut from_quantiles = false;
-    let series: Vec<LineSeries> = cells
+    let mut series: Vec<LineSeries> = cells
         .iter()
         .filter_map(|c| {
             let whole = c.latency_cdf(spec.latency);
@@ -620,6 +620,7 @@ fn latency_cdf_chart(spec: &LatencyCdf, id: &str, cells: &[Cell], blocks: &mut V
     if series.is_empty() {
         return;
     }
+    let tail_note = cut_long_tails(&mut series);
     let table = Table {
         caption: spec.caption.into(),
         headers: distribution_headers("Model / prompt"),
@@ -647,7 +648,47 @@ fn latency_cdf_chart(spec: &LatencyCdf, id: &str, cells: &[Cell], blocks: &mut V
     if from_quantiles {
         blocks.push(Block::Note(spec.fallback_note.into()));
     }
+    blocks.extend(tail_note.map(Block::Note));
     blocks.push(Block::Chart { svg, table });
+}
+
+/// Ends the x axis of cumulative distributions at the largest p99 when a rare tail would
+/// otherwise squeeze every curve against the left edge (the tail reaching more than twice as
+/// far): each curve stops at the cut with the share it reached there. Returns the note that
+/// says so; the tail's values stay in the table.
+fn cut_long_tails(series: &mut [LineSeries]) -> Option<String> {
+    let p99 = |points: &[(f64, f64)]| points.iter().find(|(_, share)| *share >= 99.0).map(|p| p.0);
+    let cut = series
+        .iter()
+        .filter_map(|s| p99(&s.points))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let end = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .fold(f64::NEG_INFINITY, f64::max);
+    if !(cut.is_finite() && cut > 0.0 && end > 2.0 * cut) {
+        return None;
+    }
+    for serie in series.iter_mut() {
+        let reached = serie
+            .points
+            .iter()
+            .take_while(|(x, _)| *x <= cut)
+            .last()
+            .map(|p| p.1);
+        let before = serie.points.len();
+        serie.points.retain(|(x, _)| *x <= cut);
+        // Only a curve that was cut gets a last point at the cut.
+        if let Some(share) = reached.filter(|_| serie.points.len() < before) {
+            serie.points.push((cut, share));
+        }
+    }
+    Some(format!(
+        "The x axis ends at {} ms, the largest p99: a few slower values (up to {} ms) would \
+         squeeze every curve against the left edge. They are in the table.",
+        fmt_num(cut),
+        fmt_num(end)
+    ))
 }
 
 fn scaling_charts(id: &str, result: &TpsResult, blocks: &mut Vec<Block>) {
@@ -1232,6 +1273,30 @@ mod tests {
             "results-1-single-user-json"
         );
         assert_eq!(slug("../x"), "x");
+    }
+
+    #[test]
+    fn a_rare_long_tail_does_not_squeeze_the_curves() {
+        let mut points: Vec<(f64, f64)> = (1..=100)
+            .map(|i| (10.0 + i as f64 / 10.0, i as f64))
+            .collect();
+        points.push((600.0, 100.0));
+        points[99].1 = 99.5;
+        let mut series = vec![
+            LineSeries::line("a", points),
+            LineSeries::line("b", vec![(5.0, 0.0), (12.0, 100.0)]),
+        ];
+        let note = cut_long_tails(&mut series).expect("a 600 ms tail past a 19.9 ms p99 is cut");
+        assert!(
+            note.contains("19.90 ms") && note.contains("600.00 ms"),
+            "{note}"
+        );
+        let last = *series[0].points.last().unwrap();
+        assert_eq!(last, (19.9, 99.0));
+        assert!(series.iter().flat_map(|s| &s.points).all(|p| p.0 <= 19.9));
+        assert_eq!(series[1].points.len(), 2, "a curve inside the cut is whole");
+        let mut short = vec![LineSeries::line("c", vec![(5.0, 0.0), (9.0, 100.0)])];
+        assert!(cut_long_tails(&mut short).is_none());
     }
 
     #[test]
