@@ -215,7 +215,7 @@ pub fn unreachable_advice(
             }
         }
         RequestError::Connect { .. } if tls_meets_plain_http(error, url) => lines.push(format!(
-            "{address} answers plain HTTP, not TLS: use {}",
+            "use {} (plain HTTP) instead",
             url.replacen("https://", "http://", 1)
         )),
         RequestError::Connect { .. } => lines.push(format!(
