@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ollabench::exit::UsageError;
+use ollabench::exit::ConfigError;
 use ollabench::kube::{
     discover_load_balancer, discover_load_balancer_with_env, PortForward, PortForwardOptions,
     PortForwardSettings,
@@ -200,7 +200,7 @@ fn free_port() -> u16 {
 
 fn assert_usage_error(err: &anyhow::Error) {
     assert!(
-        err.downcast_ref::<UsageError>().is_some(),
+        err.downcast_ref::<ConfigError>().is_some(),
         "expected a usage error (exit code 2): {err:#}"
     );
 }

@@ -13,6 +13,7 @@ pub use download::DownloadPolicy;
 pub use single_user::SingleUserOptions;
 pub use suite::{Scenario, SuiteOptions};
 pub use target::{
-    normalize_endpoint, parse_duration, ApiKind, TargetOptions, TargetSpec, DEFAULT_ENDPOINT,
+    normalize_endpoint, parse_duration, simulator_setting, ApiKind, DurationError, TargetOptions,
+    TargetSpec, DEFAULT_ENDPOINT,
 };
 pub use tokens_per_second::TpsOptions;
