@@ -3,6 +3,8 @@
 //! messages. Each test gives the fake its own log and pid files through the child's
 //! environment, so tests run in parallel without touching the process environment.
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -596,20 +598,12 @@ fn shutting_down_the_runtime_kills_kubectl() {
 /// Runs the ollabench binary with the fake kubectl and this cluster's environment; returns
 /// (exit code, stdout, stderr).
 async fn ollabench_binary(cluster: &Cluster, args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ollabench"))
-        .args(args)
+    let mut command = support::ollabench_command(args);
+    command
         .arg("--kubectl")
         .arg(fake_kubectl())
-        .env_remove("OLLAMA_HOST")
-        .envs(cluster.env.iter().map(|(key, value)| (key, value)))
-        .output()
-        .await
-        .expect("the binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+        .envs(cluster.env.iter().map(|(key, value)| (key, value)));
+    support::finish(command).await
 }
 
 /// Asserts that the recording server was asked for `/api/version`, the request arriving

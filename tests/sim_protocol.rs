@@ -1569,15 +1569,10 @@ async fn num_parallel_slots_queue_and_batch() {
         }
         let alone = single[0].server_tps();
         if num_parallel == 1 {
-            // One slot: the three wait for each other (about 33%); waiting shows in
-            // total_duration only, the decode speed is that of a stream alone.
+            // One slot: the three wait for each other (about 33%), and the decode speed is
+            // that of a stream alone. That the waiting shows in total_duration only is
+            // checked on the paused clock (src/sim/paused_clock_tests.rs).
             assert!(efficiency < 0.6, "{efficiency}");
-            let waited = runs
-                .iter()
-                .map(|r| r.last["total_duration"].as_f64().unwrap())
-                .fold(0.0, f64::max);
-            let busy = runs[0].last["eval_duration"].as_f64().unwrap();
-            assert!(waited > 2.0 * busy, "the last one queued behind two others");
             for run in &runs {
                 let tps = run.server_tps();
                 assert!((tps / alone - 1.0).abs() < 0.1, "{tps} vs {alone}");

@@ -84,12 +84,19 @@ pub async fn ollabench(args: &[&str]) -> u8 {
 
 /// Runs the ollabench binary; returns (exit code, stdout, stderr).
 pub async fn ollabench_binary(args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ollabench"))
-        .args(args)
-        .env_remove("OLLAMA_HOST")
-        .output()
-        .await
-        .expect("the binary runs");
+    finish(ollabench_command(args)).await
+}
+
+/// The ollabench binary with `args`, `OLLAMA_HOST` unset so that no test reaches a real server.
+pub fn ollabench_command(args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ollabench"));
+    command.args(args).env_remove("OLLAMA_HOST");
+    command
+}
+
+/// Runs a command to its end; returns (exit code, stdout, stderr).
+pub async fn finish(mut command: tokio::process::Command) -> (i32, String, String) {
+    let output = command.output().await.expect("the binary runs");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -598,6 +605,22 @@ pub fn faulty_sim(time_scale: f64, preload: &[&str], kind: &str, spec: &str) -> 
         },
         ..sim_config(time_scale, preload)
     }
+}
+
+/// The command line of a single-user run of `model` against `endpoint`, the result written to
+/// `output`; `extra` flags follow.
+pub fn single_user_args(endpoint: &str, model: &str, output: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "single-user",
+        "--endpoint",
+        endpoint,
+        "--model",
+        model,
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.into_iter().map(String::from).collect()
 }
 
 /// The command line of a small tokens-per-second run against `endpoint`: `models` by
