@@ -14,6 +14,7 @@ use ollabench::kube::{
     discover_load_balancer, discover_load_balancer_with_env, PortForward, PortForwardOptions,
     PortForwardSettings,
 };
+use support::{is_running, process_state};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -137,28 +138,9 @@ fn options(local_port: u16) -> PortForwardOptions {
     }
 }
 
-/// The state letter from `/proc/PID/stat` (R, S, Z, ...), or None once the pid is gone.
-fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name in parentheses may contain spaces; the state follows the last ')'.
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.trim_start().chars().next()
-}
-
-fn is_running(pid: u32) -> bool {
-    matches!(process_state(pid), Some(state) if state != 'Z' && state != 'X')
-}
-
 /// Polls `condition` until it holds; fails the test with `what` after [`DEADLINE`].
-async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_for(what: &str, condition: impl FnMut() -> bool) {
+    support::wait_for(what, DEADLINE, condition).await
 }
 
 /// Waits until every kubectl process is gone: killed and reaped, so not even a zombie.

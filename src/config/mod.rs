@@ -17,3 +17,14 @@ pub use target::{
     TargetSpec, DEFAULT_ENDPOINT,
 };
 pub use tokens_per_second::TpsOptions;
+
+/// Each item once, in the order first given: list flags may name a value twice.
+fn first_of_each<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut unique = Vec::new();
+    for item in items {
+        if !unique.contains(&item) {
+            unique.push(item);
+        }
+    }
+    unique
+}

@@ -36,7 +36,7 @@ impl Scenario {
 
 /// Parses scenario names in the reference's spelling or kebab-case; `AllScenarios` expands.
 pub fn parse_scenarios(names: &[String]) -> Result<Vec<Scenario>, ConfigError> {
-    let mut scenarios = Vec::new();
+    let mut named = Vec::new();
     for raw in names.iter().filter(|n| !n.trim().is_empty()) {
         let key: String = raw
             .chars()
@@ -66,12 +66,9 @@ pub fn parse_scenarios(names: &[String]) -> Result<Vec<Scenario>, ConfigError> {
                 }
             },
         };
-        for scenario in parsed {
-            if !scenarios.contains(&scenario) {
-                scenarios.push(scenario);
-            }
-        }
+        named.extend(parsed);
     }
+    let scenarios = super::first_of_each(named);
     if scenarios.is_empty() {
         return Err(ConfigError::Empty {
             flag: "--scenario",

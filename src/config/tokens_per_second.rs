@@ -51,17 +51,18 @@ impl TpsOptions {
         let prompts = match prompts_file {
             Some(path) => read_prompts_file(path)?,
             None => {
-                let mut lengths = Vec::new();
-                for raw in prompt_lengths.iter().filter(|p| !p.trim().is_empty()) {
-                    let length = PromptLength::parse(raw).ok_or_else(|| ConfigError::Unknown {
-                        what: "prompt length",
-                        value: raw.to_string(),
-                        expected: "short, medium, long or very-long".into(),
-                    })?;
-                    if !lengths.contains(&length) {
-                        lengths.push(length);
-                    }
-                }
+                let lengths = prompt_lengths
+                    .iter()
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|raw| {
+                        PromptLength::parse(raw).ok_or_else(|| ConfigError::Unknown {
+                            what: "prompt length",
+                            value: raw.to_string(),
+                            expected: "short, medium, long or very-long".into(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let lengths = super::first_of_each(lengths);
                 if lengths.is_empty() {
                     return Err(ConfigError::Empty {
                         flag: "--prompt-lengths",
@@ -92,19 +93,17 @@ impl TpsOptions {
                 reason: None,
             });
         }
-        let mut levels = Vec::new();
-        for &level in concurrent_requests {
-            if level == 0 || level > MAX_CONCURRENCY {
-                return Err(ConfigError::OutOfRange {
-                    flag: "--concurrent-requests",
-                    value: level.to_string(),
-                    expected: format!("1 to {MAX_CONCURRENCY}"),
-                });
-            }
-            if !levels.contains(&level) {
-                levels.push(level);
-            }
+        if let Some(level) = concurrent_requests
+            .iter()
+            .find(|&&level| level == 0 || level > MAX_CONCURRENCY)
+        {
+            return Err(ConfigError::OutOfRange {
+                flag: "--concurrent-requests",
+                value: level.to_string(),
+                expected: format!("1 to {MAX_CONCURRENCY}"),
+            });
         }
+        let mut levels = super::first_of_each(concurrent_requests.iter().copied());
         if levels.is_empty() {
             levels.push(1);
         }
@@ -176,12 +175,12 @@ impl TpsOptions {
 
 /// The models named, trimmed, each once, in order; none is an error.
 fn unique_models(models: &[String]) -> Result<Vec<String>, ConfigError> {
-    let mut unique: Vec<String> = Vec::new();
-    for model in models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
-        if !unique.iter().any(|known| known == model) {
-            unique.push(model.to_string());
-        }
-    }
+    let unique = super::first_of_each(
+        models
+            .iter()
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty()),
+    );
     if unique.is_empty() {
         return Err(ConfigError::Empty {
             flag: "--models",

@@ -104,6 +104,32 @@ pub async fn finish(mut command: tokio::process::Command) -> (i32, String, Strin
     )
 }
 
+/// Polls `condition` until it holds; fails the test with `what` after `limit`. For what
+/// another process does (a child started or exited), which no in-process signal announces.
+pub async fn wait_for(what: &str, limit: std::time::Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The state letter from `/proc/PID/stat` (R, S, Z, ...), or None once the pid is gone.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name in parentheses may contain spaces; the state follows the last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.trim_start().chars().next()
+}
+
+/// Whether a process is alive: neither gone nor a zombie.
+pub fn is_running(pid: u32) -> bool {
+    matches!(process_state(pid), Some(state) if state != 'Z' && state != 'X')
+}
+
 /// Reads a JSON file.
 pub fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path)
@@ -610,17 +636,21 @@ pub fn faulty_sim(time_scale: f64, preload: &[&str], kind: &str, spec: &str) -> 
 /// The command line of a single-user run of `model` against `endpoint`, the result written to
 /// `output`; `extra` flags follow.
 pub fn single_user_args(endpoint: &str, model: &str, output: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args = vec![
-        "single-user",
-        "--endpoint",
-        endpoint,
-        "--model",
-        model,
-        "--output",
-        output.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    args.into_iter().map(String::from).collect()
+    command_line(
+        &["single-user", "--endpoint", endpoint, "--model", model],
+        output,
+        extra,
+    )
+}
+
+/// `words`, then `--output OUTPUT`, then `extra`.
+fn command_line(words: &[&str], output: &Path, extra: &[&str]) -> Vec<String> {
+    let output = ["--output", output.to_str().unwrap()];
+    [words, &output[..], extra]
+        .concat()
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 /// The command line of a small tokens-per-second run against `endpoint`: `models` by
@@ -634,23 +664,23 @@ pub fn tps_args(
     output: &Path,
     extra: &[&str],
 ) -> Vec<String> {
-    let mut args = vec![
-        "tps",
-        "--endpoint",
-        endpoint,
-        "--models",
-        models,
-        "--prompt-lengths",
-        prompt_lengths,
-        "--warmup-runs",
-        "0",
-        "--measurement-runs",
-        measurement_runs,
-        "--output",
-        output.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    args.into_iter().map(String::from).collect()
+    command_line(
+        &[
+            "tps",
+            "--endpoint",
+            endpoint,
+            "--models",
+            models,
+            "--prompt-lengths",
+            prompt_lengths,
+            "--warmup-runs",
+            "0",
+            "--measurement-runs",
+            measurement_runs,
+        ],
+        output,
+        extra,
+    )
 }
 
 /// Borrows a command line built as strings, for [`ollabench`] and [`ollabench_binary`].
