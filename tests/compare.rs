@@ -81,12 +81,17 @@ fn compare_clean(args: &[&str]) -> Value {
 
 /// The metric of `run` for one cell (`llama3.1:8b/Short`).
 fn cell<'a>(run: &'a Value, subject: &str) -> &'a Value {
-    run["Metrics"]
+    element(&run["Metrics"], "Subject", subject)
+}
+
+/// The element of a JSON array whose `key` is `value`.
+fn element<'a>(array: &'a Value, key: &str, value: &str) -> &'a Value {
+    array
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["Subject"] == subject)
-        .unwrap_or_else(|| panic!("no cell {subject} in {run:#}"))
+        .find(|e| e[key] == value)
+        .unwrap_or_else(|| panic!("no {key} {value} in {array:#}"))
 }
 
 fn changes(report: &Value) -> Vec<&Value> {
@@ -106,12 +111,7 @@ fn change<'a>(report: &'a Value, run: &str, metric: &str) -> &'a Value {
 }
 
 fn run<'a>(report: &'a Value, label: &str) -> &'a Value {
-    report["Runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["Label"] == label)
-        .unwrap_or_else(|| panic!("no run {label}"))
+    element(&report["Runs"], "Label", label)
 }
 
 fn metric(run: &Value, key: &str) -> f64 {

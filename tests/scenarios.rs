@@ -360,24 +360,9 @@ async fn concurrency_raises_the_aggregate_only_when_the_server_has_slots() {
         let mut config = sim_config(0.2, &["gemma2:2b"]);
         config.num_parallel = num_parallel;
         let sim = start_sim(config).await;
-        let code = ollabench(&[
-            "tps",
-            "--endpoint",
-            &sim.url(),
-            "--models",
-            "gemma2:2b",
-            "--prompt-lengths",
-            "short",
-            "--warmup-runs",
-            "0",
-            "--measurement-runs",
-            "3",
-            "--concurrent-requests",
-            "1,3",
-            "--output",
-            output.to_str().unwrap(),
-        ])
-        .await;
+        let flags = ["--concurrent-requests", "1,3"];
+        let args = tps_args(&sim.url(), "gemma2:2b", "short", "3", &output, &flags);
+        let code = ollabench(&arg_refs(&args)).await;
         let result = read_json(&output);
         assert_eq!(code, 0, "{result:#}");
         let levels = result["Concurrency"].as_array().unwrap();
