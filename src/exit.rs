@@ -42,6 +42,8 @@ pub enum Outcome {
 
 /// What is wrong with the user's input or configuration (exit code 2): nothing was measured.
 /// Every message names the flag, file or value at fault and says what to do instead.
+/// The I/O errors inside are fields named `error`, not sources: the message already quotes
+/// them, and `error: {err:#}` would print a source a second time.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -126,11 +128,11 @@ pub enum ConfigError {
 
     // Files and folders.
     /// An input file that exists but cannot be read.
-    #[error("cannot read {what} {}: {source}", .path.display())]
+    #[error("cannot read {what} {}: {error}", .path.display())]
     Unreadable {
         what: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file named by a flag that is not there.
     #[error("{flag} {}: no such file; {advice}", .path.display())]
@@ -153,10 +155,10 @@ pub enum ConfigError {
         reason: String,
     },
     /// The folder a suite writes its results into cannot be created.
-    #[error("cannot create the results folder {}: {source}", .path.display())]
+    #[error("cannot create the results folder {}: {error}", .path.display())]
     ResultsFolder {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("too many results folders named {stamp}* in {}", .parent.display())]
     TooManyResultsFolders { stamp: String, parent: PathBuf },
@@ -201,12 +203,12 @@ pub enum ConfigError {
     // Kubernetes.
     /// The kubectl binary cannot be run.
     #[error(
-        "cannot run kubectl `{program}`: {source}\nhint: install kubectl \
+        "cannot run kubectl `{program}`: {error}\nhint: install kubectl \
          (https://kubernetes.io/docs/tasks/tools/) or name it with --kubectl PATH"
     )]
     KubectlMissing {
         program: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// kubectl ran and refused (a namespace, service or port that does not exist); the
     /// message is kubectl's failure with its command line and a hint.
@@ -351,6 +353,19 @@ mod tests {
         });
         assert_eq!(error_code(&unreachable), USAGE);
         assert_eq!(error_code(&UsageError::err("free-form")), USAGE);
+    }
+
+    #[test]
+    fn the_top_level_message_says_the_cause_once() {
+        let err = anyhow::Error::new(ConfigError::Unreadable {
+            what: "the prompts file",
+            path: PathBuf::from("prompts.txt"),
+            error: std::io::Error::other("no such file"),
+        });
+        assert_eq!(
+            format!("{err:#}"),
+            "cannot read the prompts file prompts.txt: no such file"
+        );
     }
 
     #[test]

@@ -81,10 +81,10 @@ impl Prompt {
 /// Reads prompts from a file: one prompt per line, or `NAME<TAB>TEXT` lines to name them.
 /// Empty lines and lines starting with `#` are skipped.
 pub fn read_prompts_file(path: &Path) -> Result<Vec<Prompt>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {
         what: "the prompts file",
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let prompts: Vec<Prompt> = text
         .lines()

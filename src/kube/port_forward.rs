@@ -397,9 +397,9 @@ impl Launcher {
                 "interrupted while waiting for `{}` to start forwarding",
                 self.command_line(self.options.local_port)
             ),
-            LaunchError::NotInstalled(source) => anyhow::Error::new(ConfigError::KubectlMissing {
+            LaunchError::NotInstalled(error) => anyhow::Error::new(ConfigError::KubectlMissing {
                 program: program.to_string(),
-                source,
+                error,
             }),
             LaunchError::Spawn(err) => anyhow::anyhow!(
                 "cannot run kubectl `{program}`: {err}\nhint: --kubectl must name an \

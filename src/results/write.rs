@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use anyhow::Context;
 
 /// An output path that cannot take the file, found before anything is measured. Exit code 2
-/// (see `exit::error_code`); each message names the flag and the path.
+/// (see `exit::error_code`); each message names the flag and the path, and quotes the I/O
+/// error itself (a field, not a source, so that `{:#}` does not say it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum Unwritable {
     #[error("{what} {} is a folder: give a file name", .path.display())]
@@ -24,14 +25,14 @@ pub enum Unwritable {
     },
     /// The nearest existing folder refuses new files (permissions, a read-only disk).
     #[error(
-        "cannot write {what} {}: {} does not take new files ({source}); choose another path",
+        "cannot write {what} {}: {} does not take new files ({error}); choose another path",
         .path.display(), .folder.display()
     )]
     Refused {
         what: String,
         path: PathBuf,
         folder: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -106,11 +107,11 @@ pub fn check_folder_writable(folder: &Path, what: &str, shown: &Path) -> Result<
         .prefix(".ollabench-check-")
         .tempfile_in(&existing)
         .map(drop)
-        .map_err(|source| Unwritable::Refused {
+        .map_err(|error| Unwritable::Refused {
             what: what.to_string(),
             path: shown.to_path_buf(),
             folder: existing,
-            source,
+            error,
         })
 }
 

@@ -30,9 +30,9 @@ pub fn create_results_folder(parent: &Path) -> Result<PathBuf, ConfigError> {
     let stamp = chrono::Local::now()
         .format("results-%Y%m%d-%H%M%S")
         .to_string();
-    std::fs::create_dir_all(parent).map_err(|source| ConfigError::ResultsFolder {
+    std::fs::create_dir_all(parent).map_err(|error| ConfigError::ResultsFolder {
         path: parent.to_path_buf(),
-        source,
+        error,
     })?;
     for attempt in 1..100 {
         let name = if attempt == 1 {
@@ -44,10 +44,10 @@ pub fn create_results_folder(parent: &Path) -> Result<PathBuf, ConfigError> {
         match std::fs::create_dir(&folder) {
             Ok(()) => return Ok(folder),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(source) => {
+            Err(error) => {
                 return Err(ConfigError::ResultsFolder {
                     path: folder,
-                    source,
+                    error,
                 })
             }
         }
