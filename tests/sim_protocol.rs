@@ -82,6 +82,15 @@ async fn post(url: impl reqwest::IntoUrl, body: Value) -> reqwest::Response {
         .expect("request")
 }
 
+/// Five small catalogue models, for tests that load several.
+const SMALL_MODELS: [&str; 5] = [
+    "smollm2:135m",
+    "qwen2.5:0.5b",
+    "llama3.2:1b",
+    "llama3.2:3b",
+    "gemma2:2b",
+];
+
 /// A GET whose reply must be JSON.
 async fn get_json(url: impl reqwest::IntoUrl) -> Value {
     let response = client().get(url).send().await.expect("a reply");
@@ -1659,15 +1668,7 @@ async fn a_full_load_queue_answers_503() {
         c.time_scale = 0.01;
         c.max_loaded_models = 1;
         c.max_queue = 2;
-        c.preload = [
-            "smollm2:135m",
-            "qwen2.5:0.5b",
-            "llama3.2:1b",
-            "llama3.2:3b",
-            "gemma2:2b",
-        ]
-        .map(String::from)
-        .to_vec();
+        c.preload = SMALL_MODELS.map(String::from).to_vec();
     })
     .await;
     let base = sim.url();
@@ -1730,15 +1731,7 @@ async fn each_fault_is_seen_by_a_raw_client() {
         c.time_scale = 0.005;
         c.num_parallel = 2;
         c.max_loaded_models = 5;
-        c.preload = [
-            "smollm2:135m",
-            "qwen2.5:0.5b",
-            "llama3.2:1b",
-            "llama3.2:3b",
-            "gemma2:2b",
-        ]
-        .map(String::from)
-        .to_vec();
+        c.preload = SMALL_MODELS.map(String::from).to_vec();
         c.faults = Faults {
             rules: vec![
                 rule("status", "503@model:smollm2:135m"),
