@@ -18,7 +18,8 @@
 //! Beside the scenarios, [`compare`] and [`report`] use `analysis` and `results`, and
 //! [`output`] owns the console. [`sim`] is the built-in Ollama simulator and depends on nothing
 //! above it; [`kube`] finds endpoints and owns the `kubectl port-forward` child; [`exit`] holds
-//! the exit codes and the errors that map to them, and depends on nothing.
+//! the exit codes, the typed configuration error and the one table from error types to exit
+//! codes, and depends only on `results` (whose reading and writing errors it maps).
 
 pub mod analysis;
 pub mod backend;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::exit::UsageError;
+use crate::exit::ConfigError;
 
 /// A prompt-length category of the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,12 +80,11 @@ impl Prompt {
 
 /// Reads prompts from a file: one prompt per line, or `NAME<TAB>TEXT` lines to name them.
 /// Empty lines and lines starting with `#` are skipped.
-pub fn read_prompts_file(path: &Path) -> anyhow::Result<Vec<Prompt>> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
-        UsageError::err(format!(
-            "cannot read the prompts file {}: {err}",
-            path.display()
-        ))
+pub fn read_prompts_file(path: &Path) -> Result<Vec<Prompt>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {
+        what: "the prompts file",
+        path: path.to_path_buf(),
+        error,
     })?;
     let prompts: Vec<Prompt> = text
         .lines()
@@ -104,10 +103,9 @@ pub fn read_prompts_file(path: &Path) -> anyhow::Result<Vec<Prompt>> {
         })
         .collect();
     if prompts.is_empty() {
-        return Err(UsageError::err(format!(
-            "the prompts file {} holds no prompt: write one prompt per line",
-            path.display()
-        )));
+        return Err(ConfigError::NoPrompts {
+            path: path.to_path_buf(),
+        });
     }
     Ok(prompts)
 }

@@ -68,6 +68,32 @@ fn compare_json(args: &[&str]) -> (Output, Value) {
     (output, report)
 }
 
+/// [`compare_json`] of files that all read: exit 0 and no errors.
+fn compare_clean(args: &[&str]) -> Value {
+    let (output, report) = compare_json(args);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(
+        report["Errors"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+    report
+}
+
+/// The metric of `run` for one cell (`llama3.1:8b/Short`).
+fn cell<'a>(run: &'a Value, subject: &str) -> &'a Value {
+    element(&run["Metrics"], "Subject", subject)
+}
+
+/// The element of a JSON array whose `key` is `value`.
+fn element<'a>(array: &'a Value, key: &str, value: &str) -> &'a Value {
+    array
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e[key] == value)
+        .unwrap_or_else(|| panic!("no {key} {value} in {array:#}"))
+}
+
 fn changes(report: &Value) -> Vec<&Value> {
     report["Groups"]
         .as_array()
@@ -85,12 +111,7 @@ fn change<'a>(report: &'a Value, run: &str, metric: &str) -> &'a Value {
 }
 
 fn run<'a>(report: &'a Value, label: &str) -> &'a Value {
-    report["Runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["Label"] == label)
-        .unwrap_or_else(|| panic!("no run {label}"))
+    element(&report["Runs"], "Label", label)
 }
 
 fn metric(run: &Value, key: &str) -> f64 {
@@ -244,7 +265,7 @@ fn workflow_3_scaling_efficiency_and_the_reference_words() {
 fn powershell_convert_to_json_files_compare() {
     // BOM + CRLF + numbers as strings (Windows PowerShell), UTF-16 with a BOM, PowerShell 7's
     // ISO timestamp and lower-case keys, collapsed arrays, and a file cut by -Depth 2.
-    let (output, report) = compare_json(&[
+    let report = compare_clean(&[
         &fixture("powershell/single-user-utf16.json"),
         &fixture("powershell/single-user-ps51.json"),
         &fixture("powershell/tokens-per-second-ps7.json"),
@@ -252,8 +273,6 @@ fn powershell_convert_to_json_files_compare() {
         &fixture("powershell/multi-user-1-ps.json"),
         &fixture("workflow3/scale-5.json"),
     ]);
-    assert_eq!(output.code, 0, "{}", output.stderr);
-    assert!(report["Errors"].as_array().unwrap().is_empty());
 
     let ps51 = run(&report, "single-user-ps51");
     assert_eq!(ps51["Timestamp"], "2025-11-05 09:00:00");
@@ -270,12 +289,7 @@ fn powershell_convert_to_json_files_compare() {
     let ps7 = run(&report, "tokens-per-second-ps7");
     assert_eq!(ps7["Timestamp"], "2025-11-05 10:00:00");
     assert_eq!(ps7["Models"], serde_json::json!(["llama3.1:8b"]));
-    let cell = ps7["Metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["Subject"] == "llama3.1:8b/Short")
-        .unwrap();
+    let cell = cell(ps7, "llama3.1:8b/Short");
     assert_eq!(cell["Value"], 42.1);
     assert_eq!(cell["StdDev"], 1.9);
     assert_eq!(cell["SampleSize"], 5);
@@ -299,12 +313,10 @@ fn powershell_convert_to_json_files_compare() {
 fn keys_in_another_case_and_a_powershell_5_1_file_compare() {
     // Keys in other letter cases; UTF-16 LE with a byte-order mark, CRLF, one-element arrays
     // collapsed, numbers as text and a DateTime object (Windows PowerShell 5.1's Out-File).
-    let (output, report) = compare_json(&[
+    let report = compare_clean(&[
         &parity("other-case-single-user.json"),
         &parity("ps51-tokens-per-second.json"),
     ]);
-    assert_eq!(output.code, 0, "{}", output.stderr);
-    assert!(report["Errors"].as_array().unwrap().is_empty());
     let case = run(&report, "other-case-single-user");
     assert_eq!(case["Timestamp"], "2025-11-06 09:00:00");
     assert_eq!(case["Models"], serde_json::json!(["llama3.1:8b"]));
@@ -317,12 +329,7 @@ fn keys_in_another_case_and_a_powershell_5_1_file_compare() {
     assert_eq!(ps51["Timestamp"], "2025-11-05 09:00:00");
     assert_eq!(ps51["ConcurrentRequests"], 1);
     assert_eq!(metric(ps51, "OverallAverageTokensPerSecond"), 41.7);
-    let cell = ps51["Metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["Subject"] == "llama3.1:8b/Short")
-        .unwrap();
+    let cell = cell(ps51, "llama3.1:8b/Short");
     assert_eq!(
         (&cell["Value"], &cell["StdDev"], &cell["SampleSize"]),
         (

@@ -19,17 +19,8 @@ async fn single_user_with_fault(
     // generation (load-only and unload requests are never faulted).
     let sim = start_sim(faulty_sim(0.01, &["gemma2:2b"], kind, spec)).await;
     let url = sim.url();
-    let mut args = vec![
-        "single-user",
-        "--endpoint",
-        &url,
-        "--model",
-        "gemma2:2b",
-        "--output",
-        output.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let (code, stdout, stderr) = ollabench_binary(&args).await;
+    let args = single_user_args(&url, "gemma2:2b", &output, extra);
+    let (code, stdout, stderr) = ollabench_binary(&arg_refs(&args)).await;
     assert!(!stderr.contains("panicked"), "{stderr}");
     (code, stdout, read_json(&output))
 }

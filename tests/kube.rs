@@ -3,15 +3,18 @@
 //! messages. Each test gives the fake its own log and pid files through the child's
 //! environment, so tests run in parallel without touching the process environment.
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ollabench::exit::UsageError;
+use ollabench::exit::ConfigError;
 use ollabench::kube::{
     discover_load_balancer, discover_load_balancer_with_env, PortForward, PortForwardOptions,
     PortForwardSettings,
 };
+use support::{is_running, process_state};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -135,28 +138,9 @@ fn options(local_port: u16) -> PortForwardOptions {
     }
 }
 
-/// The state letter from `/proc/PID/stat` (R, S, Z, ...), or None once the pid is gone.
-fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name in parentheses may contain spaces; the state follows the last ')'.
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.trim_start().chars().next()
-}
-
-fn is_running(pid: u32) -> bool {
-    matches!(process_state(pid), Some(state) if state != 'Z' && state != 'X')
-}
-
 /// Polls `condition` until it holds; fails the test with `what` after [`DEADLINE`].
-async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_for(what: &str, condition: impl FnMut() -> bool) {
+    support::wait_for(what, DEADLINE, condition).await
 }
 
 /// Waits until every kubectl process is gone: killed and reaped, so not even a zombie.
@@ -200,7 +184,7 @@ fn free_port() -> u16 {
 
 fn assert_usage_error(err: &anyhow::Error) {
     assert!(
-        err.downcast_ref::<UsageError>().is_some(),
+        err.downcast_ref::<ConfigError>().is_some(),
         "expected a usage error (exit code 2): {err:#}"
     );
 }
@@ -596,20 +580,12 @@ fn shutting_down_the_runtime_kills_kubectl() {
 /// Runs the ollabench binary with the fake kubectl and this cluster's environment; returns
 /// (exit code, stdout, stderr).
 async fn ollabench_binary(cluster: &Cluster, args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ollabench"))
-        .args(args)
+    let mut command = support::ollabench_command(args);
+    command
         .arg("--kubectl")
         .arg(fake_kubectl())
-        .env_remove("OLLAMA_HOST")
-        .envs(cluster.env.iter().map(|(key, value)| (key, value)))
-        .output()
-        .await
-        .expect("the binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+        .envs(cluster.env.iter().map(|(key, value)| (key, value)));
+    support::finish(command).await
 }
 
 /// Asserts that the recording server was asked for `/api/version`, the request arriving

@@ -167,6 +167,11 @@ fn client(fake: &Fake) -> OpenAiClient {
     OpenAiClient::new(&fake.url, timeouts(), None).unwrap()
 }
 
+/// A generation against the fake that must succeed.
+async fn generate(fake: &Fake, request: GenerationRequest) -> GenerationRecord {
+    client(fake).generate(&request).await.unwrap()
+}
+
 fn chat(model: &str, max_tokens: u32) -> GenerationRequest {
     let mut request = GenerationRequest::new(model, "Say hello.", max_tokens);
     request.route = Route::Chat;
@@ -314,10 +319,7 @@ async fn llama_cpp_completions_with_timings_only_on_the_last_chunk() {
         ])],
     )])
     .await;
-    let record = client(&fake)
-        .generate(&completion("smollm2", 3))
-        .await
-        .unwrap();
+    let record = generate(&fake, completion("smollm2", 3)).await;
     assert_eq!(record.chunk_offsets.len(), 3);
     assert!(
         record.chunk_token_counts.is_empty(),
@@ -385,7 +387,7 @@ async fn vllm_chat_with_continuous_usage_and_a_batched_chunk() {
         ])],
     )])
     .await;
-    let record = client(&fake).generate(&chat("qwen", 4)).await.unwrap();
+    let record = generate(&fake, chat("qwen", 4)).await;
     assert_eq!(record.chunk_offsets.len(), 3);
     assert_eq!(record.chunk_token_counts, vec![1, 2, 1]);
     assert_eq!(record.output_tokens, 4);
@@ -429,10 +431,7 @@ async fn ollama_v1_completions_zeroed_usage_on_every_chunk() {
         ])],
     )])
     .await;
-    let record = client(&fake)
-        .generate(&completion("smollm2:135m", 3))
-        .await
-        .unwrap();
+    let record = generate(&fake, completion("smollm2:135m", 3)).await;
     assert_eq!(record.chunk_offsets.len(), 3);
     assert!(record.chunk_token_counts.is_empty());
     assert_eq!(record.output_tokens, 3);
@@ -453,7 +452,7 @@ async fn without_usage_content_chunks_are_counted_and_the_record_says_so() {
         ])],
     )])
     .await;
-    let record = client(&fake).generate(&chat("m", 10)).await.unwrap();
+    let record = generate(&fake, chat("m", 10)).await;
     assert_eq!(record.output_tokens, 3);
     assert_eq!(
         record.token_count_source,

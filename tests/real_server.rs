@@ -70,10 +70,12 @@ fn installed() -> Result<Installed, String> {
     }
 }
 
-/// The installation, or `None` (with a loud note) outside CI; in CI a missing install fails.
-fn require_installed() -> Option<Installed> {
+/// The installation, held for this test alone (the tests share two cores), or `None` (with a
+/// loud note) outside CI; in CI a missing install fails.
+async fn require_installed() -> Option<(tokio::sync::MutexGuard<'static, ()>, Installed)> {
+    let serial = SERIAL.lock().await;
     match installed() {
-        Ok(found) => Some(found),
+        Ok(found) => Some((serial, found)),
         Err(why) if std::env::var_os("CI").is_some() => {
             panic!("CI must run the real-server tests, but {why}")
         }
@@ -97,6 +99,14 @@ struct LlamaServer {
 }
 
 impl LlamaServer {
+    /// Starts llama-server serving the SmolLM2 gguf with two slots of 1024 tokens each, and
+    /// `args` after.
+    async fn serving_smollm2(installed: &Installed, args: &[&str]) -> LlamaServer {
+        let gguf = installed.gguf.to_string_lossy();
+        let model = ["-m", &gguf, "-np", "2", "-c", "2048"];
+        LlamaServer::start(installed, &[&model[..], args].concat()).await
+    }
+
     /// Starts llama-server with `args` on a free port and waits for `/health` to answer
     /// 200. A start that fails (e.g. another process took the port) is retried on a new one.
     async fn start(installed: &Installed, args: &[&str]) -> LlamaServer {
@@ -324,18 +334,12 @@ async fn aggregate_rate(
 
 #[tokio::test]
 async fn the_client_measures_a_real_llama_server() {
-    let _serial = SERIAL.lock().await;
-    let Some(installed) = require_installed() else {
+    let Some((_serial, installed)) = require_installed().await else {
         return;
     };
-    let gguf = installed.gguf.to_string_lossy().into_owned();
     // Two threads, one per core. (With one thread this CPU gains nothing from batching two
     // streams; with two, a batch of two amortizes the threads' per-operation hand-offs.)
-    let server = LlamaServer::start(
-        &installed,
-        &["-m", &gguf, "-np", "2", "-c", "2048", "-t", "2"],
-    )
-    .await;
+    let server = LlamaServer::serving_smollm2(&installed, &["-t", "2"]).await;
     let client = OpenAiClient::new(&server.url, timeouts(), None).unwrap();
 
     let kind = client.server_kind().await.unwrap();
@@ -407,8 +411,7 @@ async fn the_client_measures_a_real_llama_server() {
 
 #[tokio::test]
 async fn router_mode_model_loads_are_timed() {
-    let _serial = SERIAL.lock().await;
-    let Some(installed) = require_installed() else {
+    let Some((_serial, installed)) = require_installed().await else {
         return;
     };
     let models_dir = tempfile::tempdir().unwrap();
@@ -448,28 +451,12 @@ async fn router_mode_model_loads_are_timed() {
 
 #[tokio::test]
 async fn the_commands_run_against_a_real_llama_server() {
-    let _serial = SERIAL.lock().await;
-    let Some(installed) = require_installed() else {
+    let Some((_serial, installed)) = require_installed().await else {
         return;
     };
-    let gguf = installed.gguf.to_string_lossy().into_owned();
     let key = "ollabench-test-key-8d1f";
-    let server = LlamaServer::start(
-        &installed,
-        &[
-            "-m",
-            &gguf,
-            "-np",
-            "2",
-            "-c",
-            "2048",
-            "--alias",
-            "smollm2",
-            "--api-key",
-            key,
-        ],
-    )
-    .await;
+    let server =
+        LlamaServer::serving_smollm2(&installed, &["--alias", "smollm2", "--api-key", key]).await;
 
     let test_connection = [
         "test-connection",

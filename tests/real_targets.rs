@@ -7,7 +7,7 @@ mod support;
 
 use std::path::Path;
 
-use ollabench::sim::{Registry, SimConfig};
+use ollabench::sim::{Registry, SimConfig, SimHandle};
 use support::*;
 
 const SCALE: f64 = 0.02;
@@ -29,6 +29,14 @@ fn with_private_registry(preload: &[&str]) -> SimConfig {
         }],
         ..air_gapped(preload)
     }
+}
+
+/// A folder for results, and a simulator that reaches only the private registry and holds no
+/// model yet; with the name of SmolLM2 there.
+async fn empty_private_registry() -> (tempfile::TempDir, SimHandle, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(with_private_registry(&[])).await;
+    (dir, sim, format!("{PRIVATE}/library/{SMOL}"))
 }
 
 /// Runs `command` (its name and own flags) with 20 generation tokens into `output`, then
@@ -148,9 +156,7 @@ async fn an_absent_model_that_cannot_be_pulled_stops_with_the_cause() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_http_registry_needs_insecure_and_then_measures_a_real_download() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(with_private_registry(&[])).await;
-    let model = format!("{PRIVATE}/library/{SMOL}");
+    let (dir, sim, model) = empty_private_registry().await;
     let refused = dir.path().join("no-insecure.json");
     let refused_code = single_user(&sim.url(), &model, &refused, &[]).await;
     let pulled = dir.path().join("insecure.json");
@@ -306,9 +312,7 @@ async fn multi_user_skip_download_measures_loads_on_an_air_gapped_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_user_on_a_private_registry_measures_every_download() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(with_private_registry(&[])).await;
-    let model = format!("{PRIVATE}/library/{SMOL}");
+    let (dir, sim, model) = empty_private_registry().await;
     let output = dir.path().join("private.json");
     let code = multi_user(
         &sim.url(),

@@ -660,34 +660,12 @@ async fn a_report_of_a_real_run_against_the_simulator() {
     let dir = tempfile::tempdir().unwrap();
     let single = dir.path().join("single-user.json");
     let tps = dir.path().join("tokens-per-second.json");
-    let code = support::ollabench(&[
-        "single-user",
-        "--endpoint",
-        &url,
-        "--model",
-        "phi3.5",
-        "--output",
-        single.to_str().unwrap(),
-    ])
-    .await;
-    assert_eq!(code, 0);
-    let code = support::ollabench(&[
-        "tokens-per-second",
-        "--endpoint",
-        &url,
-        "--models",
-        "phi3.5",
-        "--prompt-lengths",
-        "short,long",
-        "--measurement-runs",
-        "2",
-        "--warmup-runs",
-        "0",
-        "--output",
-        tps.to_str().unwrap(),
-    ])
-    .await;
-    assert_eq!(code, 0);
+    for args in [
+        support::single_user_args(&url, "phi3.5", &single, &[]),
+        support::tps_args(&url, "phi3.5", "short,long", "2", &tps, &[]),
+    ] {
+        assert_eq!(support::ollabench(&support::arg_refs(&args)).await, 0);
+    }
     let written = report::write_report(&[dir.path().to_path_buf()], dir.path()).unwrap();
     let html = read(&written.html);
     assert_self_contained(&html);

@@ -70,15 +70,12 @@ async fn single_user_measures_what_the_simulator_models() {
     for (model, _, _, _, tps) in EXPECTED_T4 {
         let sim = start_sim(sim_config(SCALE, &[])).await;
         let output = dir.path().join(format!("{}.json", model.replace(':', "-")));
-        let code = ollabench(&[
-            "single-user",
-            "--endpoint",
+        let code = ollabench(&arg_refs(&single_user_args(
             &sim.url(),
-            "--model",
             model,
-            "--output",
-            output.to_str().unwrap(),
-        ])
+            &output,
+            &[],
+        )))
         .await;
         sim.shutdown().await;
         let result = read_json(&output);
@@ -156,37 +153,15 @@ async fn a_second_pull_says_the_model_was_already_present() {
     let dir = tempfile::tempdir().unwrap();
     let sim = start_sim(sim_config(0.01, &["gemma2:2b"])).await;
     let output = dir.path().join("su.json");
-    let code = ollabench(&[
-        "single-user",
-        "--endpoint",
-        &sim.url(),
-        "--model",
-        "gemma2:2b",
-        "--output",
-        output.to_str().unwrap(),
-    ])
-    .await;
-    assert_eq!(code, 0);
-    assert_eq!(
-        read_json(&output)["Measurements"]["DownloadStatus"],
-        "AlreadyPresent"
-    );
-    let code = ollabench(&[
-        "single-user",
-        "--endpoint",
-        &sim.url(),
-        "--model",
-        "gemma2:2b",
-        "--redownload",
-        "--output",
-        output.to_str().unwrap(),
-    ])
-    .await;
-    assert_eq!(code, 0);
-    assert_eq!(
-        read_json(&output)["Measurements"]["DownloadStatus"],
-        "Success"
-    );
+    // A pull of a present model, then a forced one.
+    for (extra, status) in [
+        (&[][..], "AlreadyPresent"),
+        (&["--redownload"][..], "Success"),
+    ] {
+        let args = single_user_args(&sim.url(), "gemma2:2b", &output, extra);
+        assert_eq!(ollabench(&arg_refs(&args)).await, 0, "{extra:?}");
+        assert_eq!(read_json(&output)["Measurements"]["DownloadStatus"], status);
+    }
 }
 
 #[tokio::test]
@@ -195,16 +170,8 @@ async fn single_user_against_an_unreachable_endpoint_is_refused_before_measuring
     let output = dir.path().join("su.json");
     let port = closed_port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let (code, stdout, stderr) = ollabench_binary(&[
-        "single-user",
-        "--endpoint",
-        &endpoint,
-        "--model",
-        "phi3.5",
-        "--output",
-        output.to_str().unwrap(),
-    ])
-    .await;
+    let args = single_user_args(&endpoint, "phi3.5", &output, &[]);
+    let (code, stdout, stderr) = ollabench_binary(&arg_refs(&args)).await;
     assert_eq!(code, 2, "nothing measured: {stdout}{stderr}");
     assert!(
         stderr.contains(&format!("nothing listens on 127.0.0.1:{port}")),
@@ -225,16 +192,8 @@ async fn single_user_of_a_model_missing_from_the_registry_records_the_pull_error
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("su.json");
     let sim = start_sim(sim_config(0.01, &[])).await;
-    let (code, stdout, _) = ollabench_binary(&[
-        "single-user",
-        "--endpoint",
-        &sim.url(),
-        "--model",
-        "no-such-model:1b",
-        "--output",
-        output.to_str().unwrap(),
-    ])
-    .await;
+    let args = single_user_args(&sim.url(), "no-such-model:1b", &output, &[]);
+    let (code, stdout, _) = ollabench_binary(&arg_refs(&args)).await;
     assert_eq!(code, 1, "{stdout}");
     let result = read_json(&output);
     assert_eq!(result["Status"], "Failed");
@@ -401,24 +360,9 @@ async fn concurrency_raises_the_aggregate_only_when_the_server_has_slots() {
         let mut config = sim_config(0.2, &["gemma2:2b"]);
         config.num_parallel = num_parallel;
         let sim = start_sim(config).await;
-        let code = ollabench(&[
-            "tps",
-            "--endpoint",
-            &sim.url(),
-            "--models",
-            "gemma2:2b",
-            "--prompt-lengths",
-            "short",
-            "--warmup-runs",
-            "0",
-            "--measurement-runs",
-            "3",
-            "--concurrent-requests",
-            "1,3",
-            "--output",
-            output.to_str().unwrap(),
-        ])
-        .await;
+        let flags = ["--concurrent-requests", "1,3"];
+        let args = tps_args(&sim.url(), "gemma2:2b", "short", "3", &output, &flags);
+        let code = ollabench(&arg_refs(&args)).await;
         let result = read_json(&output);
         assert_eq!(code, 0, "{result:#}");
         let levels = result["Concurrency"].as_array().unwrap();

@@ -9,9 +9,10 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::config::defaults;
+use crate::config::simulator_setting;
 pub use crate::config::{normalize_endpoint, parse_duration, ApiKind};
 use crate::config::{TargetOptions, TargetSpec};
-use crate::exit::{Ctx, Outcome, UsageError};
+use crate::exit::{ConfigError, Ctx, Outcome};
 use crate::output::export::{ConsoleOptions, Format};
 use crate::scenario::{single_user, test_connection, tokens_per_second};
 
@@ -75,21 +76,24 @@ pub struct EndpointArgs {
 
 impl EndpointArgs {
     /// The validated target options.
-    pub fn to_options(&self) -> anyhow::Result<TargetOptions> {
+    pub fn to_options(&self) -> Result<TargetOptions, ConfigError> {
         let spec = if let Some(profile) = &self.simulate {
             if self.use_port_forward {
-                return Err(UsageError::err(
-                    "--simulate and --use-port-forward exclude each other: pick one",
-                ));
+                return Err(ConfigError::Conflict {
+                    first: "--simulate",
+                    second: "--use-port-forward",
+                    advice: "pick one",
+                });
             }
-            crate::sim::SimConfig::with_profile(profile).map_err(UsageError::err)?;
+            crate::sim::SimConfig::with_profile(profile).map_err(simulator_setting)?;
             // One default for every command: `run --simulate` and `tps --simulate` of the same
             // node give the same numbers.
             let time_scale = self.time_scale.unwrap_or(defaults::SIMULATOR_TIME_SCALE);
             if !(time_scale.is_finite() && time_scale > 0.0) {
-                return Err(UsageError::err(format!(
-                    "--time-scale must be a positive number, got {time_scale}"
-                )));
+                return Err(ConfigError::NotPositive {
+                    flag: "--time-scale",
+                    value: time_scale,
+                });
             }
             TargetSpec::Simulate {
                 profile: profile.clone(),
@@ -144,11 +148,14 @@ pub struct DownloadArgs {
 
 impl DownloadArgs {
     /// The validated policy.
-    pub fn policy(&self) -> anyhow::Result<crate::scenario::download::DownloadPolicy> {
+    pub fn policy(&self) -> Result<crate::scenario::download::DownloadPolicy, ConfigError> {
         if self.skip_download && self.insecure {
-            return Err(UsageError::err(
-                "--insecure only matters for pulls, and --skip-download never pulls: drop one",
-            ));
+            return Err(ConfigError::Conflict {
+                first: "--insecure",
+                second: "--skip-download",
+                advice: "--insecure only matters for pulls, and --skip-download never pulls; \
+                         drop one",
+            });
         }
         Ok(crate::scenario::download::DownloadPolicy {
             redownload: self.redownload,
@@ -307,7 +314,7 @@ impl TokensPerSecondArgs {
     pub fn to_options(
         &self,
         target: TargetOptions,
-    ) -> anyhow::Result<tokens_per_second::TpsOptions> {
+    ) -> Result<tokens_per_second::TpsOptions, ConfigError> {
         tokens_per_second::TpsOptions::validate(
             target,
             &self.models,

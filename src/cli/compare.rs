@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::compare::{self, render, CompareOptions};
-use crate::exit::{Ctx, Outcome, UsageError};
+use crate::exit::{ConfigError, Ctx, Outcome};
 
 const COMPARE_HELP: &str = "\
 Exit codes:
@@ -145,23 +145,19 @@ impl CompareArgs {
             crate::errln!("warning: skipped {skipped}");
         }
         if comparison.baseline_unusable {
-            return Err(UsageError::err(
-                "--baseline: no usable result file in it (see the errors above)",
-            ));
+            return Err(ConfigError::NoUsableBaseline.into());
         }
         if !comparison.has_runs() {
-            return Err(UsageError::err(
-                "no usable result file to compare (see the errors above); give ollabench or \
-                 PowerShell-suite result files, or folders holding them",
-            ));
+            return Err(ConfigError::NoUsableRuns.into());
         }
 
         if let Some(path) = &self.output {
             crate::results::write_json_atomic(path, &comparison).map_err(|err| {
-                UsageError::err(format!(
-                    "--output {}: cannot write the report: {err:#}",
-                    path.display()
-                ))
+                ConfigError::WriteFailed {
+                    flag: "--output",
+                    path: path.clone(),
+                    reason: format!("{err:#}"),
+                }
             })?;
         }
 
@@ -200,10 +196,7 @@ impl CompareArgs {
             return Ok(Outcome::Success);
         };
         if gate.compared == 0 {
-            return Err(UsageError::err(
-                "--fail-on-regression needs something to compare: give --baseline FILE, or at \
-                 least two runs of the same kind and configuration",
-            ));
+            return Err(ConfigError::NothingToCompare.into());
         }
         if gate.passed {
             return Ok(Outcome::Success);

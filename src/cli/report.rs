@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::exit::{Ctx, Outcome, UsageError};
+use crate::exit::{ConfigError, Ctx, Outcome};
 use crate::report::{self, ReportOptions};
 
 /// Flags of `ollabench report`.
@@ -26,10 +26,12 @@ impl ReportArgs {
     pub async fn execute(self, _ctx: &Ctx) -> anyhow::Result<Outcome> {
         if let Some(baseline) = &self.baseline {
             if !baseline.is_file() {
-                return Err(UsageError::err(format!(
-                    "--baseline {}: no such file; name one of the result files given",
-                    baseline.display()
-                )));
+                return Err(ConfigError::MissingFile {
+                    flag: "--baseline",
+                    path: baseline.clone(),
+                    advice: "name one of the result files given",
+                }
+                .into());
             }
         }
         // Several inputs make a report of their own: it never replaces the report of the

@@ -2,7 +2,8 @@
 
 use clap::Args;
 
-use crate::exit::{Ctx, Outcome, UsageError};
+use crate::config::simulator_setting;
+use crate::exit::{ConfigError, Ctx, Outcome};
 use crate::sim::{self, FaultRule, Faults, KeepAlive, Registry, SimConfig};
 
 const SIM_HELP: &str = "\
@@ -100,8 +101,8 @@ pub struct SimArgs {
 
 impl SimArgs {
     /// The validated simulator configuration.
-    pub fn to_config(&self) -> anyhow::Result<SimConfig> {
-        let mut config = SimConfig::with_profile(&self.profile).map_err(UsageError::err)?;
+    pub fn to_config(&self) -> Result<SimConfig, ConfigError> {
+        let mut config = SimConfig::with_profile(&self.profile).map_err(simulator_setting)?;
         config.time_scale = self.time_scale;
         config.num_parallel = self.num_parallel;
         config.max_loaded_models = self.max_loaded_models;
@@ -113,13 +114,14 @@ impl SimArgs {
             .map(|name| name.trim().to_string())
             .filter(|name| !name.is_empty())
             .collect();
-        config.keep_alive = KeepAlive::parse(&self.keep_alive).map_err(|why| {
-            UsageError::err(format!(
-                "invalid --keep-alive '{}': {why}; write a duration such as 5m or 30s, a number \
-                 of seconds, or -1 for forever",
-                self.keep_alive
-            ))
-        })?;
+        config.keep_alive =
+            KeepAlive::parse(&self.keep_alive).map_err(|reason| ConfigError::Unparsable {
+                flag: "--keep-alive",
+                value: self.keep_alive.clone(),
+                reason,
+                expected: "write a duration such as 5m or 30s, a number of seconds, or -1 for \
+                           forever",
+            })?;
         let mut rules = Vec::new();
         for (kind, specs) in [
             ("status", &self.fault_status),
@@ -129,7 +131,7 @@ impl SimArgs {
             ("malformed", &self.fault_malformed),
         ] {
             for spec in specs {
-                rules.push(FaultRule::parse(kind, spec).map_err(UsageError::err)?);
+                rules.push(FaultRule::parse(kind, spec).map_err(ConfigError::FaultRule)?);
             }
         }
         config.faults = Faults { rules };
@@ -137,22 +139,14 @@ impl SimArgs {
             .registry
             .iter()
             .map(|spec| {
-                Registry::parse(spec).map_err(|why| UsageError::err(format!("--registry: {why}")))
+                Registry::parse(spec).map_err(|reason| ConfigError::Rejected {
+                    flag: "--registry",
+                    reason,
+                })
             })
             .collect::<Result<_, _>>()?;
         config.air_gapped = self.air_gapped;
-        config.validate().map_err(|why| {
-            UsageError::err(match why {
-                why if why.starts_with("invalid time scale") => {
-                    format!("--time-scale: {why}")
-                }
-                why => why
-                    .replace("num_parallel", "--num-parallel")
-                    .replace("max_loaded_models", "--max-loaded-models")
-                    .replace("max_queue", "--max-queue")
-                    .replace("cannot preload", "--preload: cannot preload"),
-            })
-        })?;
+        config.validate().map_err(simulator_setting)?;
         Ok(config)
     }
 
@@ -202,7 +196,7 @@ mod tests {
         argv.extend_from_slice(line);
         let cli = Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{e}"))?;
         match cli.command {
-            crate::cli::Command::Sim(args) => args.to_config(),
+            crate::cli::Command::Sim(args) => Ok(args.to_config()?),
             _ => anyhow::bail!("not the sim command"),
         }
     }
@@ -279,7 +273,7 @@ mod tests {
         ] {
             let err = parse(&line).unwrap_err();
             assert!(
-                err.downcast_ref::<UsageError>().is_some(),
+                err.downcast_ref::<ConfigError>().is_some(),
                 "{line:?} should be a usage error: {err}"
             );
             assert!(err.to_string().contains(expected), "{line:?}: {err}");

@@ -13,6 +13,18 @@ pub use download::DownloadPolicy;
 pub use single_user::SingleUserOptions;
 pub use suite::{Scenario, SuiteOptions};
 pub use target::{
-    normalize_endpoint, parse_duration, ApiKind, TargetOptions, TargetSpec, DEFAULT_ENDPOINT,
+    normalize_endpoint, parse_duration, simulator_setting, ApiKind, DurationError, TargetOptions,
+    TargetSpec, DEFAULT_ENDPOINT,
 };
 pub use tokens_per_second::TpsOptions;
+
+/// Each item once, in the order first given: list flags may name a value twice.
+fn first_of_each<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut unique = Vec::new();
+    for item in items {
+        if !unique.contains(&item) {
+            unique.push(item);
+        }
+    }
+    unique
+}

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::config::{DownloadPolicy, TargetOptions};
-use crate::exit::UsageError;
+use crate::exit::ConfigError;
 
 /// One scenario of the reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +35,8 @@ impl Scenario {
 }
 
 /// Parses scenario names in the reference's spelling or kebab-case; `AllScenarios` expands.
-pub fn parse_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
-    let mut scenarios = Vec::new();
+pub fn parse_scenarios(names: &[String]) -> Result<Vec<Scenario>, ConfigError> {
+    let mut named = Vec::new();
     for raw in names.iter().filter(|n| !n.trim().is_empty()) {
         let key: String = raw
             .chars()
@@ -55,24 +55,25 @@ pub fn parse_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
             other => match other.strip_prefix("multiuser").map(str::parse::<u32>) {
                 Some(Ok(users)) if users > 0 => vec![Scenario::MultiUser(users)],
                 _ => {
-                    return Err(UsageError::err(format!(
-                        "unknown scenario '{raw}': use SingleUser, TokensPerSecond, MultiUser3, \
-                         MultiUser5 or AllScenarios (or single-user, tokens-per-second, \
-                         multi-user-3, multi-user-5, all-scenarios)"
-                    )))
+                    return Err(ConfigError::Unknown {
+                        what: "scenario",
+                        value: raw.to_string(),
+                        expected: "SingleUser, TokensPerSecond, MultiUser3, MultiUser5 or \
+                                   AllScenarios (or single-user, tokens-per-second, \
+                                   multi-user-3, multi-user-5, all-scenarios)"
+                            .into(),
+                    })
                 }
             },
         };
-        for scenario in parsed {
-            if !scenarios.contains(&scenario) {
-                scenarios.push(scenario);
-            }
-        }
+        named.extend(parsed);
     }
+    let scenarios = super::first_of_each(named);
     if scenarios.is_empty() {
-        return Err(UsageError::err(
-            "--scenario is empty: use e.g. all-scenarios",
-        ));
+        return Err(ConfigError::Empty {
+            flag: "--scenario",
+            advice: "use e.g. all-scenarios",
+        });
     }
     Ok(scenarios)
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use crate::backend::Timeouts;
-use crate::exit::UsageError;
+use crate::exit::ConfigError;
 use crate::kube::PortForwardOptions;
+use crate::sim::{Setting, SettingError};
 
 /// Which HTTP API the server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -87,12 +88,10 @@ impl TargetOptions {
 }
 
 /// Accepts `http://host:port`, `https://...` and Ollama's `host:port` / `host` forms.
-pub fn normalize_endpoint(raw: &str) -> anyhow::Result<String> {
+pub fn normalize_endpoint(raw: &str) -> Result<String, ConfigError> {
     let trimmed = raw.trim().trim_end_matches('/');
     if trimmed.is_empty() {
-        return Err(UsageError::err(
-            "the endpoint is empty: give a URL such as http://localhost:11434",
-        ));
+        return Err(ConfigError::EmptyEndpoint);
     }
     let lower = trimmed.to_ascii_lowercase();
     if !trimmed.contains("://") {
@@ -102,10 +101,10 @@ pub fn normalize_endpoint(raw: &str) -> anyhow::Result<String> {
                     || rest.starts_with('/')
                 {
                     let host = rest.trim_start_matches([':', '/']);
-                    return Err(UsageError::err(format!(
-                        "the endpoint '{raw}' has a malformed scheme: did you mean \
-                         {scheme}://{host}?"
-                    )));
+                    return Err(ConfigError::MalformedEndpoint {
+                        raw: raw.to_string(),
+                        suggestion: format!("{scheme}://{host}"),
+                    });
                 }
             }
         }
@@ -119,22 +118,61 @@ pub fn normalize_endpoint(raw: &str) -> anyhow::Result<String> {
     } else {
         format!("http://{trimmed}:11434")
     };
-    let url = reqwest::Url::parse(&with_scheme).map_err(|err| {
-        UsageError::err(format!(
-            "the endpoint '{raw}' is not a URL ({err}): give one such as http://localhost:11434"
-        ))
+    let url = reqwest::Url::parse(&with_scheme).map_err(|err| ConfigError::NotAUrl {
+        raw: raw.to_string(),
+        reason: err.to_string(),
     })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(UsageError::err(format!(
-            "the endpoint '{raw}' uses the scheme '{}': use http or https",
-            url.scheme()
-        )));
+        return Err(ConfigError::UnsupportedScheme {
+            raw: raw.to_string(),
+            scheme: url.scheme().to_string(),
+        });
     }
     Ok(with_scheme)
 }
 
+/// The simulator's refusal of a setting, named by the flag that sets it.
+pub fn simulator_setting(err: SettingError) -> ConfigError {
+    match err {
+        SettingError::UnknownProfile { profile } => ConfigError::Unknown {
+            what: "simulator profile",
+            value: profile,
+            expected: format!("one of {}", crate::sim::PROFILES.join(", ")),
+        },
+        SettingError::Zero { setting } => ConfigError::TooSmall {
+            flag: match setting {
+                Setting::NumParallel => "--num-parallel",
+                Setting::MaxLoadedModels => "--max-loaded-models",
+                Setting::MaxQueue => "--max-queue",
+                Setting::NumCtx => "num_ctx",
+            },
+            minimum: 1,
+            reason: None,
+        },
+        SettingError::TimeScale(_) => ConfigError::Rejected {
+            flag: "--time-scale",
+            reason: err.to_string(),
+        },
+        SettingError::UnknownModel { .. } => ConfigError::Rejected {
+            flag: "--preload",
+            reason: err.to_string(),
+        },
+    }
+}
+
+/// Why a duration flag's value is not a duration (clap names the flag in front of it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("'{0}' is not a duration: write e.g. 500ms, 30s, 5m or 1h")]
+    NotANumber(String),
+    #[error("unknown unit '{unit}' in '{raw}': use ms, s, m or h")]
+    UnknownUnit { unit: String, raw: String },
+    #[error("'{0}' must be a positive duration")]
+    NotPositive(String),
+}
+
 /// Parses `250ms`, `10s`, `5m`, `1h`, or a plain number of seconds.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+pub fn parse_duration(raw: &str) -> Result<Duration, DurationError> {
     let raw = raw.trim();
     let (number, unit) = match raw.find(|c: char| c.is_ascii_alphabetic()) {
         Some(index) => raw.split_at(index),
@@ -143,20 +181,21 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let value: f64 = number
         .trim()
         .parse()
-        .map_err(|_| format!("'{raw}' is not a duration: write e.g. 500ms, 30s, 5m or 1h"))?;
+        .map_err(|_| DurationError::NotANumber(raw.to_string()))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
         _ => {
-            return Err(format!(
-                "unknown unit '{unit}' in '{raw}': use ms, s, m or h"
-            ))
+            return Err(DurationError::UnknownUnit {
+                unit: unit.to_string(),
+                raw: raw.to_string(),
+            })
         }
     };
     if !(seconds.is_finite() && seconds > 0.0) {
-        return Err(format!("'{raw}' must be a positive duration"));
+        return Err(DurationError::NotPositive(raw.to_string()));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -166,19 +205,16 @@ mod tests {
     use super::*;
     #[test]
     fn endpoints_are_normalized_like_ollama_does() {
-        assert_eq!(
-            normalize_endpoint("localhost:11434").unwrap(),
-            "http://localhost:11434"
-        );
-        assert_eq!(
-            normalize_endpoint("10.0.0.5").unwrap(),
-            "http://10.0.0.5:11434"
-        );
-        assert_eq!(normalize_endpoint("http://h:1/").unwrap(), "http://h:1");
-        assert_eq!(
-            normalize_endpoint(":8080").unwrap(),
-            "http://127.0.0.1:8080"
-        );
+        for (given, url) in [
+            ("localhost:11434", "http://localhost:11434"),
+            ("10.0.0.5", "http://10.0.0.5:11434"),
+            ("http://h:1/", "http://h:1"),
+            (":8080", "http://127.0.0.1:8080"),
+            // A host that starts with http is a host.
+            ("httpbin:8080", "http://httpbin:8080"),
+        ] {
+            assert_eq!(normalize_endpoint(given).unwrap(), url, "{given}");
+        }
         assert!(normalize_endpoint("ftp://x").is_err());
         let typo = normalize_endpoint("http//localhost:11500").unwrap_err();
         assert!(
@@ -188,11 +224,6 @@ mod tests {
         );
         assert!(normalize_endpoint("https:/h:1").is_err());
         assert!(normalize_endpoint("http:localhost").is_err());
-        assert_eq!(
-            normalize_endpoint("httpbin:8080").unwrap(),
-            "http://httpbin:8080",
-            "a host that starts with http is a host"
-        );
         assert!(normalize_endpoint("  ").is_err());
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::Route;
 use crate::config::TargetOptions;
-use crate::exit::UsageError;
+use crate::exit::ConfigError;
 use crate::prompts::{read_prompts_file, Prompt, PromptLength};
 
 /// The most requests one batch may keep in flight.
@@ -46,55 +46,64 @@ impl TpsOptions {
         concurrent_requests: &[u32],
         output: PathBuf,
         alternate_route: bool,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, ConfigError> {
         let unique_models = unique_models(models)?;
         let prompts = match prompts_file {
             Some(path) => read_prompts_file(path)?,
             None => {
-                let mut lengths = Vec::new();
-                for raw in prompt_lengths.iter().filter(|p| !p.trim().is_empty()) {
-                    let length = PromptLength::parse(raw).ok_or_else(|| {
-                        UsageError::err(format!(
-                            "unknown prompt length '{raw}': use short, medium, long or very-long"
-                        ))
-                    })?;
-                    if !lengths.contains(&length) {
-                        lengths.push(length);
-                    }
-                }
+                let lengths = prompt_lengths
+                    .iter()
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|raw| {
+                        PromptLength::parse(raw).ok_or_else(|| ConfigError::Unknown {
+                            what: "prompt length",
+                            value: raw.to_string(),
+                            expected: "short, medium, long or very-long".into(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let lengths = super::first_of_each(lengths);
                 if lengths.is_empty() {
-                    return Err(UsageError::err(
-                        "--prompt-lengths is empty: use e.g. short,medium,long",
-                    ));
+                    return Err(ConfigError::Empty {
+                        flag: "--prompt-lengths",
+                        advice: "use e.g. short,medium,long",
+                    });
                 }
                 lengths.into_iter().map(Prompt::builtin).collect()
             }
         };
         if generation_tokens < 2 {
-            return Err(UsageError::err(
-                "--generation-tokens must be at least 2: tok/s needs tokens after the first",
-            ));
+            return Err(ConfigError::TooSmall {
+                flag: "--generation-tokens",
+                minimum: 2,
+                reason: Some("tok/s needs tokens after the first"),
+            });
         }
         if measurement_runs > MAX_RUNS || warmup_runs > MAX_RUNS {
-            return Err(UsageError::err(format!(
-                "--measurement-runs and --warmup-runs go up to {MAX_RUNS}; for longer runs use \
-                 several runs and `ollabench compare`"
-            )));
+            return Err(ConfigError::TooLarge {
+                flags: "--measurement-runs and --warmup-runs",
+                limit: MAX_RUNS.into(),
+                advice: "for longer runs use several runs and `ollabench compare`",
+            });
         }
         if measurement_runs == 0 {
-            return Err(UsageError::err("--measurement-runs must be at least 1"));
+            return Err(ConfigError::TooSmall {
+                flag: "--measurement-runs",
+                minimum: 1,
+                reason: None,
+            });
         }
-        let mut levels = Vec::new();
-        for &level in concurrent_requests {
-            if level == 0 || level > MAX_CONCURRENCY {
-                return Err(UsageError::err(format!(
-                    "--concurrent-requests {level} is out of range: use 1 to {MAX_CONCURRENCY}"
-                )));
-            }
-            if !levels.contains(&level) {
-                levels.push(level);
-            }
+        if let Some(level) = concurrent_requests
+            .iter()
+            .find(|&&level| level == 0 || level > MAX_CONCURRENCY)
+        {
+            return Err(ConfigError::OutOfRange {
+                flag: "--concurrent-requests",
+                value: level.to_string(),
+                expected: format!("1 to {MAX_CONCURRENCY}"),
+            });
         }
+        let mut levels = super::first_of_each(concurrent_requests.iter().copied());
         if levels.is_empty() {
             levels.push(1);
         }
@@ -144,7 +153,7 @@ impl TpsOptions {
         target: TargetOptions,
         models: &[String],
         output: PathBuf,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, ConfigError> {
         use crate::config::defaults;
         Ok(TpsOptions {
             target,
@@ -165,17 +174,18 @@ impl TpsOptions {
 }
 
 /// The models named, trimmed, each once, in order; none is an error.
-fn unique_models(models: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut unique: Vec<String> = Vec::new();
-    for model in models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
-        if !unique.iter().any(|known| known == model) {
-            unique.push(model.to_string());
-        }
-    }
+fn unique_models(models: &[String]) -> Result<Vec<String>, ConfigError> {
+    let unique = super::first_of_each(
+        models
+            .iter()
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty()),
+    );
     if unique.is_empty() {
-        return Err(UsageError::err(
-            "--models is empty: name at least one model, e.g. --models llama3.1:8b",
-        ));
+        return Err(ConfigError::Empty {
+            flag: "--models",
+            advice: "name at least one model, e.g. --models llama3.1:8b",
+        });
     }
     Ok(unique)
 }

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{command_line, hint_for, last_lines, KubectlFailure};
-use crate::exit::UsageError;
+use crate::exit::ConfigError;
 
 /// How to start `kubectl port-forward`.
 #[derive(Debug, Clone)]
@@ -397,15 +397,17 @@ impl Launcher {
                 "interrupted while waiting for `{}` to start forwarding",
                 self.command_line(self.options.local_port)
             ),
-            LaunchError::NotInstalled(err) => UsageError::err(format!(
-                "cannot run kubectl `{program}`: {err}\nhint: install kubectl \
-                 (https://kubernetes.io/docs/tasks/tools/) or name it with --kubectl PATH"
-            )),
+            LaunchError::NotInstalled(error) => anyhow::Error::new(ConfigError::KubectlMissing {
+                program: program.to_string(),
+                error,
+            }),
             LaunchError::Spawn(err) => anyhow::anyhow!(
                 "cannot run kubectl `{program}`: {err}\nhint: --kubectl must name an \
                  executable kubectl"
             ),
-            LaunchError::Exited(failure) => UsageError::err(failure.to_string()),
+            LaunchError::Exited(failure) => {
+                anyhow::Error::new(ConfigError::Kubectl(failure.to_string()))
+            }
             LaunchError::NotReady(failure) => anyhow::Error::new(failure),
         }
     }

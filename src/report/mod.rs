@@ -16,7 +16,7 @@ pub mod verdicts;
 
 use std::path::{Path, PathBuf};
 
-use crate::exit::UsageError;
+use crate::exit::ConfigError;
 pub use load::FileProblem;
 
 /// The HTML report's file name.
@@ -59,16 +59,11 @@ pub fn write_report_with(
 ) -> anyhow::Result<ReportPaths> {
     let loaded = load::load(inputs);
     if loaded.files.is_empty() {
-        let mut message = String::from("no usable result file");
-        let given: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-        message.push_str(&format!(" in {}", given.join(", ")));
-        for problem in &loaded.problems {
-            message.push_str(&format!("\n  {problem}"));
+        return Err(ConfigError::NoUsableInput {
+            inputs: inputs.to_vec(),
+            problems: loaded.problems.iter().map(|p| p.to_string()).collect(),
         }
-        message.push_str(
-            "\nGive result files written by ollabench (or the PowerShell suite), or a folder holding them.",
-        );
-        return Err(UsageError::err(message));
+        .into());
     }
     let doc = document::build(&loaded.files, &loaded.problems, options.baseline.as_deref());
     let generated = chrono::Local::now()

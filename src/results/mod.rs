@@ -187,16 +187,6 @@ pub fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
-impl From<RunStatus> for crate::exit::Outcome {
-    fn from(status: RunStatus) -> Self {
-        match status {
-            RunStatus::Success => crate::exit::Outcome::Success,
-            RunStatus::Failed => crate::exit::Outcome::Failed,
-            RunStatus::Interrupted => crate::exit::Outcome::Interrupted,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

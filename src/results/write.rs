@@ -9,7 +9,32 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
-use crate::exit::UsageError;
+/// An output path that cannot take the file, found before anything is measured. Exit code 2
+/// (see `exit::error_code`); each message names the flag and the path, and quotes the I/O
+/// error itself (a field, not a source, so that `{:#}` does not say it twice).
+#[derive(Debug, thiserror::Error)]
+pub enum Unwritable {
+    #[error("{what} {} is a folder: give a file name", .path.display())]
+    IsAFolder { what: String, path: PathBuf },
+    /// A file stands where a folder of the path should be.
+    #[error("cannot write {what} {}: {} is a file, not a folder", .path.display(), .file.display())]
+    UnderAFile {
+        what: String,
+        path: PathBuf,
+        file: PathBuf,
+    },
+    /// The nearest existing folder refuses new files (permissions, a read-only disk).
+    #[error(
+        "cannot write {what} {}: {} does not take new files ({error}); choose another path",
+        .path.display(), .folder.display()
+    )]
+    Refused {
+        what: String,
+        path: PathBuf,
+        folder: PathBuf,
+        error: std::io::Error,
+    },
+}
 
 /// Writes `contents` to `path` through a temp file in the same folder and a rename, so that a
 /// reader never sees half a file. The file gets the permissions an ordinary `create` would
@@ -45,29 +70,29 @@ fn folder_of(path: &Path) -> PathBuf {
 
 /// Checks, before anything is measured, that a file can be written at `path`: the path is not
 /// a folder, and its folder (or the nearest existing folder above it, which will be created
-/// under it) takes a new file. The error is a usage error naming the path.
-pub fn check_writable(path: &Path, what: &str) -> anyhow::Result<()> {
+/// under it) takes a new file. The error names `what` (the flag) and the path.
+pub fn check_writable(path: &Path, what: &str) -> Result<(), Unwritable> {
     if path.is_dir() {
-        return Err(UsageError::err(format!(
-            "{what} {} is a folder: give a file name",
-            path.display()
-        )));
+        return Err(Unwritable::IsAFolder {
+            what: what.to_string(),
+            path: path.to_path_buf(),
+        });
     }
     check_folder_writable(&folder_of(path), what, path)
 }
 
 /// Like [`check_writable`], for a folder that files will be written into.
-pub fn check_folder_writable(folder: &Path, what: &str, shown: &Path) -> anyhow::Result<()> {
+pub fn check_folder_writable(folder: &Path, what: &str, shown: &Path) -> Result<(), Unwritable> {
     let mut existing = folder.to_path_buf();
     loop {
         match std::fs::metadata(&existing) {
             Ok(meta) if meta.is_dir() => break,
             Ok(_) => {
-                return Err(UsageError::err(format!(
-                    "cannot write {what} {}: {} is a file, not a folder",
-                    shown.display(),
-                    existing.display()
-                )))
+                return Err(Unwritable::UnderAFile {
+                    what: what.to_string(),
+                    path: shown.to_path_buf(),
+                    file: existing,
+                })
             }
             Err(_) => match existing.parent() {
                 Some(parent) if !parent.as_os_str().is_empty() => existing = parent.to_path_buf(),
@@ -82,12 +107,11 @@ pub fn check_folder_writable(folder: &Path, what: &str, shown: &Path) -> anyhow:
         .prefix(".ollabench-check-")
         .tempfile_in(&existing)
         .map(drop)
-        .map_err(|err| {
-            UsageError::err(format!(
-                "cannot write {what} {}: {} does not take new files ({err}); choose another path",
-                shown.display(),
-                existing.display()
-            ))
+        .map_err(|error| Unwritable::Refused {
+            what: what.to_string(),
+            path: shown.to_path_buf(),
+            folder: existing,
+            error,
         })
 }
 
@@ -156,7 +180,7 @@ mod tests {
         let file = dir.path().join("plain.txt");
         std::fs::write(&file, "x").unwrap();
         let err = check_writable(&file.join("out.json"), "--output").unwrap_err();
-        assert!(err.downcast_ref::<UsageError>().is_some());
+        assert!(matches!(err, Unwritable::UnderAFile { .. }), "{err}");
         assert!(err.to_string().contains("is a file"), "{err}");
         assert!(check_writable(dir.path(), "--output").is_err());
         assert!(check_writable(&dir.path().join("new/sub/out.json"), "--output").is_ok());

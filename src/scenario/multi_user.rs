@@ -12,7 +12,7 @@ use crate::analysis::scaling;
 use crate::backend::ollama::{LocalModel, OllamaClient};
 use crate::backend::{GenerationRequest, RequestError};
 use crate::engine::{self, Plan};
-use crate::exit::{Ctx, Outcome, UsageError};
+use crate::exit::{ConfigError, Ctx, Outcome};
 use crate::output::export::{number, ConsoleOptions, Rows};
 use crate::prompts::PromptLength;
 use crate::results::multi_user::{
@@ -50,11 +50,13 @@ impl MultiUserOptions {
         baseline_file: Option<&std::path::Path>,
         generation_tokens: u32,
         download: DownloadPolicy,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, ConfigError> {
         if concurrent_users == 0 || concurrent_users > 1000 {
-            return Err(UsageError::err(format!(
-                "--concurrent-users {concurrent_users} is out of range: use 1 to 1000"
-            )));
+            return Err(ConfigError::OutOfRange {
+                flag: "--concurrent-users",
+                value: concurrent_users.to_string(),
+                expected: "1 to 1000".into(),
+            });
         }
         let models: Vec<String> = models
             .iter()
@@ -62,12 +64,17 @@ impl MultiUserOptions {
             .filter(|m| !m.is_empty())
             .collect();
         if models.is_empty() {
-            return Err(UsageError::err(
-                "--models is empty: name at least one model",
-            ));
+            return Err(ConfigError::Empty {
+                flag: "--models",
+                advice: "name at least one model",
+            });
         }
         if generation_tokens < 2 {
-            return Err(UsageError::err("--generation-tokens must be at least 2"));
+            return Err(ConfigError::TooSmall {
+                flag: "--generation-tokens",
+                minimum: 2,
+                reason: None,
+            });
         }
         let baseline = match baseline_file {
             Some(path) => Some(read_baseline(path)?),
@@ -93,10 +100,12 @@ impl MultiUserOptions {
 /// its download and load were measured) or a one-user multi-user file
 /// (`Summary.OverallDurationSeconds`), through `compare`'s reader of result files, so that
 /// files written by the PowerShell suite work too.
-pub fn read_baseline(path: &std::path::Path) -> anyhow::Result<(f64, String)> {
+pub fn read_baseline(path: &std::path::Path) -> Result<(f64, String), ConfigError> {
     use crate::results::comparison::Kind;
-    let runs = crate::results::runs::load_file(path)
-        .map_err(|err| UsageError::err(format!("the baseline is unusable: {}", err.error())))?;
+    let runs =
+        crate::results::runs::load_file(path).map_err(|err| ConfigError::UnusableBaseline {
+            reason: err.error().to_string(),
+        })?;
     for run in &runs {
         match run.kind {
             Kind::SingleUser => {
@@ -115,11 +124,9 @@ pub fn read_baseline(path: &std::path::Path) -> anyhow::Result<(f64, String)> {
             _ => {}
         }
     }
-    Err(UsageError::err(format!(
-        "the baseline {} has neither a measured Measurements.TotalTimeSeconds (a single-user \
-         file whose download and load succeeded) nor a one-user Summary.OverallDurationSeconds",
-        path.display()
-    )))
+    Err(ConfigError::BaselineWithoutTime {
+        path: path.to_path_buf(),
+    })
 }
 
 /// Connects, measures, writes the result file and prints a summary.

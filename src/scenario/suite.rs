@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::exit::{Ctx, Outcome, UsageError};
+use crate::exit::{ConfigError, Ctx, Outcome};
 use crate::output::events::Events;
 use crate::results::RunStatus;
 use crate::scenario::multi_user::MultiUserOptions;
@@ -26,15 +26,13 @@ pub struct ScenarioOutcome {
 }
 
 /// Creates `results-YYYYMMDD-HHMMSS` (with a suffix if it exists) below `parent`.
-pub fn create_results_folder(parent: &Path) -> anyhow::Result<PathBuf> {
+pub fn create_results_folder(parent: &Path) -> Result<PathBuf, ConfigError> {
     let stamp = chrono::Local::now()
         .format("results-%Y%m%d-%H%M%S")
         .to_string();
-    std::fs::create_dir_all(parent).map_err(|err| {
-        UsageError::err(format!(
-            "cannot create the results folder {}: {err}",
-            parent.display()
-        ))
+    std::fs::create_dir_all(parent).map_err(|error| ConfigError::ResultsFolder {
+        path: parent.to_path_buf(),
+        error,
     })?;
     for attempt in 1..100 {
         let name = if attempt == 1 {
@@ -46,18 +44,18 @@ pub fn create_results_folder(parent: &Path) -> anyhow::Result<PathBuf> {
         match std::fs::create_dir(&folder) {
             Ok(()) => return Ok(folder),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(err) => {
-                return Err(UsageError::err(format!(
-                    "cannot create {}: {err}",
-                    folder.display()
-                )))
+            Err(error) => {
+                return Err(ConfigError::ResultsFolder {
+                    path: folder,
+                    error,
+                })
             }
         }
     }
-    Err(UsageError::err(format!(
-        "too many results folders named {stamp}* in {}",
-        parent.display()
-    )))
+    Err(ConfigError::TooManyResultsFolders {
+        stamp,
+        parent: parent.to_path_buf(),
+    })
 }
 
 /// Runs the scenarios and prints the summary. `folder_out` receives the results folder once it
@@ -87,7 +85,7 @@ pub async fn run(
             if let Some(target) = shared {
                 target.close().await;
             }
-            return Err(err);
+            return Err(err.into());
         }
     };
     crate::outln!("Results folder: {}", folder.display());
@@ -194,9 +192,11 @@ fn validate_scenarios(options: &SuiteOptions) -> anyhow::Result<()> {
             }
             Scenario::SingleUser => {
                 if options.model.trim().is_empty() {
-                    return Err(crate::exit::UsageError::err(
-                        "--model is empty: name the model single-user measures",
-                    ));
+                    return Err(ConfigError::Empty {
+                        flag: "--model",
+                        advice: "name the model single-user measures",
+                    }
+                    .into());
                 }
             }
         }
@@ -205,11 +205,11 @@ fn validate_scenarios(options: &SuiteOptions) -> anyhow::Result<()> {
 }
 
 fn tps_options(options: &SuiteOptions, file: &Path) -> anyhow::Result<TpsOptions> {
-    TpsOptions::defaults(
+    Ok(TpsOptions::defaults(
         options.target.clone(),
         &options.tps_models,
         file.to_path_buf(),
-    )
+    )?)
 }
 
 /// Runs one scenario; returns its status, a one-line headline and (single-user) its total time.

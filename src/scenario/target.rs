@@ -6,7 +6,7 @@ use crate::backend::openai::OpenAiClient;
 use crate::backend::Backend;
 use crate::backend::{RequestError, TimeoutPhase};
 use crate::exit::Unreachable;
-use crate::exit::{Ctx, UsageError};
+use crate::exit::{ConfigError, Ctx};
 use crate::kube::{self, PortForward};
 use crate::scenario::cancellable;
 use crate::sim::{self, SimConfig, SimHandle};
@@ -46,7 +46,8 @@ impl Target {
                 time_scale,
                 preload,
             } => {
-                let mut config = SimConfig::with_profile(profile).map_err(UsageError::err)?;
+                let mut config =
+                    SimConfig::with_profile(profile).map_err(crate::config::simulator_setting)?;
                 config.time_scale = *time_scale;
                 config.preload = preload.clone();
                 let handle = sim::spawn(config, "127.0.0.1:0").await?;
@@ -139,13 +140,12 @@ impl Target {
     }
 
     /// The Ollama client, or a clear error naming what the OpenAI API cannot do.
-    pub fn ollama(&self, what: &str) -> anyhow::Result<&OllamaClient> {
-        self.backend.as_ollama().ok_or_else(|| {
-            UsageError::err(format!(
-                "{what} needs Ollama's native API: OpenAI-compatible servers have no pull, \
-                 load or unload endpoints. Use --api ollama against an Ollama server."
-            ))
-        })
+    pub fn ollama(&self, what: &str) -> Result<&OllamaClient, ConfigError> {
+        self.backend
+            .as_ollama()
+            .ok_or_else(|| ConfigError::NeedsOllamaApi {
+                what: what.to_string(),
+            })
     }
 }
 

@@ -95,14 +95,7 @@ async fn check_ollama(client: &OllamaClient, options: &TargetOptions) -> Outcome
             Err(err) => crate::outln!("⚠️  A latency probe failed: {err}"),
         }
     }
-    let min = round_trips.iter().min().copied().unwrap_or_default();
-    let average = round_trips.iter().sum::<Duration>() / round_trips.len().max(1) as u32;
-    crate::outln!(
-        "✅ Round trip (GET /api/version, {} probes): min {:.1} ms, average {:.1} ms",
-        round_trips.len(),
-        min.as_secs_f64() * 1000.0,
-        average.as_secs_f64() * 1000.0
-    );
+    print_round_trips("GET /api/version", &round_trips);
 
     let mut healthy = true;
     match client.tags().await {
@@ -205,14 +198,7 @@ pub async fn check_openai(target: &Target) -> Outcome {
         },
         Err(err) => crate::outln!("⚠️  Could not tell which server this is: {err}"),
     }
-    let min = round_trips.iter().min().copied().unwrap_or_default();
-    let average = round_trips.iter().sum::<Duration>() / round_trips.len().max(1) as u32;
-    crate::outln!(
-        "✅ Round trip (GET /v1/models, {} probes): min {:.1} ms, average {:.1} ms",
-        round_trips.len(),
-        min.as_secs_f64() * 1000.0,
-        average.as_secs_f64() * 1000.0
-    );
+    print_round_trips("GET /v1/models", &round_trips);
     if models.is_empty() {
         crate::outln!("⚠️  The server offers no models");
         return Outcome::Failed;
@@ -269,4 +255,16 @@ fn options_url_hint(options: &TargetOptions) -> String {
         crate::scenario::target::TargetSpec::Endpoint(url) => url.clone(),
         _ => crate::scenario::target::DEFAULT_ENDPOINT.to_string(),
     }
+}
+
+/// The latency line: the fastest and the mean of the probes of `request`.
+fn print_round_trips(request: &str, round_trips: &[Duration]) {
+    let min = round_trips.iter().min().copied().unwrap_or_default();
+    let average = round_trips.iter().sum::<Duration>() / round_trips.len().max(1) as u32;
+    crate::outln!(
+        "✅ Round trip ({request}, {} probes): min {:.1} ms, average {:.1} ms",
+        round_trips.len(),
+        min.as_secs_f64() * 1000.0,
+        average.as_secs_f64() * 1000.0
+    );
 }

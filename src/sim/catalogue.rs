@@ -51,7 +51,7 @@ pub struct CatalogueModel {
     pub template: &'static str,
     pub license: &'static str,
     /// `parameters` text of `/api/show`.
-    pub parameters: &'static str,
+    pub parameters: String,
     /// Decode speed of one stream with a short prompt on the `t4` profile.
     pub t4_tokens_per_second: f64,
     /// Registry layers in pull order: weights first, config last.
@@ -111,33 +111,54 @@ struct Spec {
 /// A chat template and the stop words and sampling defaults that go with it.
 struct PromptFormat {
     template: &'static str,
-    /// The Modelfile's PARAMETER lines, as `ollama show` prints them.
-    parameters: &'static str,
+    /// The Modelfile's PARAMETER lines (stop words, then sampling defaults), in order.
+    parameters: &'static [(&'static str, &'static str)],
+}
+
+impl PromptFormat {
+    /// The `parameters` text as `ollama show` prints it: each name padded to 31 columns, stop
+    /// words quoted.
+    fn parameters_text(&self) -> String {
+        let lines: Vec<String> = self
+            .parameters
+            .iter()
+            .map(|&(name, value)| match name {
+                "stop" => format!("{name:<31}\"{value}\""),
+                _ => format!("{name:<31}{value}"),
+            })
+            .collect();
+        lines.join("\n")
+    }
 }
 
 const CHATML: PromptFormat = PromptFormat {
     template: "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n",
-    parameters: "stop                           \"<|im_start|>\"\nstop                           \"<|im_end|>\"",
+    parameters: &[("stop", "<|im_start|>"), ("stop", "<|im_end|>")],
 };
 const LLAMA3: PromptFormat = PromptFormat {
     template: "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n",
-    parameters: "stop                           \"<|start_header_id|>\"\nstop                           \"<|end_header_id|>\"\nstop                           \"<|eot_id|>\"",
+    parameters: &[("stop", "<|start_header_id|>"), ("stop", "<|end_header_id|>"), ("stop", "<|eot_id|>")],
 };
 const PHI3: PromptFormat = PromptFormat {
-    template: "{{- range .Messages }}<|{{ .Role }}|>\n{{ .Content }}<|end|>\n{{ end }}<|assistant|>\n",
-    parameters: "stop                           \"<|end|>\"\nstop                           \"<|user|>\"\nstop                           \"<|assistant|>\"",
+    template:
+        "{{- range .Messages }}<|{{ .Role }}|>\n{{ .Content }}<|end|>\n{{ end }}<|assistant|>\n",
+    parameters: &[
+        ("stop", "<|end|>"),
+        ("stop", "<|user|>"),
+        ("stop", "<|assistant|>"),
+    ],
 };
 const GEMMA: PromptFormat = PromptFormat {
     template: "{{- range .Messages }}<start_of_turn>{{ if eq .Role \"assistant\" }}model{{ else }}{{ .Role }}{{ end }}\n{{ .Content }}<end_of_turn>\n{{ end }}<start_of_turn>model\n",
-    parameters: "stop                           \"<start_of_turn>\"\nstop                           \"<end_of_turn>\"",
+    parameters: &[("stop", "<start_of_turn>"), ("stop", "<end_of_turn>")],
 };
 const MISTRAL: PromptFormat = PromptFormat {
     template: "{{- range .Messages }}{{ if eq .Role \"user\" }}[INST] {{ .Content }}[/INST]{{ else }} {{ .Content }}</s>{{ end }}{{ end }}",
-    parameters: "stop                           \"[INST]\"\nstop                           \"[/INST]\"",
+    parameters: &[("stop", "[INST]"), ("stop", "[/INST]")],
 };
 const DEEPSEEK: PromptFormat = PromptFormat {
     template: "{{- range .Messages }}{{ if eq .Role \"user\" }}<｜User｜>{{ .Content }}{{ else }}<｜Assistant｜>{{ .Content }}<｜end▁of▁sentence｜>{{ end }}{{ end }}<｜Assistant｜>",
-    parameters: "stop                           \"<｜begin▁of▁sentence｜>\"\nstop                           \"<｜end▁of▁sentence｜>\"\ntemperature                    0.6\ntop_p                          0.95",
+    parameters: &[("stop", "<｜begin▁of▁sentence｜>"), ("stop", "<｜end▁of▁sentence｜>"), ("temperature", "0.6"), ("top_p", "0.95")],
 };
 
 const LLAMA_LICENSE: &str = "LLAMA 3.1 COMMUNITY LICENSE AGREEMENT";
@@ -394,6 +415,7 @@ pub(crate) fn derived_hex(key: &str) -> String {
 }
 
 fn build(spec: &Spec) -> CatalogueModel {
+    let parameters = spec.format.parameters_text();
     let layers: Vec<Layer> = if spec.name == "smollm2:135m" {
         SMOLLM2_LAYERS
             .iter()
@@ -428,7 +450,7 @@ fn build(spec: &Spec) -> CatalogueModel {
         layers.push(Layer {
             media_type: "application/vnd.ollama.image.params",
             digest: blob("params"),
-            size: 30 + spec.format.parameters.len() as u64 / 2,
+            size: 30 + parameters.len() as u64 / 2,
         });
         layers.push(Layer {
             media_type: "application/vnd.docker.container.image.v1+json",
@@ -469,7 +491,7 @@ fn build(spec: &Spec) -> CatalogueModel {
         capabilities: spec.capabilities,
         template: spec.format.template,
         license: spec.license,
-        parameters: spec.format.parameters,
+        parameters,
         t4_tokens_per_second: spec.t4_tokens_per_second,
         layers,
     }
@@ -543,6 +565,15 @@ pub fn normalize_name(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_print_as_ollama_show_does() {
+        assert_eq!(
+            DEEPSEEK.parameters_text(),
+            "stop                           \"<｜begin▁of▁sentence｜>\"\nstop                           \
+             \"<｜end▁of▁sentence｜>\"\ntemperature                    0.6\ntop_p                          0.95"
+        );
+    }
 
     #[test]
     fn names_resolve_with_and_without_latest() {

@@ -121,14 +121,61 @@ impl Default for SimConfig {
     }
 }
 
+/// A setting of [`SimConfig`] that must be at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    NumParallel,
+    MaxLoadedModels,
+    MaxQueue,
+    NumCtx,
+}
+
+impl Setting {
+    /// Ollama's name for it (`OLLAMA_NUM_PARALLEL` without the prefix, lower case).
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::NumParallel => "num_parallel",
+            Setting::MaxLoadedModels => "max_loaded_models",
+            Setting::MaxQueue => "max_queue",
+            Setting::NumCtx => "num_ctx",
+        }
+    }
+}
+
+/// Why a [`SimConfig`] is refused; each message says what to change.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingError {
+    #[error("unknown simulator profile '{profile}': use one of {}", PROFILES.join(", "))]
+    UnknownProfile { profile: String },
+    #[error(
+        "invalid time scale {0}: use a number from {MIN_TIME_SCALE} up (1 is real time, 0.05 \
+         is 20x faster)"
+    )]
+    TimeScale(f64),
+    #[error("{} must be at least 1", .setting.name())]
+    Zero { setting: Setting },
+    #[error(
+        "cannot preload '{name}': the simulator's catalogue has {}",
+        catalogue_names()
+    )]
+    UnknownModel { name: String },
+}
+
+fn catalogue_names() -> String {
+    catalogue()
+        .iter()
+        .map(|model| model.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl SimConfig {
     /// The default configuration with a named profile; errors name the known profiles.
-    pub fn with_profile(profile: &str) -> Result<Self, String> {
+    pub fn with_profile(profile: &str) -> Result<Self, SettingError> {
         if !PROFILES.contains(&profile) {
-            return Err(format!(
-                "unknown simulator profile '{profile}': use one of {}",
-                PROFILES.join(", ")
-            ));
+            return Err(SettingError::UnknownProfile {
+                profile: profile.to_string(),
+            });
         }
         Ok(SimConfig {
             profile: profile.to_string(),
@@ -137,44 +184,25 @@ impl SimConfig {
     }
 
     /// Checks every field; the error says what to change.
-    pub fn validate(&self) -> Result<&'static Profile, String> {
-        let profile = find_profile(&self.profile).ok_or_else(|| {
-            format!(
-                "unknown simulator profile '{}': use one of {}",
-                self.profile,
-                PROFILES.join(", ")
-            )
+    pub fn validate(&self) -> Result<&'static Profile, SettingError> {
+        let profile = find_profile(&self.profile).ok_or_else(|| SettingError::UnknownProfile {
+            profile: self.profile.clone(),
         })?;
         if !(self.time_scale.is_finite() && self.time_scale >= MIN_TIME_SCALE) {
-            return Err(format!(
-                "invalid time scale {}: use a number from {MIN_TIME_SCALE} up (1 is real time, \
-                 0.05 is 20x faster)",
-                self.time_scale
-            ));
+            return Err(SettingError::TimeScale(self.time_scale));
         }
-        if self.num_parallel == 0 {
-            return Err("num_parallel must be at least 1".into());
-        }
-        if self.max_loaded_models == 0 {
-            return Err("max_loaded_models must be at least 1".into());
-        }
-        if self.max_queue == 0 {
-            return Err("max_queue must be at least 1".into());
-        }
-        if self.num_ctx == 0 {
-            return Err("num_ctx must be at least 1".into());
-        }
-        for name in &self.preload {
-            if find_model(name).is_none() {
-                return Err(format!(
-                    "cannot preload '{name}': the simulator's catalogue has {}",
-                    catalogue()
-                        .iter()
-                        .map(|model| model.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+        for (setting, zero) in [
+            (Setting::NumParallel, self.num_parallel == 0),
+            (Setting::MaxLoadedModels, self.max_loaded_models == 0),
+            (Setting::MaxQueue, self.max_queue == 0),
+            (Setting::NumCtx, self.num_ctx == 0),
+        ] {
+            if zero {
+                return Err(SettingError::Zero { setting });
             }
+        }
+        if let Some(name) = self.preload.iter().find(|name| find_model(name).is_none()) {
+            return Err(SettingError::UnknownModel { name: name.clone() });
         }
         Ok(profile)
     }
@@ -201,7 +229,7 @@ pub(crate) struct Sim {
 
 impl Sim {
     /// Builds the state and starts its background tasks (scheduler queue, keep-alive reaper).
-    fn start(config: SimConfig) -> Result<Arc<Sim>, String> {
+    fn start(config: SimConfig) -> Result<Arc<Sim>, SettingError> {
         let profile = config.validate()?;
         let clock = Clock::new(config.time_scale);
         let cancel = CancellationToken::new();
@@ -340,8 +368,8 @@ async fn run(
     result
 }
 
-fn invalid_input(message: String) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidInput, message)
+fn invalid_input(err: SettingError) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, err)
 }
 
 #[cfg(test)]
@@ -367,11 +395,12 @@ mod tests {
     fn invalid_configs_say_what_to_change() {
         assert!(SimConfig::with_profile("tpu")
             .unwrap_err()
+            .to_string()
             .contains("t4, a100, h100, cpu"));
         let bad = |edit: fn(&mut SimConfig)| {
             let mut config = SimConfig::default();
             edit(&mut config);
-            config.validate().unwrap_err()
+            config.validate().unwrap_err().to_string()
         };
         assert!(bad(|c| c.time_scale = 0.0).contains("time scale"));
         assert!(bad(|c| c.time_scale = f64::NAN).contains("time scale"));

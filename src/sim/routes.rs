@@ -231,23 +231,15 @@ async fn show(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     model_info.insert("general.quantization_version".into(), json!(2));
     model_info.insert("general.size_label".into(), json!(model.parameter_size));
     model_info.insert("general.type".into(), json!("model"));
-    model_info.insert(
-        format!("{arch}.attention.head_count"),
-        json!(model.head_count),
-    );
-    model_info.insert(
-        format!("{arch}.attention.head_count_kv"),
-        json!(model.head_count_kv),
-    );
-    model_info.insert(format!("{arch}.block_count"), json!(model.block_count));
-    model_info.insert(
-        format!("{arch}.context_length"),
-        json!(model.context_length),
-    );
-    model_info.insert(
-        format!("{arch}.embedding_length"),
-        json!(model.embedding_length),
-    );
+    for (key, value) in [
+        ("attention.head_count", model.head_count),
+        ("attention.head_count_kv", model.head_count_kv),
+        ("block_count", model.block_count),
+        ("context_length", model.context_length),
+        ("embedding_length", model.embedding_length),
+    ] {
+        model_info.insert(format!("{arch}.{key}"), json!(value));
+    }
     let weights = model
         .layers
         .first()

@@ -453,6 +453,17 @@ mod tests {
         }
     }
 
+    /// Transfers at real speed on the t4 profile, and `flows` (ids 0, 1, ...) in progress.
+    fn at_real_speed(flows: &[(FlowKind, f64)]) -> (Arc<Transfers>, &'static Profile, FluidState) {
+        let t = transfers(1.0);
+        let mut fluid = FluidState::default();
+        for (id, &(kind, bytes)) in (0..).zip(flows) {
+            fluid.flows.insert(id, flow(kind, bytes));
+        }
+        let profile = t.profile;
+        (t, profile, fluid)
+    }
+
     /// Simulated seconds until flow `id` is done, from `fluid`.
     fn time_to_finish(t: &Transfers, fluid: &FluidState, id: u64) -> f64 {
         let mut future = fluid.clone();
@@ -461,11 +472,8 @@ mod tests {
 
     #[test]
     fn one_download_fills_the_buffer_then_runs_at_storage_speed() {
-        let t = transfers(1.0);
-        let p = t.profile;
         let bytes = 4.0e9;
-        let mut fluid = FluidState::default();
-        fluid.flows.insert(0, flow(FlowKind::Download, bytes));
+        let (t, p, mut fluid) = at_real_speed(&[(FlowKind::Download, bytes)]);
         let took = time_to_finish(&t, &fluid, 0);
         let fill = p.write_back_buffer_bytes
             / (p.network_bytes_per_second - p.storage_write_bytes_per_second);
@@ -485,12 +493,11 @@ mod tests {
 
     #[test]
     fn concurrent_reads_share_storage_with_contention() {
-        let t = transfers(1.0);
-        let p = t.profile;
         let bytes = 1.0e9;
-        let mut fluid = FluidState::default();
-        fluid.flows.insert(0, flow(FlowKind::StorageRead, bytes));
-        fluid.flows.insert(1, flow(FlowKind::StorageRead, bytes));
+        let (t, p, fluid) = at_real_speed(&[
+            (FlowKind::StorageRead, bytes),
+            (FlowKind::StorageRead, bytes),
+        ]);
         let took = time_to_finish(&t, &fluid, 0);
         let aggregate = p.storage_read_bytes_per_second * contention(p.storage_contention_floor, 2);
         let expected = 2.0 * bytes / aggregate;
@@ -500,11 +507,8 @@ mod tests {
 
     #[test]
     fn a_short_flow_ending_speeds_up_the_long_one() {
-        let t = transfers(1.0);
-        let p = t.profile;
-        let mut fluid = FluidState::default();
-        fluid.flows.insert(0, flow(FlowKind::CacheRead, 1.0e9));
-        fluid.flows.insert(1, flow(FlowKind::CacheRead, 3.0e9));
+        let (t, p, fluid) =
+            at_real_speed(&[(FlowKind::CacheRead, 1.0e9), (FlowKind::CacheRead, 3.0e9)]);
         let both = p.page_cache_bytes_per_second * contention(p.storage_contention_floor, 2);
         let first = 2.0e9 / both;
         let expected = first + 2.0e9 / p.page_cache_bytes_per_second;
@@ -514,10 +518,7 @@ mod tests {
 
     #[test]
     fn reads_slow_down_while_downloads_write_back() {
-        let t = transfers(1.0);
-        let p = t.profile;
-        let mut fluid = FluidState::default();
-        fluid.flows.insert(0, flow(FlowKind::StorageRead, 1.0e9));
+        let (t, p, mut fluid) = at_real_speed(&[(FlowKind::StorageRead, 1.0e9)]);
         let alone = time_to_finish(&t, &fluid, 0);
         fluid.flows.insert(1, flow(FlowKind::Download, 10.0e9));
         let shared = time_to_finish(&t, &fluid, 0);

@@ -84,17 +84,50 @@ pub async fn ollabench(args: &[&str]) -> u8 {
 
 /// Runs the ollabench binary; returns (exit code, stdout, stderr).
 pub async fn ollabench_binary(args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ollabench"))
-        .args(args)
-        .env_remove("OLLAMA_HOST")
-        .output()
-        .await
-        .expect("the binary runs");
+    finish(ollabench_command(args)).await
+}
+
+/// The ollabench binary with `args`, `OLLAMA_HOST` unset so that no test reaches a real server.
+pub fn ollabench_command(args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ollabench"));
+    command.args(args).env_remove("OLLAMA_HOST");
+    command
+}
+
+/// Runs a command to its end; returns (exit code, stdout, stderr).
+pub async fn finish(mut command: tokio::process::Command) -> (i32, String, String) {
+    let output = command.output().await.expect("the binary runs");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// Polls `condition` until it holds; fails the test with `what` after `limit`. For what
+/// another process does (a child started or exited), which no in-process signal announces.
+pub async fn wait_for(what: &str, limit: std::time::Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The state letter from `/proc/PID/stat` (R, S, Z, ...), or None once the pid is gone.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name in parentheses may contain spaces; the state follows the last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.trim_start().chars().next()
+}
+
+/// Whether a process is alive: neither gone nor a zombie.
+pub fn is_running(pid: u32) -> bool {
+    matches!(process_state(pid), Some(state) if state != 'Z' && state != 'X')
 }
 
 /// Reads a JSON file.
@@ -600,6 +633,26 @@ pub fn faulty_sim(time_scale: f64, preload: &[&str], kind: &str, spec: &str) -> 
     }
 }
 
+/// The command line of a single-user run of `model` against `endpoint`, the result written to
+/// `output`; `extra` flags follow.
+pub fn single_user_args(endpoint: &str, model: &str, output: &Path, extra: &[&str]) -> Vec<String> {
+    command_line(
+        &["single-user", "--endpoint", endpoint, "--model", model],
+        output,
+        extra,
+    )
+}
+
+/// `words`, then `--output OUTPUT`, then `extra`.
+fn command_line(words: &[&str], output: &Path, extra: &[&str]) -> Vec<String> {
+    let output = ["--output", output.to_str().unwrap()];
+    [words, &output[..], extra]
+        .concat()
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
 /// The command line of a small tokens-per-second run against `endpoint`: `models` by
 /// `prompt_lengths`, no warmup, `measurement_runs` measured requests a cell, the result
 /// written to `output`; `extra` flags follow.
@@ -611,23 +664,23 @@ pub fn tps_args(
     output: &Path,
     extra: &[&str],
 ) -> Vec<String> {
-    let mut args = vec![
-        "tps",
-        "--endpoint",
-        endpoint,
-        "--models",
-        models,
-        "--prompt-lengths",
-        prompt_lengths,
-        "--warmup-runs",
-        "0",
-        "--measurement-runs",
-        measurement_runs,
-        "--output",
-        output.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    args.into_iter().map(String::from).collect()
+    command_line(
+        &[
+            "tps",
+            "--endpoint",
+            endpoint,
+            "--models",
+            models,
+            "--prompt-lengths",
+            prompt_lengths,
+            "--warmup-runs",
+            "0",
+            "--measurement-runs",
+            measurement_runs,
+        ],
+        output,
+        extra,
+    )
 }
 
 /// Borrows a command line built as strings, for [`ollabench`] and [`ollabench_binary`].

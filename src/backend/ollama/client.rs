@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::time::Instant;
@@ -192,24 +193,24 @@ impl OllamaClient {
 
     /// `GET /api/tags`: models on disk.
     pub async fn tags(&self) -> Result<Vec<LocalModel>, RequestError> {
-        #[derive(Deserialize)]
-        struct Tags {
-            #[serde(default)]
-            models: Option<Vec<LocalModel>>,
-        }
-        let tags: Tags = self.get_json("/api/tags").await?;
-        Ok(tags.models.unwrap_or_default())
+        self.model_list("/api/tags").await
     }
 
     /// `GET /api/ps`: models in memory.
     pub async fn ps(&self) -> Result<Vec<LoadedModel>, RequestError> {
+        self.model_list("/api/ps").await
+    }
+
+    /// The `models` array of `/api/tags` or `/api/ps`; a reply without one lists nothing.
+    async fn model_list<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, RequestError> {
         #[derive(Deserialize)]
-        struct Ps {
+        #[serde(bound = "T: DeserializeOwned")]
+        struct Models<T> {
             #[serde(default)]
-            models: Option<Vec<LoadedModel>>,
+            models: Option<Vec<T>>,
         }
-        let ps: Ps = self.get_json("/api/ps").await?;
-        Ok(ps.models.unwrap_or_default())
+        let list: Models<T> = self.get_json(path).await?;
+        Ok(list.models.unwrap_or_default())
     }
 
     /// `POST /api/show`.

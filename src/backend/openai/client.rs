@@ -145,19 +145,11 @@ impl OpenAiClient {
             .map_err(|err| RequestError::Other(format!("cannot encode the request: {err}")))?;
         let url = self.url(path);
 
-        let (wait, phase) = self.header_wait();
-        let (response, start) = self
-            .send(
-                self.http
-                    .post(&url)
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body),
-                &url,
-                wait,
-                phase,
-            )
+        let (response, start, deadline) = self
+            .post(&url, |post| {
+                post.header(CONTENT_TYPE, "application/json").body(body)
+            })
             .await?;
-        let deadline = start + self.timeouts.total;
         if !response.status().is_success() {
             return Err(self.status_error(&url, response).await);
         }
@@ -217,18 +209,11 @@ impl OpenAiClient {
     /// timed through the OpenAI API there.
     pub async fn load_model_timed(&self, model: &str) -> Result<Option<RouterLoad>, RequestError> {
         let url = self.url("/models/load");
-        let (wait, phase) = self.header_wait();
-        let (response, start) = self
-            .send(
-                self.http
-                    .post(&url)
-                    .json(&serde_json::json!({ "model": model })),
-                &url,
-                wait,
-                phase,
-            )
+        let (response, start, deadline) = self
+            .post(&url, |post| {
+                post.json(&serde_json::json!({ "model": model }))
+            })
             .await?;
-        let deadline = start + self.timeouts.total;
         if !response.status().is_success() {
             return match self.status_error(&url, response).await {
                 // The router knows the route but not the model: that is the user's error.
@@ -337,6 +322,20 @@ impl OpenAiClient {
 
     /// The wait for response headers of a generation: the first-byte timeout, or the whole
     /// request's when that is shorter.
+    /// A POST (its body set by `body`) up to its headers; returns the response, when it was
+    /// sent and by when the whole exchange must end.
+    async fn post(
+        &self,
+        url: &str,
+        body: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Result<(Response, Instant, Instant), RequestError> {
+        let (wait, phase) = self.header_wait();
+        let (response, start) = self
+            .send(body(self.http.post(url)), url, wait, phase)
+            .await?;
+        Ok((response, start, start + self.timeouts.total))
+    }
+
     fn header_wait(&self) -> (Duration, TimeoutPhase) {
         if self.timeouts.first_byte <= self.timeouts.total {
             (self.timeouts.first_byte, TimeoutPhase::FirstByte)

@@ -1,6 +1,7 @@
 //! The JSON the servers exchange: the streamed request body, the streamed events (read
 //! borrowing from the line, first choice only, content only checked for being non-empty),
-//! and the replies of `/v1/models`, `/version` and llama.cpp's router `/models`.
+//! and the replies of `/v1/models`, `/version` and llama.cpp's router `/models`. A missing
+//! `Option` field reads as `None` (serde's rule), so only other fields say `default`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -69,11 +70,8 @@ impl<'a> CompletionBody<'a> {
 pub(super) struct StreamEvent<'a> {
     #[serde(borrow, default)]
     pub(super) choices: FirstChoice<'a>,
-    #[serde(default)]
     pub(super) usage: Option<Usage>,
-    #[serde(default)]
     pub(super) timings: Option<Timings>,
-    #[serde(default)]
     pub(super) error: Option<IgnoredAny>,
     #[serde(borrow, default)]
     pub(super) object: Option<Str<'a>>,
@@ -188,68 +186,56 @@ impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
 
 #[derive(Deserialize, Clone, Copy)]
 pub(super) struct Usage {
-    #[serde(default)]
     pub(super) prompt_tokens: Option<u64>,
-    #[serde(default)]
     pub(super) completion_tokens: Option<u64>,
 }
 
 /// llama.cpp's `timings`; `prompt_n` may be -1 (not measured).
 #[derive(Deserialize, Clone, Copy)]
 pub(super) struct Timings {
-    #[serde(default)]
     pub(super) prompt_n: Option<i64>,
-    #[serde(default)]
     pub(super) prompt_ms: Option<f64>,
-    #[serde(default)]
     pub(super) predicted_n: Option<i64>,
-    #[serde(default)]
     pub(super) predicted_ms: Option<f64>,
-    #[serde(default)]
     pub(super) predicted_per_second: Option<f64>,
 }
 
+/// OpenAI's list envelope, `{"object": "list", "data": [...]}`; a reply without `data`
+/// lists nothing.
 #[derive(Deserialize)]
-pub(super) struct ModelList {
-    #[serde(default)]
-    pub(super) data: Option<Vec<ModelCard>>,
+pub(super) struct List<T> {
+    pub(super) data: Option<Vec<T>>,
 }
+
+pub(super) type ModelList = List<ModelCard>;
 
 #[derive(Deserialize)]
 pub(super) struct ModelCard {
     pub(super) id: String,
-    #[serde(default)]
     pub(super) owned_by: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub(super) struct VersionReply {
-    #[serde(default)]
     pub(super) version: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub(super) struct RouterModelList {
-    #[serde(default)]
-    pub(super) data: Option<Vec<RouterModel>>,
-}
+/// llama.cpp's router lists its models (`GET /models`) in the same envelope.
+pub(super) type RouterModelList = List<RouterModel>;
 
 #[derive(Deserialize)]
 pub(super) struct RouterModel {
     pub(super) id: String,
     #[serde(default)]
     pub(super) aliases: Vec<String>,
-    #[serde(default)]
     pub(super) status: Option<RouterStatus>,
 }
 
 #[derive(Deserialize, Default)]
 pub(super) struct RouterStatus {
-    #[serde(default)]
     pub(super) value: Option<String>,
     #[serde(default)]
     pub(super) failed: bool,
-    #[serde(default)]
     pub(super) exit_code: Option<i64>,
 }
 
