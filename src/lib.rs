@@ -9,7 +9,12 @@
 //!   [`output::events`] that the console subscribes to.
 //! - [`engine`]: runs a load plan (closed loop or a schedule of send times, a count or a
 //!   duration, an in-flight cap), folding outputs into a sink.
+//! - [`workload`]: what each request of a run sends: prompts sized in the model's tokens by
+//!   calibrating against the server's own count (no tokenizer), prefixes, datasets, forced
+//!   output lengths and sampling; it uses `backend` to probe, `prompts` for the texts.
 //! - [`backend`]: the only code that speaks HTTP to a server (Ollama's API, the OpenAI API).
+//! - [`prompts`]: the reference's prompt categories, filler text and dataset files (no I/O
+//!   beyond reading them).
 //! - [`metrics`]: mergeable latency histograms; [`stats`]: summaries of samples.
 //! - [`analysis`]: pure scaling, trends and verdicts, used by scenarios, `compare` and `report`.
 //! - [`results`]: the one model of the files, the one reader ([`results::read`]), the
@@ -37,6 +42,7 @@ pub mod results;
 pub mod scenario;
 pub mod sim;
 pub mod stats;
+pub mod workload;
 
 pub use exit::{Ctx, Outcome};
 

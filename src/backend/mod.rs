@@ -60,6 +60,14 @@ pub struct GenerationRequest {
     pub temperature: Option<f64>,
     /// Sampling seed; `None` leaves the server's default.
     pub seed: Option<i64>,
+    /// Nucleus sampling (`top_p`); `None` leaves the server's default.
+    pub top_p: Option<f64>,
+    /// Generate exactly `max_tokens`: the end-of-sequence token and stop sequences do not end
+    /// the generation where the server allows it (Ollama: stop sequences cleared; vLLM:
+    /// `ignore_eos` and `min_tokens`; llama.cpp: `n_predict` and `ignore_eos`).
+    pub force_output: bool,
+    /// Ollama's context length (`options.num_ctx`); ignored by OpenAI servers.
+    pub num_ctx: Option<u64>,
     /// Ollama's `keep_alive` (e.g. "5m", "0"); ignored by OpenAI servers.
     pub keep_alive: Option<String>,
 }
@@ -74,6 +82,9 @@ impl GenerationRequest {
             route: Route::Generate,
             temperature: None,
             seed: None,
+            top_p: None,
+            force_output: false,
+            num_ctx: None,
             keep_alive: None,
         }
     }

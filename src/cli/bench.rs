@@ -269,6 +269,164 @@ impl SingleUserArgs {
     }
 }
 
+/// What each request sends, shared by every command that measures generations: prompt sizes
+/// in the model's tokens, forced output lengths, prefix caching, Ollama's context, sampling
+/// and datasets.
+#[derive(Debug, Clone, Args)]
+pub struct WorkloadArgs {
+    /// Prompt sizes in the target model's tokens instead of the categories, calibrated
+    /// against the server's own count (no tokenizer); a list sweeps context depth:
+    /// 128,1k,4k,16k.
+    #[arg(long, value_delimiter = ',', value_name = "TOKENS", conflicts_with_all = ["prompts_file", "dataset"])]
+    pub input_tokens: Vec<String>,
+    /// Draw each request's size from a normal distribution around each --input-tokens size
+    /// with this standard deviation (tokens).
+    #[arg(long, value_name = "TOKENS", requires = "input_tokens")]
+    pub input_tokens_stddev: Option<f64>,
+    /// Generate exactly N tokens per request: like --generation-tokens, and the generation
+    /// does not stop early where the server allows it (Ollama: stop sequences cleared;
+    /// vLLM: ignore_eos, min_tokens; llama.cpp: n_predict, ignore_eos).
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with = "generation_tokens",
+        allow_negative_numbers = true
+    )]
+    pub output_tokens: Option<u32>,
+    /// A distinct opening per request, so that no prefix cache serves it (the default for
+    /// --input-tokens).
+    #[arg(long, conflicts_with = "shared_prefix")]
+    pub unique_prefix: bool,
+    /// The first N tokens of every request are the same (to measure prefix-cache hits);
+    /// with --input-tokens.
+    #[arg(long, value_name = "TOKENS")]
+    pub shared_prefix: Option<String>,
+    /// Ollama's context length for every request (default with --input-tokens: the largest
+    /// size plus the output, rounded up to 1,024).
+    #[arg(long, value_name = "TOKENS")]
+    pub num_ctx: Option<String>,
+    /// Sampling temperature, passed through (default: the server's).
+    #[arg(long, allow_negative_numbers = true)]
+    pub temperature: Option<f64>,
+    /// Sampling seed, passed through.
+    #[arg(long, allow_negative_numbers = true)]
+    pub seed: Option<i64>,
+    /// Nucleus sampling, passed through (0 < p <= 1).
+    #[arg(long, allow_negative_numbers = true)]
+    pub top_p: Option<f64>,
+    /// Prompts from a JSONL file: `{"prompt": ..., "output_tokens": N}` or ShareGPT's
+    /// `{"conversations": [...]}` a line; malformed lines are refused by number.
+    #[arg(long, value_name = "FILE", conflicts_with = "prompts_file")]
+    pub dataset: Option<PathBuf>,
+    /// Skip a dataset's malformed lines (listed in the result) instead of refusing the file.
+    #[arg(long, requires = "dataset")]
+    pub dataset_skip_bad: bool,
+}
+
+/// `--flag` holds a token count (`128`, `1k`).
+fn token_count(flag: &'static str, raw: &str) -> Result<u64, ConfigError> {
+    crate::workload::parse_token_count(raw).map_err(|reason| ConfigError::Rejected { flag, reason })
+}
+
+impl WorkloadArgs {
+    /// The generation tokens (`--output-tokens` wins over `default`).
+    pub fn generation_tokens(&self, default: u32) -> u32 {
+        self.output_tokens.unwrap_or(default)
+    }
+
+    /// The prompts (`--input-tokens` and `--dataset` replace `prompts`) and the validated
+    /// options.
+    pub fn apply(
+        &self,
+        prompts: Vec<crate::prompts::Prompt>,
+    ) -> Result<
+        (
+            Vec<crate::prompts::Prompt>,
+            crate::workload::WorkloadOptions,
+        ),
+        ConfigError,
+    > {
+        use crate::workload::{Prefix, WorkloadOptions};
+        let sizes = self
+            .input_tokens
+            .iter()
+            .filter(|raw| !raw.trim().is_empty())
+            .map(|raw| token_count("--input-tokens", raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sizes = sizes.into_iter().fold(Vec::new(), |mut unique, size| {
+            if !unique.contains(&size) {
+                unique.push(size);
+            }
+            unique
+        });
+        let prefix = match (&self.shared_prefix, self.unique_prefix) {
+            (Some(raw), _) => Prefix::Shared(token_count("--shared-prefix", raw)?),
+            (None, true) => Prefix::Unique,
+            (None, false) => Prefix::Default,
+        };
+        for (flag, value, ok) in [
+            (
+                "--temperature",
+                self.temperature,
+                self.temperature.is_none_or(|t| t.is_finite() && t >= 0.0),
+            ),
+            (
+                "--top-p",
+                self.top_p,
+                self.top_p.is_none_or(|p| p > 0.0 && p <= 1.0),
+            ),
+        ] {
+            if !ok {
+                return Err(ConfigError::OutOfRange {
+                    flag,
+                    value: value.map_or(String::new(), |v| v.to_string()),
+                    expected: if flag == "--top-p" {
+                        "a number above 0 and at most 1".into()
+                    } else {
+                        "a number of 0 or more".into()
+                    },
+                });
+            }
+        }
+        let mut options = WorkloadOptions {
+            input_tokens_stddev: self.input_tokens_stddev,
+            force_output: self.output_tokens.is_some(),
+            prefix,
+            num_ctx: self
+                .num_ctx
+                .as_deref()
+                .map(|raw| token_count("--num-ctx", raw))
+                .transpose()?,
+            sampling: crate::results::Sampling {
+                temperature: self.temperature,
+                seed: self.seed,
+                top_p: self.top_p,
+            },
+            skipped_dataset_lines: Vec::new(),
+            dataset_path: None,
+        };
+        let prompts = if let Some(path) = &self.dataset {
+            let dataset = crate::prompts::dataset::read_dataset(path, self.dataset_skip_bad)?;
+            for bad in &dataset.skipped {
+                crate::errln!("warning: --dataset {}: skipped {bad}", path.display());
+            }
+            options.skipped_dataset_lines =
+                dataset.skipped.iter().map(ToString::to_string).collect();
+            options.dataset_path = Some(path.display().to_string());
+            vec![crate::workload::dataset_prompt(&dataset)]
+        } else if !sizes.is_empty() {
+            sizes
+                .into_iter()
+                .map(crate::prompts::Prompt::sized)
+                .collect()
+        } else {
+            prompts
+        };
+        options.check(&prompts)?;
+        Ok((prompts, options))
+    }
+}
+
 /// Flags of `ollabench tokens-per-second`.
 #[derive(Debug, Args)]
 pub struct TokensPerSecondArgs {
@@ -308,6 +466,8 @@ pub struct TokensPerSecondArgs {
     pub keep_samples: bool,
     #[command(flatten)]
     pub console: ConsoleArgs,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
 }
 
 impl TokensPerSecondArgs {
@@ -320,16 +480,21 @@ impl TokensPerSecondArgs {
             &self.models,
             &self.prompt_lengths,
             self.prompts_file.as_deref(),
-            self.generation_tokens,
+            self.workload.generation_tokens(self.generation_tokens),
             self.warmup_runs,
             self.measurement_runs,
             &self.concurrent_requests,
             self.output.output.clone(),
             self.alternate_route,
         )
-        .map(|options| tokens_per_second::TpsOptions {
-            keep_samples: self.keep_samples,
-            ..options
+        .and_then(|options| {
+            let (prompts, workload) = self.workload.apply(options.prompts.clone())?;
+            Ok(tokens_per_second::TpsOptions {
+                keep_samples: self.keep_samples,
+                prompts,
+                workload,
+                ..options
+            })
         })
     }
 

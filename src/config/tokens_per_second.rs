@@ -8,6 +8,7 @@ use crate::backend::Route;
 use crate::config::TargetOptions;
 use crate::exit::ConfigError;
 use crate::prompts::{read_prompts_file, Prompt, PromptLength};
+use crate::workload::WorkloadOptions;
 
 /// The most requests one batch may keep in flight.
 const MAX_CONCURRENCY: u32 = 100_000;
@@ -30,6 +31,8 @@ pub struct TpsOptions {
     /// Keep every request's sample in the file (`--keep-samples`); otherwise the cells carry
     /// their summaries and histograms only, so a file's size does not grow with the run.
     pub keep_samples: bool,
+    /// Sizes in tokens, prefixes, forced output, sampling, Ollama's context.
+    pub workload: WorkloadOptions,
 }
 
 impl TpsOptions {
@@ -117,12 +120,32 @@ impl TpsOptions {
             concurrency_levels: levels,
             output,
             keep_samples: false,
+            workload: WorkloadOptions::default(),
             route: if alternate_route {
                 Route::Chat
             } else {
                 Route::Generate
             },
         })
+    }
+
+    /// The sizes asked for with `--input-tokens`, in order.
+    pub fn input_tokens(&self) -> Vec<u64> {
+        self.prompts
+            .iter()
+            .filter_map(Prompt::input_tokens)
+            .collect()
+    }
+
+    /// Ollama's `num_ctx` for every request: `--num-ctx`, else set from the sizes asked for.
+    pub fn num_ctx(&self) -> Option<u64> {
+        let largest = self.input_tokens().into_iter().max();
+        let largest = largest.map(|size| {
+            // A drawn size may exceed the mean by four standard deviations.
+            let spread = self.workload.input_tokens_stddev.unwrap_or(0.0) * 4.0;
+            size + spread.ceil() as u64
+        });
+        self.workload.num_ctx_for(largest, self.generation_tokens)
     }
 
     /// Every request the run will send, warmups included.
@@ -169,6 +192,7 @@ impl TpsOptions {
             output,
             route: Route::Generate,
             keep_samples: false,
+            workload: WorkloadOptions::default(),
         })
     }
 }

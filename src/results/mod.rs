@@ -90,6 +90,26 @@ pub struct Provenance {
     pub started_at: String,
     pub finished_at: Option<String>,
     pub models: Vec<ModelProvenance>,
+    /// The sampling settings sent with every request (`--temperature`, `--seed`, `--top-p`);
+    /// absent when the server's defaults were used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Sampling>,
+}
+
+/// Sampling settings passed through to the server unchanged; `None` keeps its default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Sampling {
+    pub temperature: Option<f64>,
+    pub seed: Option<i64>,
+    pub top_p: Option<f64>,
+}
+
+impl Sampling {
+    /// Whether anything is set.
+    pub fn is_set(&self) -> bool {
+        self.temperature.is_some() || self.seed.is_some() || self.top_p.is_some()
+    }
 }
 
 impl Provenance {

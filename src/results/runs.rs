@@ -672,6 +672,7 @@ mod tests {
             outliers: vec![],
             samples: vec![],
             warmup: vec![],
+            ..PromptResult::default()
         };
         let tps = TpsResult {
             timestamp: "2025-10-31 16:00:00".into(),
@@ -685,6 +686,7 @@ mod tests {
                 prompt_lengths: vec!["short".into()],
                 route: "generate".into(),
                 tokens_per_second_source: "server".into(),
+                ..TpsConfiguration::default()
             },
             summary: TpsSummary {
                 overall_average_tokens_per_second: Some(43.2),
@@ -697,11 +699,13 @@ mod tests {
                 prompt_results: vec![prompt],
                 prompt_length_impact: vec![],
                 preload_seconds: None,
+                ..ModelResult::default()
             }],
             concurrency: vec![],
             status: RunStatus::Success,
             errors: vec![],
             provenance,
+            ..TpsResult::default()
         };
         let value = serde_json::to_value(&tps).unwrap();
         let run = &runs_from_value(&value, "tps.json").unwrap()[0];

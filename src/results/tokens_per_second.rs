@@ -25,6 +25,55 @@ pub struct TpsResult {
     pub status: RunStatus,
     pub errors: Vec<ErrorRecord>,
     pub provenance: Provenance,
+    /// Per model, how prompts sized in tokens (`--input-tokens`) were fitted to the server's
+    /// own count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibrations: Vec<Calibration>,
+    /// Dataset lines skipped as malformed (`--dataset-skip-bad`), by line number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_dataset_lines: Vec<String>,
+}
+
+/// How one model's prompt sizes were fitted without a tokenizer: two probes of filler text
+/// give the server's tokens per word and the fixed overhead (template, request tag); each
+/// size is then built, counted by the server and corrected.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Calibration {
+    pub model: String,
+    /// `prompt_eval_count` (Ollama) or `usage.prompt_tokens` (OpenAI servers).
+    pub source: String,
+    pub tokens_per_word: f64,
+    pub overhead_tokens: f64,
+    /// Every probe sent: filler words and the server's prompt token count.
+    pub probes: Vec<CalibrationProbe>,
+    pub sizes: Vec<SizeFit>,
+    /// Why sizes could not be hit, when they could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One probe of a calibration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CalibrationProbe {
+    pub words: usize,
+    pub prompt_tokens: u64,
+}
+
+/// One requested size and what the server counted for the prompt built for it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SizeFit {
+    pub requested_tokens: u64,
+    pub words: usize,
+    /// The server's count of the last prompt built (`None`: not counted).
+    pub prompt_tokens: Option<u64>,
+    pub error_percent: Option<f64>,
+    /// Within 2% of the requested size.
+    pub within_tolerance: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// `Configuration`: the reference's fields first. Zero and empty mean not recorded.
@@ -44,6 +93,39 @@ pub struct TpsConfiguration {
     /// Where the tok/s in `Statistics` comes from: `server` (eval_count / eval_duration, or
     /// llama.cpp timings) or `client` (from the stream's arrival times).
     pub tokens_per_second_source: String,
+    /// `--input-tokens`: prompt sizes in the model's tokens (empty: the prompts named above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_tokens: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens_stddev: Option<f64>,
+    /// `--output-tokens`: every generation was asked to run to `GenerationTokens`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_forced: bool,
+    /// `unique` (a distinct opening per request), `shared:N` (the first N tokens shared) or
+    /// `none`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    /// Ollama's `num_ctx` sent with every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_ctx: Option<u64>,
+    /// The dataset file the prompts came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
+}
+
+impl Sample {
+    /// The server counted the prompt more than 2% short of the size it was built for: it
+    /// truncated it.
+    pub fn truncated(&self) -> bool {
+        match (self.prompt_tokens, self.requested_prompt_tokens) {
+            (Some(counted), Some(requested)) => (counted as f64) < requested as f64 * 0.98,
+            _ => false,
+        }
+    }
 }
 
 /// `Summary`: the reference's fields first.
@@ -74,6 +156,10 @@ pub struct ModelResult {
     pub prompt_length_impact: Vec<PromptLengthImpact>,
     /// The load-only request made before measuring, so that no sample contains a load.
     pub preload_seconds: Option<f64>,
+    /// The reference's categories measured, with their size in this model's tokens (the
+    /// server's count): the same text is a different number of tokens on every model.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub category_tokens: BTreeMap<String, u64>,
 }
 
 /// `PromptResults[]`: one model, one prompt, one concurrency level.
@@ -105,6 +191,13 @@ pub struct PromptResult {
     pub client_server_disagreement: bool,
     /// Measured requests that returned fewer tokens than asked (`done_reason` stop).
     pub stopped_early: usize,
+    /// The size asked for (`--input-tokens`), when the prompts were sized in tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_input_tokens: Option<u64>,
+    /// Measured requests whose prompt the server counted more than 2% short of the size
+    /// asked for: it truncated them (a context too small).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncated_requests: usize,
     /// Samples whose `load_duration` shows the model was reloaded mid-measurement.
     pub reloads_flagged: usize,
     /// Indices (into `Samples`) of tok/s outliers (> 3 sd or MAD rule); kept, not dropped.
@@ -178,6 +271,9 @@ pub struct Sample {
     pub prompt_eval_tokens_per_second: Option<f64>,
     pub output_tokens: Option<u64>,
     pub prompt_tokens: Option<u64>,
+    /// The prompt size this request was built for (`--input-tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_prompt_tokens: Option<u64>,
     /// `server` or `content-chunks` (no count from the server: one token per chunk).
     pub token_count_source: Option<String>,
     pub done_reason: Option<String>,

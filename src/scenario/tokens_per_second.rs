@@ -23,6 +23,7 @@ use crate::results::tokens_per_second::{
 use crate::results::{round2, timestamp_now, write_json_atomic, ErrorRecord, RunStatus};
 use crate::scenario::runner::{self, Scenario, Session};
 use crate::scenario::target::{Target, TargetOptions};
+use crate::workload::{calibrate, CellRequests, RequestNumbers};
 
 pub use crate::config::TpsOptions;
 use crate::stats::{self, Stability, Summary};
@@ -112,6 +113,9 @@ async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<T
         events,
     } = session;
     let api = provenance.api.clone();
+    let num_ctx = options.num_ctx();
+    let sizes = options.input_tokens();
+    let numbers = RequestNumbers::default();
     let time_scale = provenance.simulator_time_scale.unwrap_or(1.0);
     let mut result = TpsResult {
         timestamp: timestamp_now(),
@@ -125,6 +129,15 @@ async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<T
             prompt_lengths: options.prompts.iter().map(|p| p.name.clone()).collect(),
             route: route_name(options.route, &api).into(),
             tokens_per_second_source: "server".into(),
+            input_tokens: options.input_tokens(),
+            input_tokens_stddev: options.workload.input_tokens_stddev,
+            output_forced: options.workload.force_output,
+            prefix: options
+                .workload
+                .prefix
+                .name(!options.input_tokens().is_empty()),
+            num_ctx: num_ctx.filter(|_| api == "ollama"),
+            dataset: options.workload.dataset_path.clone(),
         },
         summary: TpsSummary::default(),
         model_results: Vec::new(),
@@ -132,15 +145,23 @@ async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<T
         status: RunStatus::Success,
         errors: Vec::new(),
         provenance,
+        calibrations: Vec::new(),
+        skipped_dataset_lines: options.workload.skipped_dataset_lines.clone(),
     };
+    if options.workload.sampling.is_set() {
+        result.provenance.sampling = Some(options.workload.sampling);
+    }
     events.emit(&Event::Planned(options.planned_requests()));
     let mut interrupted = false;
     let mut all_cells: Vec<(String, PromptResult)> = Vec::new();
     let mut snapshot_failed = false;
     'models: for model in &options.models {
         events.emit(&Event::Phase(&format!("{model}: loading")));
-        let Some(preload) =
-            crate::scenario::cancellable(ctx, preload(&target.backend, model, options.route)).await
+        let Some(preload) = crate::scenario::cancellable(
+            ctx,
+            preload(&target.backend, model, options.route, num_ctx),
+        )
+        .await
         else {
             interrupted = true;
             break 'models;
@@ -155,9 +176,7 @@ async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<T
                     say_model_skipped(model, err);
                     result.model_results.push(ModelResult {
                         model: model.clone(),
-                        prompt_results: Vec::new(),
-                        prompt_length_impact: Vec::new(),
-                        preload_seconds: None,
+                        ..ModelResult::default()
                     });
                     continue 'models;
                 }
@@ -167,17 +186,63 @@ async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<T
         if let Some(client) = target.backend.as_ollama() {
             crate::scenario::record_model_provenance(client, &mut result.provenance, model).await;
         }
+        let calibrated = if sizes.is_empty() {
+            None
+        } else {
+            events.emit(&Event::Phase(&format!("{model}: calibrating prompt sizes")));
+            let calibration = calibrate(
+                &target.backend,
+                model,
+                options.route,
+                &sizes,
+                num_ctx.filter(|_| target.backend.as_ollama().is_some()),
+                &numbers,
+            );
+            match crate::scenario::cancellable(ctx, calibration).await {
+                None => {
+                    interrupted = true;
+                    break 'models;
+                }
+                Some(Ok(calibrated)) => {
+                    say_calibration(&calibrated.record);
+                    result.calibrations.push(calibrated.record.clone());
+                    Some(calibrated)
+                }
+                Some(Err(err)) => {
+                    // The sizes stay estimates; the cells say how far off they came out.
+                    result.errors.push(ErrorRecord::from_request(
+                        &format!("calibrate {model}"),
+                        &err,
+                    ));
+                    None
+                }
+            }
+        };
         let mut model_result = ModelResult {
             model: model.clone(),
-            prompt_results: Vec::new(),
-            prompt_length_impact: Vec::new(),
             preload_seconds,
+            ..ModelResult::default()
         };
         let mut cells: Vec<PromptResult> = Vec::new();
         'cells: for &level in &options.levels_to_measure() {
             for prompt in &options.prompts {
+                let requests = CellRequests::new(
+                    model,
+                    prompt,
+                    options.generation_tokens,
+                    options.route,
+                    &options.workload,
+                    calibrated.as_ref(),
+                    num_ctx.filter(|_| target.backend.as_ollama().is_some()),
+                );
                 let (cell, cell_interrupted, fatal) = measure_cell(
-                    target, options, ctx, events, model, prompt, level, time_scale,
+                    target,
+                    options,
+                    ctx,
+                    events,
+                    (model, prompt, &requests, &numbers),
+                    level,
+                    time_scale,
                 )
                 .await;
                 interrupted = cell_interrupted;
@@ -268,10 +333,11 @@ async fn preload(
     backend: &Backend,
     model: &str,
     route: Route,
+    num_ctx: Option<u64>,
 ) -> Result<Option<Duration>, RequestError> {
     match backend {
         Backend::Ollama(client) => {
-            let reply = client.load(model, None).await?;
+            let reply = client.load_with_context(model, None, num_ctx).await?;
             Ok(Some(reply.elapsed))
         }
         Backend::OpenAi(_) => {
@@ -284,21 +350,16 @@ async fn preload(
 
 /// Warmup then measurement of one model, prompt and concurrency level. The flag is true when
 /// Ctrl-C interrupted it.
-#[allow(clippy::too_many_arguments)]
 async fn measure_cell(
     target: &Target,
     options: &TpsOptions,
     ctx: &Ctx,
     events: &Events,
-    model: &str,
-    prompt: &Prompt,
+    (model, prompt, requests, numbers): (&str, &Prompt, &CellRequests, &RequestNumbers),
     level: u32,
     time_scale: f64,
 ) -> (PromptResult, bool, Option<RequestError>) {
-    let mut request = GenerationRequest::new(model, prompt.text.clone(), options.generation_tokens);
-    request.route = options.route;
     let reload_threshold = RELOAD_THRESHOLD.mul_f64(time_scale);
-    let requested = options.generation_tokens;
     let label = format!("{model} {} c={level}", prompt.name);
 
     // An error that every further request of this model would repeat (model not found, not
@@ -314,23 +375,42 @@ async fn measure_cell(
             }
         }
     };
-    // Warmup and measurement are the same batch of `runs` rounds at `level` in flight.
-    let samples_of = |outputs: &[(usize, Result<GenerationRecord, RequestError>)]| -> Vec<Sample> {
+    // Warmup and measurement are the same batch of `runs` rounds at `level` in flight. Every
+    // request has its own number in the run (its tag, its size, its dataset line).
+    let samples_of = |first: u64, outputs: &[(usize, Result<GenerationRecord, RequestError>)]| {
         outputs
             .iter()
-            .map(|(index, outcome)| to_sample(*index, outcome, requested, reload_threshold))
-            .collect()
+            .map(|(index, outcome)| {
+                let number = first + *index as u64;
+                let mut sample = to_sample(
+                    *index,
+                    outcome,
+                    requests.max_tokens(number),
+                    reload_threshold,
+                );
+                sample.requested_prompt_tokens = requests.expected_prompt_tokens(number);
+                sample
+            })
+            .collect::<Vec<Sample>>()
     };
-    let plan = |runs: u32| Plan::new(runs as usize * level as usize, level as usize);
+    let batch_size = |runs: u32| runs as usize * level as usize;
+    let plan = |runs: u32| Plan::new(batch_size(runs), level as usize);
+    let send = |first: u64| {
+        move |ticket: engine::Ticket| {
+            let request = requests.request(first + ticket.index as u64);
+            async move { target.backend.generate(&request).await }
+        }
+    };
     events.emit(&Event::Phase(&format!("{label} warmup")));
+    let first = numbers.reserve(batch_size(options.warmup_runs) as u64);
     let warmup = engine::collect(
         plan(options.warmup_runs),
         &stop,
-        |_| target.backend.generate(&request),
+        send(first),
         |_, outcome| watch(outcome),
     )
     .await;
-    let warmup_samples = samples_of(&warmup.outputs);
+    let warmup_samples = samples_of(first, &warmup.outputs);
 
     let mut cell = PromptResult {
         prompt_length: prompt.name.clone(),
@@ -347,6 +427,8 @@ async fn measure_cell(
         client_server_difference_percent: None,
         client_server_disagreement: false,
         stopped_early: 0,
+        requested_input_tokens: prompt.input_tokens(),
+        truncated_requests: 0,
         reloads_flagged: 0,
         outliers: Vec::new(),
         samples: Vec::new(),
@@ -358,14 +440,15 @@ async fn measure_cell(
     }
 
     events.emit(&Event::Phase(&label));
+    let first = numbers.reserve(batch_size(options.measurement_runs) as u64);
     let batch = engine::collect(
         plan(options.measurement_runs),
         &stop,
-        |_| target.backend.generate(&request),
+        send(first),
         |_, outcome| watch(outcome),
     )
     .await;
-    let samples = samples_of(&batch.outputs);
+    let samples = samples_of(first, &batch.outputs);
     let records: Vec<&GenerationRecord> = batch
         .outputs
         .iter()
@@ -396,6 +479,36 @@ fn is_fatal_for_model(err: &RequestError) -> bool {
             ..
         }
     )
+}
+
+/// One line per size: what the server counted for the prompt built for it.
+fn say_calibration(calibration: &crate::results::tokens_per_second::Calibration) {
+    crate::outln!(
+        "  {}: {:.3} tokens a word, {:.1} tokens of overhead ({})",
+        calibration.model,
+        calibration.tokens_per_word,
+        calibration.overhead_tokens,
+        calibration.source
+    );
+    for fit in &calibration.sizes {
+        let counted = fit
+            .prompt_tokens
+            .map_or("not counted".to_string(), |c| format!("{c} counted"));
+        let error = fit
+            .error_percent
+            .map_or(String::new(), |e| format!(" ({e:+.2}%)"));
+        let mark = if fit.within_tolerance { "✓" } else { "⚠" };
+        crate::outln!(
+            "    {mark} {} tokens asked: {counted}{error}{}",
+            fit.requested_tokens,
+            fit.note
+                .as_deref()
+                .map_or(String::new(), |n| format!(": {n}"))
+        );
+    }
+    if let Some(note) = &calibration.note {
+        crate::outln!("    ⚠ {note}");
+    }
 }
 
 fn say_model_skipped(model: &str, err: &RequestError) {
@@ -429,6 +542,7 @@ fn to_sample(
                 prompt_eval_tokens_per_second: record.prompt_eval_tokens_per_second().map(round2),
                 output_tokens: Some(record.output_tokens),
                 prompt_tokens: record.prompt_tokens,
+                requested_prompt_tokens: None,
                 token_count_source: record.token_count_source.map(|source| {
                     match source {
                         crate::backend::TokenCountSource::Server => "server",
@@ -557,6 +671,7 @@ fn summarize_cell(
         failure_examples,
     };
     cell.stopped_early = samples.iter().filter(|s| s.stopped_early).count();
+    cell.truncated_requests = samples.iter().filter(|s| s.truncated()).count();
     cell.reloads_flagged = samples.iter().filter(|s| s.reload_suspected).count();
     let indexed: Vec<(usize, f64)> = samples
         .iter()
@@ -582,6 +697,11 @@ fn success_rate(succeeded: usize, attempted: usize) -> f64 {
 /// The model's primary-level cells become its PromptResults, with the prompt-length impact.
 fn finish_model(model_result: &mut ModelResult, cells: &[PromptResult], options: &TpsOptions) {
     let primary = options.concurrency_levels[0];
+    model_result.category_tokens = cells
+        .iter()
+        .filter(|c| crate::prompts::PromptLength::parse(&c.prompt_length).is_some())
+        .filter_map(|c| Some((c.prompt_length.clone(), c.prompt_tokens?)))
+        .collect();
     model_result.prompt_results = cells
         .iter()
         .filter(|c| c.concurrent_requests == primary)
@@ -841,6 +961,7 @@ fn print_summary(result: &TpsResult, options: &TpsOptions, written: &Path) {
         }
     }
     crate::outln!("{table}");
+    print_depth(result);
     print_concurrency(result, options);
     let s = &result.summary;
     crate::outln!(
@@ -876,6 +997,72 @@ fn print_summary(result: &TpsResult, options: &TpsOptions, written: &Path) {
         );
     } else {
         crate::outln!("Results written to {}", written.display());
+    }
+}
+
+/// The context-depth sweep: prefill rate (prompt tokens / prompt-eval time) and TTFT by
+/// prompt size, and every truncation or early stop the server did.
+fn print_depth(result: &TpsResult) {
+    let sized: Vec<(&str, &PromptResult)> = result
+        .model_results
+        .iter()
+        .flat_map(|m| m.prompt_results.iter().map(|c| (m.model.as_str(), c)))
+        .filter(|(_, c)| c.requested_input_tokens.is_some())
+        .collect();
+    if sized.len() > 1 {
+        crate::outln!("Prefill by context depth:");
+        let mut table = console_table();
+        table.set_header(vec![
+            "Model",
+            "Asked",
+            "Counted",
+            "Prefill tok/s",
+            "TTFT p50 ms",
+            "Truncated",
+        ]);
+        for (model, cell) in &sized {
+            table.add_row(vec![
+                model.to_string(),
+                cell.requested_input_tokens
+                    .map_or("-".into(), |t| t.to_string()),
+                cell.prompt_tokens.map_or("-".into(), |t| t.to_string()),
+                fmt_opt(
+                    cell.metrics.prompt_eval_tokens_per_second.map(|s| s.mean),
+                    0,
+                ),
+                fmt_opt(
+                    cell.metrics
+                        .time_to_first_token_seconds
+                        .map(|s| s.median * 1000.0),
+                    0,
+                ),
+                cell.truncated_requests.to_string(),
+            ]);
+        }
+        crate::outln!("{table}");
+    }
+    for model in &result.model_results {
+        for cell in &model.prompt_results {
+            if cell.truncated_requests > 0 {
+                crate::outln!(
+                    "  ⚠ {} {}: the server truncated {} of {} prompts (counted {} tokens):                      raise --num-ctx or the server's context",
+                    model.model,
+                    cell.prompt_length,
+                    cell.truncated_requests,
+                    cell.requests.attempted,
+                    cell.prompt_tokens.map_or("-".into(), |t| t.to_string())
+                );
+            }
+            if cell.stopped_early > 0 && result.configuration.output_forced {
+                crate::outln!(
+                    "  ⚠ {} {}: {} requests stopped before {} tokens: the server would not                      force the length",
+                    model.model,
+                    cell.prompt_length,
+                    cell.stopped_early,
+                    result.configuration.generation_tokens
+                );
+            }
+        }
     }
 }
 

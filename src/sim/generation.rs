@@ -214,6 +214,12 @@ async fn run(
     job: GenerationJob,
     tx: &mpsc::Sender<GenEvent>,
 ) -> Result<Metrics, Failure> {
+    // Ollama truncates a prompt longer than the context it asked for to fit; the count then
+    // says so.
+    let mut job = job;
+    if let Some(num_ctx) = job.num_ctx {
+        job.prompt_tokens = job.prompt_tokens.min(num_ctx);
+    }
     let clock = sim.clock;
     let mut rng = sim.request_rng();
     let overhead = clock.real(REQUEST_OVERHEAD_SECONDS * rng.gen_range(0.7..1.3));

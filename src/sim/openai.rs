@@ -74,6 +74,9 @@ struct ChatCompletionRequest {
     stream_options: Option<StreamOptions>,
     max_tokens: Option<i64>,
     max_completion_tokens: Option<i64>,
+    /// llama.cpp's name for the limit (sent with `ignore_eos`, which the simulator needs
+    /// not: with a limit it always runs to it).
+    n_predict: Option<i64>,
     seed: Option<i64>,
 }
 
@@ -86,6 +89,7 @@ struct CompletionRequest {
     stream: bool,
     stream_options: Option<StreamOptions>,
     max_tokens: Option<i64>,
+    n_predict: Option<i64>,
     seed: Option<i64>,
 }
 
@@ -394,7 +398,10 @@ impl ChatCompletionRequest {
                 images: None,
             })
             .collect();
-        let max_tokens = self.max_tokens.or(self.max_completion_tokens);
+        let max_tokens = self
+            .max_tokens
+            .or(self.max_completion_tokens)
+            .or(self.n_predict);
         Ok(self.completion(Kind::Chat, chat_prompt_tokens(&messages), max_tokens))
     }
 }
@@ -416,7 +423,7 @@ impl CompletionRequest {
         let prompt_tokens = generation::text_tokens(&prompt)
             + generation::text_tokens(&self.suffix)
             + TEMPLATE_TOKENS;
-        let max_tokens = self.max_tokens;
+        let max_tokens = self.max_tokens.or(self.n_predict);
         Ok(self.completion(Kind::Completion, prompt_tokens, max_tokens))
     }
 }

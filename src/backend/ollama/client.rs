@@ -300,9 +300,23 @@ impl OllamaClient {
         model: &str,
         keep_alive: Option<&str>,
     ) -> Result<LoadReply, RequestError> {
+        self.load_with_context(model, keep_alive, None).await
+    }
+
+    /// A load with the context length later requests will ask for: Ollama reloads a runner
+    /// whose `num_ctx` differs, so a preload without it would not be the one measured.
+    pub async fn load_with_context(
+        &self,
+        model: &str,
+        keep_alive: Option<&str>,
+        num_ctx: Option<u64>,
+    ) -> Result<LoadReply, RequestError> {
         let mut body = json!({ "model": model });
         if let Some(keep_alive) = keep_alive {
             body["keep_alive"] = json!(keep_alive);
+        }
+        if let Some(num_ctx) = num_ctx {
+            body["options"] = json!({ "num_ctx": num_ctx });
         }
         self.load_only_request(body).await
     }

@@ -103,6 +103,16 @@ pub(super) fn generation_body(request: &GenerationRequest) -> (&'static str, ser
     if let Some(seed) = request.seed {
         options.insert("seed".into(), json!(seed));
     }
+    if let Some(top_p) = request.top_p {
+        options.insert("top_p".into(), json!(top_p));
+    }
+    if let Some(num_ctx) = request.num_ctx {
+        options.insert("num_ctx".into(), json!(num_ctx));
+    }
+    if request.force_output {
+        // Ollama has no `ignore_eos`: clearing the model's stop sequences is what it allows.
+        options.insert("stop".into(), json!([]));
+    }
     let (path, mut body) = match request.route {
         Route::Generate => (
             "/api/generate",
@@ -160,9 +170,26 @@ mod tests {
         assert_eq!(body["options"]["num_predict"], 7);
         assert_eq!(body["options"]["seed"], 3);
         assert_eq!(body["stream"], true);
+        assert!(body["options"].get("stop").is_none());
+        assert!(body["options"].get("num_ctx").is_none());
         request.route = Route::Chat;
         let (path, body) = generation_body(&request);
         assert_eq!(path, "/api/chat");
         assert_eq!(body["messages"][0]["content"], "hi");
+    }
+
+    #[test]
+    fn forced_output_clears_stops_and_sampling_passes_through() {
+        let mut request = GenerationRequest::new("m", "hi", 7);
+        request.force_output = true;
+        request.num_ctx = Some(8192);
+        request.top_p = Some(0.9);
+        request.temperature = Some(0.0);
+        let (_, body) = generation_body(&request);
+        let options = &body["options"];
+        assert_eq!(options["stop"], json!([]));
+        assert_eq!(options["num_ctx"], 8192);
+        assert_eq!(options["top_p"], 0.9);
+        assert_eq!(options["temperature"], 0.0);
     }
 }

@@ -40,6 +40,17 @@ pub(super) struct CompletionBody<'a> {
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    /// vLLM and llama.cpp: the end-of-sequence token does not end the generation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignore_eos: Option<bool>,
+    /// vLLM: at least this many tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_tokens: Option<u32>,
+    /// llama.cpp's own name for the token limit, which `ignore_eos` pairs with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n_predict: Option<u32>,
 }
 
 impl<'a> CompletionBody<'a> {
@@ -61,6 +72,11 @@ impl<'a> CompletionBody<'a> {
             timings_per_token: true,
             temperature: request.temperature,
             seed: request.seed,
+            top_p: request.top_p,
+            // Sent only when asked for: a strict server may refuse fields it does not know.
+            ignore_eos: request.force_output.then_some(true),
+            min_tokens: request.force_output.then_some(request.max_tokens),
+            n_predict: request.force_output.then_some(request.max_tokens),
         }
     }
 }
@@ -262,6 +278,23 @@ mod tests {
         let finish = event(r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#);
         let reason = finish.choices.0.and_then(|c| c.finish_reason);
         assert!(matches!(reason, Some(Str(Cow::Borrowed("stop")))));
+    }
+
+    #[test]
+    fn forced_output_asks_every_server_in_its_own_words() {
+        let mut request = GenerationRequest::new("m", "hi", 9);
+        let plain = serde_json::to_value(CompletionBody::new(&request, None, Some("hi"))).unwrap();
+        for field in ["ignore_eos", "min_tokens", "n_predict", "top_p"] {
+            assert!(plain.get(field).is_none(), "{field} sent unasked: {plain}");
+        }
+        request.force_output = true;
+        request.top_p = Some(0.5);
+        let forced = serde_json::to_value(CompletionBody::new(&request, None, Some("hi"))).unwrap();
+        assert_eq!(forced["ignore_eos"], true);
+        assert_eq!(forced["min_tokens"], 9);
+        assert_eq!(forced["n_predict"], 9);
+        assert_eq!(forced["max_tokens"], 9);
+        assert_eq!(forced["top_p"], 0.5);
     }
 
     #[test]

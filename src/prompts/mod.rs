@@ -1,8 +1,12 @@
 //! The prompt-length categories and their fixed prompt texts, shipped in the binary so that
 //! runs stay comparable over time. Lengths follow the reference: about 55, 250, 800 and 2,500
-//! characters.
+//! characters. [`filler`] makes the text of prompts sized in tokens, [`dataset`] reads the
+//! user's own prompts; neither talks to a server (calibration lives in `workload`).
 
 use std::path::Path;
+
+pub mod dataset;
+pub mod filler;
 
 use crate::exit::ConfigError;
 
@@ -66,6 +70,45 @@ impl PromptLength {
 pub struct Prompt {
     pub name: String,
     pub text: String,
+    /// How each request's prompt is made from it.
+    pub kind: PromptKind,
+}
+
+/// Where a cell's prompts come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PromptKind {
+    /// `text`, the same for every request (a built-in category or a prompts file's line).
+    #[default]
+    Text,
+    /// Filler text of this many tokens of the target model, calibrated against the server's
+    /// own count (`--input-tokens`).
+    Tokens(u64),
+    /// The lines of a dataset, one per request in turn (`--dataset`).
+    Dataset(std::sync::Arc<Vec<dataset::DatasetEntry>>),
+}
+
+impl Prompt {
+    /// A cell of prompts of `tokens` tokens, named like `1k tokens`.
+    pub fn sized(tokens: u64) -> Self {
+        let name = if tokens >= 1024 && tokens.is_multiple_of(1024) {
+            format!("{}k tokens", tokens / 1024)
+        } else {
+            format!("{tokens} tokens")
+        };
+        Prompt {
+            name,
+            text: String::new(),
+            kind: PromptKind::Tokens(tokens),
+        }
+    }
+
+    /// The requested size in tokens, for sized prompts.
+    pub fn input_tokens(&self) -> Option<u64> {
+        match self.kind {
+            PromptKind::Tokens(tokens) => Some(tokens),
+            _ => None,
+        }
+    }
 }
 
 impl Prompt {
@@ -74,6 +117,7 @@ impl Prompt {
         Prompt {
             name: length.name().to_string(),
             text: length.text().to_string(),
+            kind: PromptKind::Text,
         }
     }
 }
@@ -95,10 +139,12 @@ pub fn read_prompts_file(path: &Path) -> Result<Vec<Prompt>, ConfigError> {
             Some((name, text)) if !name.trim().is_empty() => Prompt {
                 name: name.trim().to_string(),
                 text: text.trim().to_string(),
+                kind: PromptKind::Text,
             },
             _ => Prompt {
                 name: format!("Prompt{}", index + 1),
                 text: line.trim().to_string(),
+                kind: PromptKind::Text,
             },
         })
         .collect();
