@@ -100,11 +100,14 @@ pub fn filler_range(start: usize, end: usize) -> String {
     text
 }
 
-/// A request's distinct opening: `Request 000042:`. The same width for every request, so
-/// the same number of tokens, and different from the first digits on, so that no two
-/// requests share a cached prefix beyond a few tokens.
+/// A request's distinct opening: `Request 240000:` for request 42, its six digits
+/// reversed. The same width for every request, so the same number of tokens; the fastest
+/// changing digit first, so that consecutive requests differ right after `Request ` and a
+/// prefix cache reuses the same few tokens of each (servers that report only the tokens
+/// they evaluated then count every request alike).
 pub fn request_tag(index: u64) -> String {
-    format!("Request {:06}:", index % 1_000_000)
+    let digits: String = format!("{:06}", index % 1_000_000).chars().rev().collect();
+    format!("Request {digits}:")
 }
 
 #[cfg(test)]
@@ -128,7 +131,8 @@ mod tests {
 
     #[test]
     fn request_tags_have_one_width() {
-        assert_eq!(request_tag(42), "Request 000042:");
+        assert_eq!(request_tag(42), "Request 240000:");
+        assert_ne!(request_tag(9)[..9], request_tag(10)[..9]);
         assert_eq!(request_tag(0).len(), request_tag(999_999).len());
         assert_ne!(request_tag(1), request_tag(2));
     }

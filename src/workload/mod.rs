@@ -194,24 +194,28 @@ impl CellRequests {
         base.top_p = options.sampling.top_p;
         base.force_output = options.force_output;
         base.num_ctx = num_ctx;
-        let body = match (&prompt.kind, calibrated) {
-            (PromptKind::Tokens(requested), Some(calibrated)) => Body::Sized {
+        let shared_words = match options.prefix {
+            Prefix::Shared(tokens) => calibrated.map_or_else(
+                || calibrate::estimated_words(tokens),
+                |c| c.words_for_span(tokens),
+            ),
+            _ => 0,
+        };
+        let body = match &prompt.kind {
+            PromptKind::Tokens(requested) => Body::Sized {
                 requested: *requested,
-                words: calibrated.words_for(*requested),
-                shared_words: match options.prefix {
-                    Prefix::Shared(tokens) => calibrated.words_for_span(tokens),
-                    _ => 0,
-                },
-                tokens_per_word: calibrated.tokens_per_word(),
+                words: calibrated.map_or_else(
+                    || calibrate::estimated_words(*requested),
+                    |c| c.words_for(*requested),
+                ),
+                shared_words,
+                tokens_per_word: calibrated.map_or(
+                    calibrate::ESTIMATED_TOKENS_PER_WORD,
+                    Calibrated::tokens_per_word,
+                ),
             },
-            (PromptKind::Tokens(requested), None) => Body::Sized {
-                requested: *requested,
-                words: calibrate::estimated_words(*requested),
-                shared_words: 0,
-                tokens_per_word: calibrate::ESTIMATED_TOKENS_PER_WORD,
-            },
-            (PromptKind::Dataset(entries), _) => Body::Dataset(Arc::clone(entries)),
-            (PromptKind::Text, _) => Body::Text(prompt.text.clone()),
+            PromptKind::Dataset(entries) => Body::Dataset(Arc::clone(entries)),
+            PromptKind::Text => Body::Text(prompt.text.clone()),
         };
         let unique = match options.prefix {
             Prefix::Default => matches!(body, Body::Sized { .. }),
@@ -341,6 +345,84 @@ mod tests {
             ..WorkloadOptions::default()
         };
         assert_eq!(fixed.num_ctx_for(Some(16384), 100), Some(2048));
+    }
+
+    fn requests_of(prefix: Prefix, stddev: Option<f64>) -> CellRequests {
+        let options = WorkloadOptions {
+            prefix,
+            input_tokens_stddev: stddev,
+            force_output: true,
+            ..WorkloadOptions::default()
+        };
+        CellRequests::new(
+            "m",
+            &Prompt::sized(256),
+            16,
+            Route::Chat,
+            &options,
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn unique_prefixes_differ_at_once_and_shared_ones_share_their_words() {
+        let unique = requests_of(Prefix::Default, None);
+        let (a, b) = (unique.request(1), unique.request(2));
+        assert_ne!(a.prompt[..20], b.prompt[..20], "distinct openings");
+        assert_eq!(a.prompt.len(), b.prompt.len(), "one size for every request");
+        assert!(a.force_output && a.route == Route::Chat && a.max_tokens == 16);
+
+        let shared = requests_of(Prefix::Shared(64), None);
+        let (a, b) = (shared.request(1), shared.request(2));
+        let common = a
+            .prompt
+            .chars()
+            .zip(b.prompt.chars())
+            .take_while(|(x, y)| x == y)
+            .count();
+        let shared_words = calibrate::estimated_words(64);
+        assert!(
+            a.prompt[..common].split(' ').count() >= shared_words,
+            "{common} characters shared"
+        );
+        assert_eq!(a.prompt.len(), b.prompt.len());
+
+        // The categories are sent as they are unless a unique prefix is asked for.
+        let text = Prompt::builtin(crate::prompts::PromptLength::Short);
+        let plain = CellRequests::new(
+            "m",
+            &text,
+            8,
+            Route::Generate,
+            &WorkloadOptions::default(),
+            None,
+            None,
+        );
+        assert_eq!(plain.request(3).prompt, text.text);
+        let tagged = WorkloadOptions {
+            prefix: Prefix::Unique,
+            ..WorkloadOptions::default()
+        };
+        let tagged = CellRequests::new("m", &text, 8, Route::Generate, &tagged, None, None);
+        assert!(tagged.request(3).prompt.ends_with(&text.text));
+        assert_ne!(tagged.request(3).prompt, tagged.request(4).prompt);
+    }
+
+    #[test]
+    fn drawn_sizes_spread_around_the_size_asked_for() {
+        let requests = requests_of(Prefix::Default, Some(32.0));
+        let sizes: Vec<u64> = (0..400)
+            .map(|n| requests.expected_prompt_tokens(n).unwrap())
+            .collect();
+        let mean = sizes.iter().sum::<u64>() as f64 / sizes.len() as f64;
+        assert!((mean - 256.0).abs() < 8.0, "{mean}");
+        assert!(sizes.iter().any(|&s| s > 290) && sizes.iter().any(|&s| s < 220));
+        let (short, long) = (requests.request(0), requests.request(1));
+        let words = |r: &GenerationRequest| r.prompt.split(' ').count() as i64;
+        let size_gap = requests.expected_prompt_tokens(1).unwrap() as i64
+            - requests.expected_prompt_tokens(0).unwrap() as i64;
+        assert_eq!(words(&long) > words(&short), size_gap > 0);
     }
 
     #[test]
