@@ -582,3 +582,84 @@ fn check_tps_json(json: &serde_json::Value) {
         .expect("an overall average");
     assert!(overall > 0.0, "{pretty}");
 }
+
+/// A tokens-per-second run against llama-server; returns the result file.
+async fn tps_against(server: &LlamaServer, extra: &[&str]) -> serde_json::Value {
+    let out = tempfile::tempdir().unwrap();
+    let output = out.path().join("tps.json");
+    let args = [
+        &[
+            "tokens-per-second",
+            "--api",
+            "openai",
+            "--endpoint",
+            &server.url,
+            "--models",
+            "smollm2",
+            "--warmup-runs",
+            "0",
+            "--measurement-runs",
+            "1",
+            "--keep-samples",
+            "--output",
+            output.to_str().unwrap(),
+        ][..],
+        extra,
+    ]
+    .concat();
+    let code = support::ollabench(&args).await;
+    let json = support::read_json(&output);
+    assert_eq!(code, 0, "tokens-per-second failed: {json:#}");
+    json
+}
+
+#[tokio::test]
+async fn sized_prompts_and_forced_output_on_a_real_llama_server() {
+    let Some((_serial, installed)) = require_installed().await else {
+        return;
+    };
+    // One slot of 2,048 tokens: room for the 1,024-token prompt and its output.
+    let gguf = installed.gguf.to_string_lossy().to_string();
+    let server = LlamaServer::start(
+        &installed,
+        &["-m", &gguf, "-np", "1", "-c", "2048", "--alias", "smollm2"],
+    )
+    .await;
+
+    // Sized in SmolLM2's own tokens by llama-server's count, with no tokenizer here.
+    let json = tps_against(
+        &server,
+        &["--input-tokens", "64,256,1k", "--output-tokens", "16"],
+    )
+    .await;
+    let pretty = format!("{json:#}");
+    let calibration = &json["Calibrations"][0];
+    assert_eq!(calibration["Source"], "usage.prompt_tokens", "{pretty}");
+    let cells = json["ModelResults"][0]["PromptResults"]
+        .as_array()
+        .expect("prompt results");
+    assert_eq!(cells.len(), 3, "{pretty}");
+    for (cell, asked) in cells.iter().zip([64u64, 256, 1024]) {
+        for sample in cell["Samples"].as_array().expect("samples") {
+            let counted = sample["PromptTokens"].as_u64().expect("llama.cpp's count");
+            let error = (counted as f64 - asked as f64).abs() / asked as f64;
+            eprintln!("{asked} tokens asked: llama-server counted {counted}");
+            assert!(error <= 0.02, "{asked} asked, {counted} counted: {pretty}");
+            assert_eq!(sample["OutputTokens"], 16, "{sample:#}");
+        }
+    }
+
+    // The short category as a bare completion makes SmolLM2 end within a few tokens;
+    // forced, it runs to the length asked for.
+    let json = tps_against(
+        &server,
+        &["--prompt-lengths", "short", "--output-tokens", "64"],
+    )
+    .await;
+    let cell = &json["ModelResults"][0]["PromptResults"][0];
+    assert_eq!(cell["StoppedEarly"], 0, "{cell:#}");
+    for sample in cell["Samples"].as_array().expect("samples") {
+        assert_eq!(sample["OutputTokens"], 64, "{sample:#}");
+        assert_eq!(sample["DoneReason"], "length", "{sample:#}");
+    }
+}
