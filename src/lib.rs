@@ -18,7 +18,8 @@
 //! Beside the scenarios, [`compare`] and [`report`] use `analysis` and `results`, and
 //! [`output`] owns the console. [`sim`] is the built-in Ollama simulator and depends on nothing
 //! above it; [`kube`] finds endpoints and owns the `kubectl port-forward` child; [`exit`] holds
-//! the exit codes and the errors that map to them, and depends on nothing.
+//! the exit codes and the errors that map to them, and depends on nothing. [`housekeeping`]
+//! lists, baselines and prunes the runs of a benchmarks folder through `results`.
 
 pub mod analysis;
 pub mod backend;
@@ -27,6 +28,7 @@ pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod exit;
+pub mod housekeeping;
 pub mod kube;
 pub mod metrics;
 pub mod output;

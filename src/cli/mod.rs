@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod compare;
 pub mod report;
+pub mod results;
 pub mod sim;
 pub mod suite;
 
@@ -50,6 +51,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Serves the built-in Ollama simulator.
     Sim(sim::SimArgs),
+    /// Lists runs, sets baselines and prunes old runs of a benchmarks folder.
+    Results(results::ResultsArgs),
 }
 
 impl Command {
@@ -64,6 +67,7 @@ impl Command {
             Command::Compare(args) => args.execute(ctx).await,
             Command::Report(args) => args.execute(ctx).await,
             Command::Sim(args) => args.execute(ctx).await,
+            Command::Results(args) => args.execute(ctx).await,
         }
     }
 }
