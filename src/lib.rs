@@ -19,13 +19,15 @@
 //! [`output`] owns the console. [`sim`] is the built-in Ollama simulator and depends on nothing
 //! above it; [`kube`] finds endpoints and owns the `kubectl port-forward` child; [`exit`] holds
 //! the exit codes and the errors that map to them, and depends on nothing. [`housekeeping`]
-//! lists, baselines and prunes the runs of a benchmarks folder through `results`.
+//! lists, baselines and prunes the runs of a benchmarks folder through `results`;
+//! [`diagnose`] gathers the Troubleshooting checks through `kube` and `backend`.
 
 pub mod analysis;
 pub mod backend;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod diagnose;
 pub mod engine;
 pub mod exit;
 pub mod housekeeping;

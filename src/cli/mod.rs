@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod diagnose;
 pub mod report;
 pub mod results;
 pub mod sim;
@@ -53,6 +54,8 @@ pub enum Command {
     Sim(sim::SimArgs),
     /// Lists runs, sets baselines and prunes old runs of a benchmarks folder.
     Results(results::ResultsArgs),
+    /// Gathers the Troubleshooting checks: pods, node GPUs, events, nvidia-smi, /api/ps.
+    Diagnose(diagnose::DiagnoseArgs),
 }
 
 impl Command {
@@ -68,6 +71,7 @@ impl Command {
             Command::Report(args) => args.execute(ctx).await,
             Command::Sim(args) => args.execute(ctx).await,
             Command::Results(args) => args.execute(ctx).await,
+            Command::Diagnose(args) => args.execute(ctx).await,
         }
     }
 }
