@@ -35,12 +35,13 @@ fn options(sim: &SimHandle, endpoint: String, fail: &str) -> DiagnoseOptions {
     }
 }
 
-/// Loads `model` with `options` through Ollama's API and returns its `/api/ps` row.
+/// Loads `model` with `options` through Ollama's API, kept loaded for good (a scaled default
+/// keep-alive would unload it within seconds, mid-diagnosis), and returns its `/api/ps` row.
 async fn load(sim: &SimHandle, model: &str, options: Value) -> Value {
     let http = reqwest::Client::new();
     let reply = http
         .post(format!("{}/api/generate", sim.url()))
-        .json(&json!({ "model": model, "options": options }))
+        .json(&json!({ "model": model, "options": options, "keep_alive": -1 }))
         .send()
         .await
         .unwrap();
@@ -110,6 +111,10 @@ async fn every_step_succeeds_against_the_fake_cluster_and_the_simulator() {
     assert_eq!(residency[0].model, "llama3.1:8b");
     assert_eq!(residency[0].size_vram_bytes, vram);
     assert!(!residency[0].cpu_fallback);
+    // A T4 reads 320 GB/s: one stream decodes at most 320e9 / size tokens per second.
+    let size = loaded["size"].as_u64().unwrap() as f64;
+    let ceiling = residency[0].decode_ceiling_tokens_per_second.unwrap();
+    assert!((ceiling - 320e9 / size).abs() < 1e-9, "{ceiling}");
     assert_eq!(diagnosis.version.data.as_deref(), Some("0.24.0"));
 
     let findings = diagnosis.findings.join("\n");
@@ -198,6 +203,8 @@ async fn cpu_fallback_is_detected_when_a_model_outgrows_gpu_memory() {
     let diagnosis = diagnose::diagnose(&options(&sim, sim.url(), "")).await;
     let model = &diagnosis.residency.data.as_ref().unwrap()[0];
     assert!(model.cpu_fallback);
+    // Part of it is decoded by the CPU: the GPU's ceiling does not apply.
+    assert_eq!(model.decode_ceiling_tokens_per_second, None);
     let percent = (100 * vram / size) as f64;
     assert_eq!(model.gpu_percent().floor(), percent);
     let findings = diagnosis.findings.join("\n");

@@ -129,6 +129,10 @@ pub struct Residency {
     pub size_vram_bytes: u64,
     /// Part of the model runs on the CPU (`size_vram < size`): decode is much slower.
     pub cpu_fallback: bool,
+    /// One stream's decode ceiling on this GPU ([`crate::analysis::headroom`]), when the GPU
+    /// is known (from nvidia-smi, else the node's label) and the model is wholly in its memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decode_ceiling_tokens_per_second: Option<f64>,
 }
 
 impl Residency {
@@ -378,6 +382,7 @@ pub async fn diagnose(options: &DiagnoseOptions) -> Diagnosis {
                     size_bytes: m.size,
                     size_vram_bytes: m.size_vram,
                     cpu_fallback: m.size_vram < m.size,
+                    decode_ceiling_tokens_per_second: None,
                 })
                 .collect()
         });
@@ -409,8 +414,37 @@ pub async fn diagnose(options: &DiagnoseOptions) -> Diagnosis {
         version,
         findings: Vec::new(),
     };
+    set_decode_ceilings(&mut diagnosis);
     diagnosis.findings = findings(&diagnosis);
     diagnosis
+}
+
+/// The GPU the diagnosis saw: nvidia-smi's name, else the first GPU node's product label.
+pub fn gpu_name(diagnosis: &Diagnosis) -> Option<String> {
+    let from_smi = diagnosis
+        .nvidia_smi
+        .data
+        .iter()
+        .flatten()
+        .find_map(|gpu| gpu.name.clone());
+    from_smi.or_else(|| {
+        diagnosis
+            .nodes
+            .data
+            .iter()
+            .flatten()
+            .find_map(|node| node.product.clone())
+    })
+}
+
+fn set_decode_ceilings(diagnosis: &mut Diagnosis) {
+    let gpu = gpu_name(diagnosis).and_then(|name| crate::analysis::headroom::find_gpu(&name));
+    for model in diagnosis.residency.data.iter_mut().flatten() {
+        model.decode_ceiling_tokens_per_second =
+            gpu.filter(|_| !model.cpu_fallback).and_then(|gpu| {
+                crate::analysis::headroom::ceiling_tokens_per_second(&gpu, model.size_bytes)
+            });
+    }
 }
 
 async fn nvidia_smi_step(options: &DiagnoseOptions, pods: &Step<Vec<Pod>>) -> Step<Vec<GpuSample>> {
@@ -691,6 +725,7 @@ mod tests {
             size_bytes: 1000,
             size_vram_bytes: 399,
             cpu_fallback: true,
+            decode_ceiling_tokens_per_second: None,
         };
         assert_eq!(partial.placement(), "CPU fallback: 39% in GPU memory");
         let whole = Residency {
