@@ -3,7 +3,9 @@
 
 pub mod bench;
 pub mod compare;
+pub mod diagnose;
 pub mod report;
+pub mod results;
 pub mod sim;
 pub mod suite;
 
@@ -50,6 +52,10 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Serves the built-in Ollama simulator.
     Sim(sim::SimArgs),
+    /// Lists runs, sets baselines and prunes old runs of a benchmarks folder.
+    Results(results::ResultsArgs),
+    /// Gathers the Troubleshooting checks: pods, node GPUs, events, nvidia-smi, /api/ps.
+    Diagnose(diagnose::DiagnoseArgs),
 }
 
 impl Command {
@@ -64,6 +70,8 @@ impl Command {
             Command::Compare(args) => args.execute(ctx).await,
             Command::Report(args) => args.execute(ctx).await,
             Command::Sim(args) => args.execute(ctx).await,
+            Command::Results(args) => args.execute(ctx).await,
+            Command::Diagnose(args) => args.execute(ctx).await,
         }
     }
 }
