@@ -3,6 +3,7 @@
 //! baseline, noise, the regression gate's statistics) and [`verdict`] (the reference's
 //! Performance Targets). Nothing here does I/O; everything works on [`crate::results`]' types.
 
+pub mod capacity;
 pub mod scaling;
 pub mod trend;
 pub mod verdict;

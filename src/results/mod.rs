@@ -6,6 +6,7 @@
 //! Fields the PowerShell suite's files lack are `#[serde(default)]`: such a file reads into
 //! the same types, and [`read::Recorded`] says where a default stands for "not recorded".
 
+pub mod capacity;
 pub mod comparison;
 pub mod multi_user;
 pub mod read;
