@@ -57,24 +57,22 @@ pub struct ProbeOutcome {
     pub passed: bool,
     /// The share of requests that met every SLO (0..=1), when known.
     pub attainment: Option<f64>,
-    /// The attainment's standard error, when known (see [`binomial_noise`]).
-    pub noise: Option<f64>,
+    /// Whether the result lies within noise of a threshold (see [`within_noise`]), so that one
+    /// probe is not to be trusted.
+    pub marginal: bool,
 }
 
-impl ProbeOutcome {
-    /// Whether the attainment is too close to the target to trust one probe.
-    pub fn within_noise(&self, target: f64) -> bool {
-        match (self.attainment, self.noise) {
-            (Some(attainment), Some(noise)) => (attainment - target).abs() <= noise,
-            _ => false,
-        }
-    }
+/// The standard error of a share measured on `judged` requests, taken at the threshold: a
+/// level that truly sits at the threshold shows a share within about this of it.
+pub fn binomial_noise(threshold: f64, judged: u64) -> Option<f64> {
+    (judged > 0).then(|| (threshold * (1.0 - threshold) / judged as f64).sqrt())
 }
 
-/// The standard error of an attainment measured on `judged` requests, taken at the target:
-/// a level that truly sits at the target shows an attainment within about this of it.
-pub fn binomial_noise(target: f64, judged: u64) -> Option<f64> {
-    (judged > 0).then(|| (target * (1.0 - target) / judged as f64).sqrt())
+/// Whether a `share` (0..=1) of `judged` requests lies within one binomial standard error of
+/// `threshold`: an attainment near its target, or the share of requests under a percentile
+/// objective's limit near that percentile (95% for `:p95`).
+pub fn within_noise(share: f64, threshold: f64, judged: u64) -> bool {
+    binomial_noise(threshold, judged).is_some_and(|noise| (share - threshold).abs() <= noise)
 }
 
 /// What to do next.
@@ -95,7 +93,7 @@ pub fn next_step(options: &SearchOptions, probes: &[ProbeOutcome]) -> Next {
     let bracket = bracket(options, probes);
     let answer = |end| Next::Done(answer_from(bracket, probes.len(), end));
     let probed_at_last = probes.iter().filter(|p| same(p.level, last.level)).count();
-    if last.within_noise(options.attainment) && probed_at_last <= options.repeats as usize {
+    if last.marginal && probed_at_last <= options.repeats as usize {
         return if budget_left {
             Next::Probe(last.level)
         } else {
@@ -252,7 +250,7 @@ mod tests {
             level,
             passed: level <= capacity,
             attainment: None,
-            noise: None,
+            marginal: false,
         }
     }
 
@@ -350,8 +348,8 @@ mod tests {
 
     #[test]
     fn a_probe_within_noise_is_repeated_once_and_the_repeat_decides() {
-        // At level 4 the attainment is 94% with a 2% standard error: within noise of 95%.
-        // Its repeat measures 97%: the level passes on the pooled attainment (95.5%).
+        // At level 4 the attainment of 100 requests is 94%: within noise (2.2%) of 95%. Its
+        // repeat measures 97%: the level passes on the pooled attainment (95.5%).
         let mut calls_at_4 = 0;
         let probe = |level: f64| {
             let attainment = if level < 4.0 {
@@ -370,7 +368,7 @@ mod tests {
                 level,
                 passed: attainment >= 0.95,
                 attainment: Some(attainment),
-                noise: Some(0.02),
+                marginal: within_noise(attainment, 0.95, 100),
             }
         };
         let (answer, levels) = search(&rate(), probe);
@@ -390,7 +388,7 @@ mod tests {
             level,
             passed: level <= 3.3,
             attainment: Some(if level <= 3.3 { 0.99 } else { 0.80 }),
-            noise: Some(0.02),
+            marginal: false,
         };
         let (_, levels) = search(&rate(), probe);
         assert_eq!(levels, [1.0, 2.0, 4.0, 3.0, 3.5, 3.25]);
@@ -403,19 +401,19 @@ mod tests {
                 level: 1.0,
                 passed: true,
                 attainment: None,
-                noise: None,
+                marginal: false,
             },
             ProbeOutcome {
                 level: 2.0,
                 passed: false,
                 attainment: None,
-                noise: None,
+                marginal: false,
             },
             ProbeOutcome {
                 level: 4.0,
                 passed: true,
                 attainment: None,
-                noise: None,
+                marginal: false,
             },
         ];
         let answer = answer_so_far(&rate(), &probes, SearchEnd::Interrupted);
@@ -432,5 +430,10 @@ mod tests {
         let noise = binomial_noise(0.95, 100).unwrap();
         assert!((noise - 0.0218).abs() < 0.001, "{noise}");
         assert!(binomial_noise(0.95, 400).unwrap() < noise / 1.9);
+        assert!(within_noise(0.94, 0.95, 100) && !within_noise(0.90, 0.95, 100));
+        assert!(
+            !within_noise(0.94, 0.95, 0),
+            "nothing judged is no evidence either way"
+        );
     }
 }
