@@ -7,6 +7,7 @@
 //! the same types, and [`read::Recorded`] says where a default stands for "not recorded".
 
 pub mod comparison;
+pub mod load;
 pub mod multi_user;
 pub mod read;
 pub mod runs;
