@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod load;
 pub mod report;
 pub mod sim;
 pub mod suite;
@@ -37,6 +38,10 @@ pub enum Command {
     /// Steady-state throughput and latency by model and prompt length (Benchmark 2).
     #[command(visible_alias = "tps", after_help = EXIT_CODES)]
     TokensPerSecond(bench::TokensPerSecondArgs),
+    /// Closed-loop concurrencies or open-loop request rates against one model, step by step:
+    /// throughput, latency from the send and the scheduled time, schedule lag, SLO goodput.
+    #[command(after_help = EXIT_CODES)]
+    Load(load::LoadArgs),
     /// Concurrent users pulling, loading and generating at once (Benchmark 3).
     #[command(after_help = EXIT_CODES)]
     MultiUser(suite::MultiUserArgs),
@@ -60,6 +65,7 @@ impl Command {
             Command::SingleUser(args) => args.execute(ctx).await,
             Command::TokensPerSecond(args) => args.execute(ctx).await,
             Command::MultiUser(args) => args.execute(ctx).await,
+            Command::Load(args) => args.execute(ctx).await,
             Command::Run(args) => args.execute(ctx).await,
             Command::Compare(args) => args.execute(ctx).await,
             Command::Report(args) => args.execute(ctx).await,

@@ -4,12 +4,14 @@
 
 pub mod defaults;
 pub mod download;
+pub mod load;
 pub mod single_user;
 pub mod suite;
 pub mod target;
 pub mod tokens_per_second;
 
 pub use download::DownloadPolicy;
+pub use load::LoadOptions;
 pub use single_user::SingleUserOptions;
 pub use suite::{Scenario, SuiteOptions};
 pub use target::{

@@ -8,6 +8,7 @@
 
 pub mod capacity;
 pub mod comparison;
+pub mod load;
 pub mod multi_user;
 pub mod read;
 pub mod runs;

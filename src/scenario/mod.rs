@@ -2,6 +2,7 @@
 //! [`target`] resolves and connects to the server every scenario runs against.
 
 pub mod download;
+pub mod load;
 pub mod multi_user;
 pub mod runner;
 pub mod single_user;
