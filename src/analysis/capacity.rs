@@ -70,9 +70,10 @@ pub fn binomial_noise(threshold: f64, judged: u64) -> Option<f64> {
 
 /// Whether a `share` (0..=1) of `judged` requests lies within one binomial standard error of
 /// `threshold`: an attainment near its target, or the share of requests under a percentile
-/// objective's limit near that percentile (95% for `:p95`).
+/// objective's limit near that percentile (95% for `:p95`). A threshold of 100% has no noise:
+/// one miss fails it for certain.
 pub fn within_noise(share: f64, threshold: f64, judged: u64) -> bool {
-    binomial_noise(threshold, judged).is_some_and(|noise| (share - threshold).abs() <= noise)
+    binomial_noise(threshold, judged).is_some_and(|noise| (share - threshold).abs() < noise)
 }
 
 /// What to do next.

@@ -2,6 +2,7 @@
 //! validated options and handed to the code that runs it.
 
 pub mod bench;
+pub mod capacity;
 pub mod compare;
 pub mod load;
 pub mod report;
@@ -42,6 +43,9 @@ pub enum Command {
     /// throughput, latency from the send and the scheduled time, schedule lag, SLO goodput.
     #[command(after_help = EXIT_CODES)]
     Load(load::LoadArgs),
+    /// The highest request rate (or concurrency) that meets the SLO, by a bracketing search.
+    #[command(after_help = EXIT_CODES)]
+    Capacity(capacity::CapacityArgs),
     /// Concurrent users pulling, loading and generating at once (Benchmark 3).
     #[command(after_help = EXIT_CODES)]
     MultiUser(suite::MultiUserArgs),
@@ -66,6 +70,7 @@ impl Command {
             Command::TokensPerSecond(args) => args.execute(ctx).await,
             Command::MultiUser(args) => args.execute(ctx).await,
             Command::Load(args) => args.execute(ctx).await,
+            Command::Capacity(args) => args.execute(ctx).await,
             Command::Run(args) => args.execute(ctx).await,
             Command::Compare(args) => args.execute(ctx).await,
             Command::Report(args) => args.execute(ctx).await,

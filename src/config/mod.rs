@@ -2,6 +2,7 @@
 //! here has been checked, so the layers below never re-validate strings; the reference's
 //! defaults live in [`defaults`], once, and the enums every layer shares live here too.
 
+pub mod capacity;
 pub mod defaults;
 pub mod download;
 pub mod load;

@@ -1,6 +1,7 @@
 //! Scenarios: each is a plan for the engine plus the bookkeeping of one reference benchmark.
 //! [`target`] resolves and connects to the server every scenario runs against.
 
+pub mod capacity;
 pub mod download;
 pub mod load;
 pub mod multi_user;
