@@ -217,3 +217,94 @@ async fn bad_search_flags_exit_2_with_a_clear_error() {
     assert_eq!(code, 2);
     assert!(stderr.contains("capacity needs --slo"), "{stderr}");
 }
+
+/// `report` draws a load and a capacity file as throughput-latency curves with the SLO line
+/// and the capacity point, and `compare` shows two capacity runs side by side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_and_compare_read_load_and_capacity_files() {
+    let sim = capacity_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let start = format!("{:.1}", analytical_capacity() / 2.0);
+    let mut files = Vec::new();
+    for name in ["first", "second"] {
+        let output = dir.path().join(format!("capacity-{name}.json"));
+        let args = capacity_args(
+            &sim.url(),
+            &output,
+            &["--start", &start, "--max-probes", "3"],
+        );
+        assert_eq!(ollabench(&arg_refs(&args)).await, 0);
+        files.push(output);
+    }
+    let load = dir.path().join("load.json");
+    let rates = format!("{start},{}", analytical_capacity() * 1.5);
+    let code = ollabench(&[
+        "load",
+        "--endpoint",
+        &sim.url(),
+        "--model",
+        MODEL,
+        "--max-tokens",
+        &TOKENS.to_string(),
+        "--requests",
+        "10",
+        "--request-rate",
+        &rates,
+        "--slo",
+        "ttft:p95=90ms",
+        "--output",
+        load.to_str().unwrap(),
+    ])
+    .await;
+    sim.shutdown().await;
+    assert_eq!(code, 0);
+
+    let out = dir.path().join("report");
+    let paths = ollabench::report::write_report(&[files[0].clone(), load.clone()], &out).unwrap();
+    assert!(paths.problems.is_empty(), "{:?}", paths.problems);
+    let html = std::fs::read_to_string(&paths.html).unwrap();
+    let curves = html.matches("data-chart=\"throughput-latency\"").count();
+    assert_eq!(curves, 2, "one curve per file");
+    assert!(html.contains("SLO limit (90 ms)"), "the SLO line is drawn");
+    assert!(html.contains(">capacity<"), "the capacity point is marked");
+    let markdown = std::fs::read_to_string(&paths.markdown).unwrap();
+    let answer = read_json(&files[0]);
+    let capacity = answer["Capacity"]["Capacity"].as_f64().unwrap();
+    assert!(
+        markdown.contains(&format!(
+            "capacity: {capacity:.1} req/s at p95 TTFT <= 90 ms"
+        )),
+        "{markdown}"
+    );
+
+    let (code, stdout, stderr) = ollabench_binary(&[
+        "compare",
+        files[0].to_str().unwrap(),
+        files[1].to_str().unwrap(),
+        load.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("3 runs compared (1 load, 2 capacity)"),
+        "{stdout}"
+    );
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("capacity [p95 TTFT <= 90 ms]"))
+        .unwrap_or_else(|| panic!("no capacity row in {stdout}"));
+    let second = read_json(&files[1])["Capacity"]["Capacity"]
+        .as_f64()
+        .unwrap();
+    for value in [capacity, second] {
+        assert!(row.contains(&format!("{value:.2} req/s")), "{row}");
+    }
+    assert!(
+        stdout.contains("goodput at capacity [p95 TTFT <= 90 ms]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("achieved ["),
+        "load steps side by side: {stdout}"
+    );
+}

@@ -24,6 +24,10 @@ pub enum Unit {
     Seconds,
     TokensPerSecond,
     Percent,
+    /// Requests a second (load and capacity).
+    RequestsPerSecond,
+    /// Requests in flight (a capacity searched by concurrency).
+    Concurrency,
 }
 
 impl Unit {
@@ -33,6 +37,8 @@ impl Unit {
             Unit::Seconds => "s",
             Unit::TokensPerSecond => "tok/s",
             Unit::Percent => "%",
+            Unit::RequestsPerSecond => "req/s",
+            Unit::Concurrency => "in flight",
         }
     }
 }
@@ -218,6 +224,7 @@ impl Run {
                 None => "users unknown".to_string(),
             },
             Kind::ComparisonReport => "report".to_string(),
+            Kind::Load | Kind::Capacity => super::load_runs::group_key(self),
         };
         if self.simulated {
             key.push_str(" (simulated)");

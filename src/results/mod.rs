@@ -9,6 +9,7 @@
 pub mod capacity;
 pub mod comparison;
 pub mod load;
+pub mod load_runs;
 pub mod multi_user;
 pub mod read;
 pub mod runs;

@@ -152,6 +152,8 @@ pub fn runs_of(file: &ResultFile) -> Vec<Run> {
         Body::TokensPerSecond(result) => tokens_per_second(result, file, &mut run),
         Body::MultiUser(result) => multi_user(result, file, &mut run),
         Body::Comparison(report) => return report_runs(report),
+        Body::Load(result) => super::load_runs::load(result, &mut run),
+        Body::Capacity(result) => super::load_runs::capacity(result, &mut run),
     }
     vec![run]
 }

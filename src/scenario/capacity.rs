@@ -19,6 +19,7 @@ use crate::results::capacity::{
     CapacityBy, CapacityProbe, CapacityResult, CapacitySearch, SearchEnd,
 };
 use crate::results::load::{LoadConfiguration, SloOutcome, StepResult};
+use crate::results::load_runs::short_number;
 use crate::results::{timestamp_now, write_json_atomic, ErrorRecord, RunStatus};
 use crate::scenario::load::measure_step;
 use crate::scenario::runner::{self, Scenario, Session};
@@ -242,12 +243,12 @@ pub fn describe(slo: &Slo, attainment: f64) -> String {
             let metric = o.metric.name().to_uppercase().replace("E2E", "e2e");
             let limit = o.limit.as_secs_f64();
             let limit = if limit < 1.0 {
-                format!("{} ms", trim_number(limit * 1e3))
+                format!("{} ms", short_number(limit * 1e3))
             } else {
-                format!("{} s", trim_number(limit))
+                format!("{} s", short_number(limit))
             };
             match o.percentile {
-                Some(p) => format!("p{} {metric} <= {limit}", trim_number(p)),
+                Some(p) => format!("p{} {metric} <= {limit}", short_number(p)),
                 None => format!("{metric} <= {limit}"),
             }
         })
@@ -256,15 +257,10 @@ pub fn describe(slo: &Slo, attainment: f64) -> String {
     if slo.objectives.iter().any(|o| o.percentile.is_none()) {
         text.push_str(&format!(
             " for {}% of requests",
-            trim_number(attainment * 100.0)
+            short_number(attainment * 100.0)
         ));
     }
     text
-}
-
-fn trim_number(value: f64) -> String {
-    let text = format!("{value:.3}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// One line per probe: the level, the verdict, and what decided it.

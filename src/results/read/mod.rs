@@ -158,6 +158,8 @@ pub enum Body {
     TokensPerSecond(Box<TpsResult>),
     MultiUser(Box<MultiUserResult>),
     Comparison(Box<ComparisonFile>),
+    Load(Box<crate::results::load::LoadResult>),
+    Capacity(Box<crate::results::capacity::CapacityResult>),
 }
 
 /// Which of the fields that a default would misrepresent the file holds: a PowerShell file
@@ -204,6 +206,8 @@ impl ResultFile {
             Body::SingleUser(r) => Some(&r.provenance),
             Body::TokensPerSecond(r) => Some(&r.provenance),
             Body::MultiUser(r) => Some(&r.provenance),
+            Body::Load(r) => Some(&r.provenance),
+            Body::Capacity(r) => Some(&r.provenance),
             Body::Comparison(_) => None,
         }
     }
@@ -225,6 +229,8 @@ impl ResultFile {
             Body::SingleUser(r) => &r.errors,
             Body::TokensPerSecond(r) => &r.errors,
             Body::MultiUser(r) => &r.errors,
+            Body::Load(r) => &r.errors,
+            Body::Capacity(r) => &r.errors,
             Body::Comparison(_) => &[],
         }
     }
@@ -440,6 +446,8 @@ fn one(root: &Value, source: &str) -> Result<ResultFile, ReadError> {
             }
             Kind::MultiUser => Body::MultiUser(Box::new(legacy::from_value(&root, log)?)),
             Kind::ComparisonReport => Body::Comparison(Box::new(legacy::from_value(&root, log)?)),
+            Kind::Load => Body::Load(Box::new(legacy::from_value(&root, log)?)),
+            Kind::Capacity => Body::Capacity(Box::new(legacy::from_value(&root, log)?)),
         })
     };
     let body = typed(&mut log).map_err(|err| invalid(err.to_string()))?;
@@ -560,7 +568,7 @@ fn check_measured(body: &Body, duration_recorded: bool) -> Result<(), String> {
                 return Err("missing fields: Summary.OverallDurationSeconds".to_string());
             }
         }
-        Body::SingleUser(_) | Body::Comparison(_) => {}
+        Body::SingleUser(_) | Body::Comparison(_) | Body::Load(_) | Body::Capacity(_) => {}
     }
     Ok(())
 }
@@ -750,6 +758,8 @@ mod tests {
                     Body::TokensPerSecond(serde_json::from_value(value).unwrap())
                 }
                 Kind::MultiUser => Body::MultiUser(serde_json::from_value(value).unwrap()),
+                Kind::Load => Body::Load(serde_json::from_value(value).unwrap()),
+                Kind::Capacity => Body::Capacity(serde_json::from_value(value).unwrap()),
                 Kind::ComparisonReport => continue,
             };
             assert_eq!(file.body, expected, "{}", path.display());
