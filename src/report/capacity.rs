@@ -95,14 +95,7 @@ pub fn capacity_blocks(id: &str, result: &CapacityResult, blocks: &mut Vec<Block
     ]));
     blocks.push(Block::Note(result.line()));
     let steps: Vec<&StepResult> = result.probes.iter().map(|p| &p.step).collect();
-    let capacity_step = result.capacity.capacity.and_then(|capacity| {
-        result
-            .probes
-            .iter()
-            .rev()
-            .find(|p| p.passed && (p.level - capacity).abs() <= 1e-9 * capacity.max(1.0))
-            .map(|p| &p.step)
-    });
+    let capacity_step = result.probe_at_capacity().map(|p| &p.step);
     curve(id, &steps, capacity_step, blocks);
 }
 

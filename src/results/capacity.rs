@@ -59,6 +59,15 @@ impl CapacityResult {
         self.capacity
             .line(self.search.by, &self.search.slo_description)
     }
+
+    /// The last probe that passed at the capacity: the step the answer stands on.
+    pub fn probe_at_capacity(&self) -> Option<&CapacityProbe> {
+        let capacity = self.capacity.capacity?;
+        self.probes
+            .iter()
+            .rev()
+            .find(|p| p.passed && (p.level - capacity).abs() <= 1e-9 * capacity.max(1.0))
+    }
 }
 
 /// What a capacity is counted in: a request rate (open loop) or a concurrency (closed loop).

@@ -118,12 +118,7 @@ pub fn capacity(result: &CapacityResult, run: &mut Run) {
         subject: subject.clone(),
         ..Metric::new("Capacity", capacity, unit, Better::Higher)
     });
-    let at_capacity = result
-        .probes
-        .iter()
-        .rev()
-        .find(|p| p.passed && (p.level - capacity).abs() <= 1e-9 * capacity.max(1.0));
-    if let Some(slo) = at_capacity.and_then(|p| p.step.slo.as_ref()) {
+    if let Some(slo) = result.probe_at_capacity().and_then(|p| p.step.slo.as_ref()) {
         if let Some(goodput) = slo.goodput_requests_per_second {
             run.metrics.push(Metric {
                 subject: subject.clone(),
