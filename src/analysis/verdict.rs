@@ -516,7 +516,7 @@ pub fn assess_run(run: &Run, scaling_efficiency_percent: Option<f64>) -> Vec<Ver
                 verdicts.push(assess(Metric::ConcurrentScaling, efficiency));
             }
         }
-        Kind::ComparisonReport => {}
+        Kind::Load | Kind::ComparisonReport => {}
     }
     if run.simulated {
         let note = match scale {

@@ -172,7 +172,7 @@ fn file_metrics(file: &ResultFile) -> Vec<MetricValue> {
                 push("Success rate", "%", "success rate", Some(s.success_rate));
             }
         }
-        Body::Comparison(_) => {}
+        Body::Load(_) | Body::Comparison(_) => {}
     }
     out
 }

@@ -217,6 +217,7 @@ impl Run {
                 Some(users) => format!("{users} users"),
                 None => "users unknown".to_string(),
             },
+            Kind::Load => format!("model {}, load steps", self.models_text()),
             Kind::ComparisonReport => "report".to_string(),
         };
         if self.simulated {

@@ -19,6 +19,8 @@ pub enum Kind {
     TokensPerSecond,
     /// Benchmark 3: concurrent users (`multi-user`).
     MultiUser,
+    /// Steps of closed or open-loop load against one model (`load`).
+    Load,
     /// A report written by `ollabench compare --output` (`"ReportType": "ComparisonReport"`).
     ComparisonReport,
 }
@@ -30,6 +32,7 @@ impl Kind {
             Kind::SingleUser => "single-user",
             Kind::TokensPerSecond => "tokens-per-second",
             Kind::MultiUser => "multi-user",
+            Kind::Load => "load",
             Kind::ComparisonReport => "comparison report",
         }
     }
@@ -47,7 +50,7 @@ impl Kind {
 pub const UNKNOWN_KIND: &str = "not a result file ollabench knows. Expected a single-user \
     result (Measurements), a tokens-per-second result (ModelResults, \
     Summary.OverallAverageTokensPerSecond), a multi-user result (ConcurrentUsers, \
-    Summary.OverallDurationSeconds) or a comparison report (\"ReportType\": \"ComparisonReport\")";
+    Summary.OverallDurationSeconds), a load result (Steps) or a comparison report (\"ReportType\": \"ComparisonReport\")";
 
 /// The member `key` of an object, matched exactly first, then ignoring letter case.
 pub fn member<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
@@ -71,6 +74,8 @@ pub fn detect(root: &Value) -> Option<Kind> {
     let report_type = member(root, "ReportType").and_then(Value::as_str);
     if report_type.is_some_and(|t| t.trim().eq_ignore_ascii_case(REPORT_TYPE)) {
         Some(Kind::ComparisonReport)
+    } else if has("Steps") {
+        Some(Kind::Load)
     } else if has("ConcurrentUsers")
         || has("IndividualResults")
         || summary_has("OverallDurationSeconds")
@@ -119,6 +124,15 @@ pub fn check_present(kind: Kind, root: &Value) -> Result<(), String> {
             let summary = member(root, "Summary")
                 .ok_or("missing fields: Summary (with OverallDurationSeconds)")?;
             object("Summary", summary)?;
+        }
+        Kind::Load => {
+            let steps = member(root, "Steps").ok_or("missing Steps")?;
+            if !steps.is_array() {
+                return Err(format!(
+                    "Steps: expected an array, found {}",
+                    describe(steps)
+                ));
+            }
         }
         Kind::ComparisonReport => {
             member(root, "Runs").ok_or("missing Runs (the runs it compared)")?;

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::comparison::ComparisonFile;
+use super::load::LoadResult;
 use super::multi_user::MultiUserResult;
 use super::single_user::SingleUserResult;
 use super::tokens_per_second::TpsResult;
@@ -157,6 +158,7 @@ pub enum Body {
     SingleUser(Box<SingleUserResult>),
     TokensPerSecond(Box<TpsResult>),
     MultiUser(Box<MultiUserResult>),
+    Load(Box<LoadResult>),
     Comparison(Box<ComparisonFile>),
 }
 
@@ -204,6 +206,7 @@ impl ResultFile {
             Body::SingleUser(r) => Some(&r.provenance),
             Body::TokensPerSecond(r) => Some(&r.provenance),
             Body::MultiUser(r) => Some(&r.provenance),
+            Body::Load(r) => Some(&r.provenance),
             Body::Comparison(_) => None,
         }
     }
@@ -225,6 +228,7 @@ impl ResultFile {
             Body::SingleUser(r) => &r.errors,
             Body::TokensPerSecond(r) => &r.errors,
             Body::MultiUser(r) => &r.errors,
+            Body::Load(r) => &r.errors,
             Body::Comparison(_) => &[],
         }
     }
@@ -439,6 +443,7 @@ fn one(root: &Value, source: &str) -> Result<ResultFile, ReadError> {
                 Body::TokensPerSecond(Box::new(legacy::from_value(&root, log)?))
             }
             Kind::MultiUser => Body::MultiUser(Box::new(legacy::from_value(&root, log)?)),
+            Kind::Load => Body::Load(Box::new(legacy::from_value(&root, log)?)),
             Kind::ComparisonReport => Body::Comparison(Box::new(legacy::from_value(&root, log)?)),
         })
     };
@@ -560,7 +565,7 @@ fn check_measured(body: &Body, duration_recorded: bool) -> Result<(), String> {
                 return Err("missing fields: Summary.OverallDurationSeconds".to_string());
             }
         }
-        Body::SingleUser(_) | Body::Comparison(_) => {}
+        Body::SingleUser(_) | Body::Load(_) | Body::Comparison(_) => {}
     }
     Ok(())
 }
@@ -750,6 +755,7 @@ mod tests {
                     Body::TokensPerSecond(serde_json::from_value(value).unwrap())
                 }
                 Kind::MultiUser => Body::MultiUser(serde_json::from_value(value).unwrap()),
+                Kind::Load => Body::Load(serde_json::from_value(value).unwrap()),
                 Kind::ComparisonReport => continue,
             };
             assert_eq!(file.body, expected, "{}", path.display());
