@@ -517,3 +517,46 @@ async fn ctrl_c_keeps_the_finished_steps_and_exits_130() {
     assert_eq!(done[0]["Requests"]["Attempted"], 5);
     assert!(done.len() <= 2, "{result:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_auto_spreads_rates_up_to_the_saturated_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = sim_config(0.02, &[MODEL]);
+    config.num_parallel = 4;
+    let sim = start_sim(config).await;
+    let output = dir.path().join("sweep.json");
+    let (code, result) = load(
+        &sim.url(),
+        &output,
+        &[
+            "--sweep",
+            "auto",
+            "--sweep-steps",
+            "2",
+            "--max-concurrency",
+            "4",
+            "--requests",
+            "8",
+            "--max-tokens",
+            "10",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{result:#}");
+    let done = steps(&result);
+    let roles: Vec<&str> = done.iter().map(|s| s["Role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["single-stream", "saturation", "sweep", "sweep"]);
+    assert_eq!(done[0]["Concurrency"], 1);
+    assert_eq!(done[1]["Concurrency"], 4);
+    let saturated = num(&done[1], &["Throughput", "RequestsPerSecond"]);
+    let rates: Vec<f64> = done[2..].iter().map(|s| num(s, &["RequestRate"])).collect();
+    assert!(rates[0] < rates[1], "{rates:?}");
+    assert!(
+        (rates[1] - saturated).abs() < 0.01,
+        "{rates:?} vs {saturated}"
+    );
+    assert_eq!(
+        result["Configuration"]["RequestRates"],
+        serde_json::json!(rates)
+    );
+}
