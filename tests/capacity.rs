@@ -237,7 +237,7 @@ async fn report_and_compare_read_load_and_capacity_files() {
         files.push(output);
     }
     let load = dir.path().join("load.json");
-    let rates = format!("{start},{}", analytical_capacity() * 1.5);
+    let rates = format!("{start},{:.1}", analytical_capacity() * 1.5);
     let code = ollabench(&[
         "load",
         "--endpoint",
@@ -304,7 +304,7 @@ async fn report_and_compare_read_load_and_capacity_files() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("achieved ["),
+        stdout.contains("SLO attainment ["),
         "load steps side by side: {stdout}"
     );
 }

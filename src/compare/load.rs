@@ -1,6 +1,6 @@
 //! `compare`'s tables of load and capacity runs, side by side: one column per run, one row
 //! per capacity (and the goodput at it) or per step and number, so that two searches or two
-//! sweeps read across. The runs' numbers come from [`crate::results::load_runs`]; changes
+//! sweeps read across. The runs' numbers come from [`crate::results::runs`]; changes
 //! against the baseline and the gate treat them as every other metric.
 
 use super::model::{Kind, Run};
@@ -34,14 +34,14 @@ pub fn sections(comparison: &Comparison) -> Vec<SideBySide> {
     let load = comparison.runs_of(Kind::Load);
     if !load.is_empty() {
         sections.push(side_by_side(
-            "Load steps: achieved throughput and goodput",
+            "Load steps side by side",
             "Step",
             &load,
             &[
-                ("RequestsPerSecond", "achieved"),
-                ("GoodputRequestsPerSecond", "goodput"),
-                ("AttainmentPercent", "attainment"),
-                ("TimeToFirstTokenP95Seconds", "p95 TTFT"),
+                ("OutputTokensPerSecond", "output"),
+                ("SloAttainmentPercent", "SLO attainment"),
+                ("TtftP99Seconds", "p99 TTFT from schedule"),
+                ("EndToEndP99Seconds", "p99 e2e from schedule"),
             ],
         ));
     }

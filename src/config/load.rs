@@ -210,16 +210,34 @@ impl LoadOptions {
 
 /// `steps` rates spread evenly above `single` up to `saturated` (requests per second), as
 /// guidellm's sweep does: the last is the saturated throughput itself, where the queue starts
-/// to build. Empty when either is not a positive number.
+/// to build. A server that does not scale (Ollama with one slot: saturated about equal to
+/// single) would give the same rate `steps` times; its rates are spread from
+/// `saturated / steps` instead, so the sweep still shows latency from light load to the knee.
+/// Empty when either is not a positive number.
 pub fn sweep_rates(single: f64, saturated: f64, steps: usize) -> Vec<f64> {
     if !(single.is_finite() && saturated.is_finite() && single > 0.0 && saturated > 0.0) {
         return Vec::new();
     }
-    let (low, high) = (single.min(saturated), single.max(saturated));
-    (1..=steps)
-        .map(|i| low + (high - low) * i as f64 / steps as f64)
+    let high = single.max(saturated);
+    let low = if high < NO_SCALING * single {
+        high / steps as f64
+    } else {
+        single.min(saturated)
+    };
+    let gaps = if low < single.min(saturated) {
+        // From `low` itself: it is not a rate measured already.
+        steps.saturating_sub(1).max(1)
+    } else {
+        steps
+    };
+    let first = usize::from(gaps == steps);
+    (first..first + steps)
+        .map(|i| low + (high - low) * i as f64 / gaps as f64)
         .collect()
 }
+
+/// Saturated throughput below this multiple of the single stream's counts as no scaling.
+const NO_SCALING: f64 = 1.1;
 
 #[cfg(test)]
 mod tests {
@@ -228,7 +246,9 @@ mod tests {
     #[test]
     fn sweep_rates_spread_up_to_the_saturated_rate() {
         assert_eq!(sweep_rates(1.0, 5.0, 4), [2.0, 3.0, 4.0, 5.0]);
-        assert_eq!(sweep_rates(2.0, 2.0, 2), [2.0, 2.0]);
+        // No scaling: from light load up to the saturated rate.
+        assert_eq!(sweep_rates(2.0, 2.0, 4), [0.5, 1.0, 1.5, 2.0]);
+        assert_eq!(sweep_rates(2.0, 2.1, 1), [2.1]);
         assert!(sweep_rates(0.0, 5.0, 3).is_empty());
         assert!(sweep_rates(1.0, f64::NAN, 3).is_empty());
         // A saturated rate below the single stream's (a server that gets slower with load).

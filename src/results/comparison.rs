@@ -223,8 +223,9 @@ impl Run {
                 Some(users) => format!("{users} users"),
                 None => "users unknown".to_string(),
             },
+            Kind::Load => format!("model {}, load steps", self.models_text()),
             Kind::ComparisonReport => "report".to_string(),
-            Kind::Load | Kind::Capacity => super::load_runs::group_key(self),
+            Kind::Capacity => format!("model {}, capacity search", self.models_text()),
         };
         if self.simulated {
             key.push_str(" (simulated)");

@@ -1,17 +1,11 @@
-//! `compare`'s runs of load and capacity files: each step's request throughput, goodput,
-//! attainment and p95 TTFT and e2e (the step's load as the subject, `2 req/s` or `c=4`), and a
-//! capacity search's answer with the goodput of the probe that passed at it (the SLO as the
-//! subject, so that searches against different SLOs are never compared as one metric).
+//! `compare`'s runs of capacity files (load files' are in [`super::runs`]): the search's answer
+//! and the goodput of the probe that passed at it, with the SLO as the subject, so that
+//! searches against different SLOs are never compared as one metric; and the name of a
+//! step's load that report and compare show.
 
 use super::capacity::{CapacityBy, CapacityResult};
 use super::comparison::{Better, Metric, Run, Unit};
-use super::load::{LoadResult, StepResult};
-
-/// What runs of a load or capacity file share: the model (each metric names its step's load
-/// or the SLO, so unlike steps never meet in one row).
-pub fn group_key(run: &Run) -> String {
-    format!("model {}", run.models_text())
-}
+use super::load::StepResult;
 
 /// The step's load, as a subject: `c=4` or `2.5 req/s` (with the role of `--sweep auto`'s
 /// probes).
@@ -31,70 +25,6 @@ pub fn step_subject(step: &StepResult) -> String {
 pub fn short_number(value: f64) -> String {
     let text = format!("{value:.3}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// The numbers of one step, named for its load.
-fn step_metrics(step: &StepResult, subject: &str, metrics: &mut Vec<Metric>) {
-    let slo = step.slo.as_ref();
-    let seconds = |ms: Option<f64>| ms.map(|v| v / 1000.0);
-    for (name, value, unit, better) in [
-        (
-            "RequestsPerSecond",
-            step.throughput.requests_per_second,
-            Unit::RequestsPerSecond,
-            Better::Higher,
-        ),
-        (
-            "OutputTokensPerSecond",
-            step.throughput.output_tokens_per_second,
-            Unit::TokensPerSecond,
-            Better::Higher,
-        ),
-        (
-            "GoodputRequestsPerSecond",
-            slo.and_then(|s| s.goodput_requests_per_second),
-            Unit::RequestsPerSecond,
-            Better::Higher,
-        ),
-        (
-            "AttainmentPercent",
-            slo.and_then(|s| s.attainment_percent),
-            Unit::Percent,
-            Better::Higher,
-        ),
-        (
-            "TimeToFirstTokenP95Seconds",
-            seconds(step.latency.time_to_first_token_ms.map(|s| s.p95)),
-            Unit::Seconds,
-            Better::Lower,
-        ),
-        (
-            "EndToEndP95Seconds",
-            seconds(step.latency.end_to_end_ms.map(|s| s.p95)),
-            Unit::Seconds,
-            Better::Lower,
-        ),
-    ] {
-        if let Some(value) = value.filter(|v| v.is_finite()) {
-            metrics.push(Metric {
-                subject: Some(subject.to_string()),
-                ..Metric::new(name, value, unit, better)
-            });
-        }
-    }
-}
-
-/// A load file's run: every finished step's numbers.
-pub fn load(result: &LoadResult, run: &mut Run) {
-    if !result.configuration.model.is_empty() {
-        run.models.push(result.configuration.model.clone());
-    }
-    for step in result.steps.iter().filter(|s| !s.partial) {
-        step_metrics(step, &step_subject(step), &mut run.metrics);
-    }
-    if run.metrics.is_empty() {
-        run.notes.push("no step finished in this run".to_string());
-    }
 }
 
 /// A capacity file's run: the capacity, and the goodput and attainment of the probe that

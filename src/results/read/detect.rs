@@ -19,10 +19,10 @@ pub enum Kind {
     TokensPerSecond,
     /// Benchmark 3: concurrent users (`multi-user`).
     MultiUser,
+    /// Steps of closed or open-loop load against one model (`load`).
+    Load,
     /// A report written by `ollabench compare --output` (`"ReportType": "ComparisonReport"`).
     ComparisonReport,
-    /// Load steps: closed-loop concurrencies or open-loop rates (`load`).
-    Load,
     /// A capacity search's probes and answer (`capacity`).
     Capacity,
 }
@@ -34,8 +34,8 @@ impl Kind {
             Kind::SingleUser => "single-user",
             Kind::TokensPerSecond => "tokens-per-second",
             Kind::MultiUser => "multi-user",
-            Kind::ComparisonReport => "comparison report",
             Kind::Load => "load",
+            Kind::ComparisonReport => "comparison report",
             Kind::Capacity => "capacity",
         }
     }
@@ -131,10 +131,18 @@ pub fn check_present(kind: Kind, root: &Value) -> Result<(), String> {
                 .ok_or("missing fields: Summary (with OverallDurationSeconds)")?;
             object("Summary", summary)?;
         }
+        Kind::Load => {
+            let steps = member(root, "Steps").ok_or("missing Steps")?;
+            if !steps.is_array() {
+                return Err(format!(
+                    "Steps: expected an array, found {}",
+                    describe(steps)
+                ));
+            }
+        }
         Kind::ComparisonReport => {
             member(root, "Runs").ok_or("missing Runs (the runs it compared)")?;
         }
-        Kind::Load => array_of(root, "Steps")?,
         Kind::Capacity => {
             array_of(root, "Probes")?;
             object(

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::comparison::ComparisonFile;
+use super::load::LoadResult;
 use super::multi_user::MultiUserResult;
 use super::single_user::SingleUserResult;
 use super::tokens_per_second::TpsResult;
@@ -157,8 +158,8 @@ pub enum Body {
     SingleUser(Box<SingleUserResult>),
     TokensPerSecond(Box<TpsResult>),
     MultiUser(Box<MultiUserResult>),
+    Load(Box<LoadResult>),
     Comparison(Box<ComparisonFile>),
-    Load(Box<crate::results::load::LoadResult>),
     Capacity(Box<crate::results::capacity::CapacityResult>),
 }
 
@@ -445,8 +446,8 @@ fn one(root: &Value, source: &str) -> Result<ResultFile, ReadError> {
                 Body::TokensPerSecond(Box::new(legacy::from_value(&root, log)?))
             }
             Kind::MultiUser => Body::MultiUser(Box::new(legacy::from_value(&root, log)?)),
-            Kind::ComparisonReport => Body::Comparison(Box::new(legacy::from_value(&root, log)?)),
             Kind::Load => Body::Load(Box::new(legacy::from_value(&root, log)?)),
+            Kind::ComparisonReport => Body::Comparison(Box::new(legacy::from_value(&root, log)?)),
             Kind::Capacity => Body::Capacity(Box::new(legacy::from_value(&root, log)?)),
         })
     };
