@@ -1,6 +1,7 @@
 //! The report's sections for load and capacity files: the headline (the capacity answer, or
 //! the best goodput), and the throughput-latency curve of their steps: achieved requests per
-//! second on x, the p95 of the latency the SLO bounds (TTFT, else e2e) on y, the SLO's limit
+//! second on x, the p95 of the latency the SLO bounds (TTFT, else e2e, from the scheduled
+//! send time as the SLO judges it) on y, the SLO's limit
 //! as a horizontal line and the capacity point marked, with the table of every step behind
 //! it. Charts come from [`super::svg`].
 
@@ -44,12 +45,14 @@ impl Curve {
         format!("p{} {metric}", short_number(self.percentile))
     }
 
-    /// The step's value: the percentile the summary has nearest to the SLO's.
+    /// The step's value, from the scheduled send time as the SLO judges it: the percentile
+    /// the summary has nearest to the SLO's.
     fn value(&self, step: &StepResult) -> Option<f64> {
+        let scheduled = &step.latency_from_scheduled;
         let summary: Option<MsSummary> = if self.metric == "e2e" {
-            step.latency.end_to_end_ms
+            scheduled.end_to_end_ms
         } else {
-            step.latency.time_to_first_token_ms
+            scheduled.time_to_first_token_ms
         };
         summary.map(|s| match self.percentile {
             p if p <= 50.0 => s.p50,
@@ -133,7 +136,7 @@ fn curve(id: &str, steps: &[&StepResult], capacity: Option<&StepResult>, blocks:
             kind: "throughput-latency",
             title: format!("{} against achieved request throughput", curve.label()),
             x_label: "Achieved throughput (req/s)".into(),
-            y_label: format!("{} (ms)", curve.label()),
+            y_label: format!("{} from the scheduled send (ms)", curve.label()),
         },
         &series,
         &XAxis::Linear {
