@@ -308,3 +308,82 @@ async fn report_and_compare_read_load_and_capacity_files() {
         "load steps side by side: {stdout}"
     );
 }
+
+/// By concurrency, the capacity is the number of slots: at `num_parallel` in flight no
+/// request waits, one more and a third of them wait a whole service time (twice the TTFT
+/// limit), whatever the machine's speed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_by_concurrency_is_the_number_of_slots() {
+    let sim = capacity_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("by-concurrency.json");
+    let mut args = capacity_args(&sim.url(), &output, &["--by", "concurrency"]);
+    // Closed loops have no arrivals to space.
+    let arrival = args.iter().position(|a| a == "--arrival").unwrap();
+    args.drain(arrival..arrival + 2);
+    let ttft = args.iter().position(|a| a == "--slo").unwrap() + 1;
+    args[ttft] = format!("ttft:p95={}ms", (SERVICE_SECONDS * 500.0).round());
+    let code = ollabench(&arg_refs(&args)).await;
+    sim.shutdown().await;
+    let file = read_json(&output);
+    assert_eq!(code, 0, "{file:#}");
+    let answer = &file["Capacity"];
+    assert_eq!(
+        answer["Capacity"].as_f64(),
+        Some(NUM_PARALLEL as f64),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["BracketFail"].as_f64(),
+        Some(NUM_PARALLEL as f64 + 1.0)
+    );
+    assert_eq!(answer["End"], "Bracketed");
+    assert_eq!(file["Search"]["By"], "concurrency");
+    assert!(file["Probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["Step"]["Mode"] == "closed"));
+}
+
+/// Ctrl-C during a probe: exit 130, the file marked interrupted, with the probes that finished
+/// and the answer they give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_keeps_the_finished_probes_and_exits_130() {
+    let sim = capacity_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("interrupted.json");
+    let start = format!("{:.1}", analytical_capacity() / 2.0);
+    let args = capacity_args(&sim.url(), &output, &["--start", &start, "--quiet"]);
+    let cli = <ollabench::cli::Cli as clap::Parser>::try_parse_from(
+        std::iter::once("ollabench").chain(arg_refs(&args)),
+    )
+    .unwrap();
+    let ctx = ollabench::Ctx::quiet();
+    let cancel = ctx.cancel.clone();
+    let watched = output.clone();
+    let interrupt = tokio::spawn(async move {
+        // The first probe's snapshot is written when it finishes.
+        wait_until(
+            "the first probe",
+            std::time::Duration::from_secs(60),
+            || watched.exists(),
+        )
+        .await;
+        cancel.cancel();
+    });
+    let code = ollabench::run_async(cli, ctx).await;
+    interrupt.await.unwrap();
+    sim.shutdown().await;
+    assert_eq!(code, 130);
+    let file = read_json(&output);
+    assert_eq!(file["Status"], "Interrupted");
+    let probes = file["Probes"].as_array().unwrap();
+    assert!(!probes.is_empty() && probes.len() <= 2, "{file:#}");
+    assert_eq!(probes[0]["Step"]["Requests"]["Attempted"], 20);
+    let answer = &file["Capacity"];
+    assert_eq!(answer["End"], "Interrupted", "{answer}");
+    if probes[0]["Passed"] == true {
+        assert_eq!(answer["Capacity"], probes[0]["Level"]);
+    }
+}
