@@ -35,17 +35,24 @@ fn analytical_capacity() -> f64 {
     NUM_PARALLEL as f64 / (service_seconds(NUM_PARALLEL) * time_scale())
 }
 
-async fn capacity_sim() -> sim::SimHandle {
-    start_sim(sim::SimConfig {
+/// One search at a time: the tests of this file measure real latencies, and each one's
+/// simulator and client would otherwise take the other's CPU (the margins below assume a
+/// machine that is busy, not one running six searches at once).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The simulator every search runs against, with this file's lock held while it lives.
+async fn capacity_sim() -> (tokio::sync::MutexGuard<'static, ()>, sim::SimHandle) {
+    let serial = ONE_AT_A_TIME.lock().await;
+    let sim = start_sim(sim::SimConfig {
         num_parallel: NUM_PARALLEL,
         ..sim_config(time_scale(), &[MODEL])
     })
-    .await
+    .await;
+    (serial, sim)
 }
 
 /// The flags of a capacity search on the simulator at `url`, writing `output`.
 fn capacity_args(url: &str, output: &std::path::Path, extra: &[&str]) -> Vec<String> {
-    let ttft_limit_ms = (SERVICE_SECONDS * 1000.0).round();
     let mut args: Vec<String> = [
         "capacity",
         "--endpoint",
@@ -57,9 +64,11 @@ fn capacity_args(url: &str, output: &std::path::Path, extra: &[&str]) -> Vec<Str
         "--arrival",
         "constant",
         "--requests",
-        "20",
+        "30",
         "--slo",
-        &format!("ttft:p95={ttft_limit_ms}ms"),
+        &format!("ttft={}ms", (SERVICE_SECONDS * 1000.0).round()),
+        "--attainment",
+        "80%",
         "--output",
         output.to_str().unwrap(),
     ]
@@ -71,19 +80,20 @@ fn capacity_args(url: &str, output: &std::path::Path, extra: &[&str]) -> Vec<Str
 
 /// The capacity found lies within 20% of the analytical one.
 ///
-/// Why the margin holds on a loaded machine: the SLO is p95 TTFT within one service time
-/// (90 ms). With constant arrivals below capacity no request waits for a slot, so TTFT is the
-/// prompt time (about a tenth of the limit). Above capacity the queue grows by
-/// (1 - capacity / rate) of half a service time per request (two slots), so the 19th of 20
-/// requests waits 0.9 service times at 11% over capacity and 1.6 at 20% over: no level 20%
-/// over can pass, whatever the machine does (a slow machine only adds waiting). A level 20%
-/// below capacity can only fail if the machine stalls the client or the simulator for a whole
-/// service time on two requests of one probe (one such request makes the probe marginal, and
-/// it is measured again). The search's bracket is within 10%, so the capacity found (its
-/// lower end) lies between 0.8 and about 1.15 times the analytical one.
+/// Why the margin holds on a busy machine: a request meets the SLO when its TTFT (from its
+/// scheduled send) is within one service time (90 ms), and a level passes when 80% of its 30
+/// requests do. With constant arrivals below capacity no request waits for a slot, so TTFT is
+/// the prompt time (about a tenth of the limit). Above capacity by a share e, request n waits
+/// about n e / (1 + e) half service times (two slots), so every request after the 20th misses
+/// at 10% over (a third of them: the level fails) whatever the machine does, since a slow
+/// machine only adds waiting. A level at 80% of capacity fails only if the machine stalls
+/// the client or the simulator long enough (a few hundred ms) to push 7 of its 30 requests
+/// over the limit; the tests of this file run one at a time so that they do not stall each
+/// other. The bracket is within 10%, so the capacity found (its lower end) lies between 0.8
+/// and about 1.1 times the analytical one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_is_found_within_20_percent_of_the_analytical_one() {
-    let sim = capacity_sim().await;
+    let (_serial, sim) = capacity_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("capacity.json");
     let expected = analytical_capacity();
@@ -109,7 +119,7 @@ async fn capacity_is_found_within_20_percent_of_the_analytical_one() {
     assert_eq!(probes.len() as u64, answer["Probes"].as_u64().unwrap());
     for probe in probes {
         let step = &probe["Step"];
-        assert_eq!(step["Requests"]["Attempted"], 20, "{step:#}");
+        assert_eq!(step["Requests"]["Attempted"], 30, "{step:#}");
         assert!(step["Slo"]["AttainmentPercent"].is_number(), "{step:#}");
     }
     // The levels below the bracket passed, the failing one failed, and it is in the file.
@@ -124,7 +134,7 @@ async fn capacity_is_found_within_20_percent_of_the_analytical_one() {
 /// before any level passed says the capacity is below the lowest level probed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_output_is_the_file_and_a_bounded_search_says_what_it_knows() {
-    let sim = capacity_sim().await;
+    let (_serial, sim) = capacity_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let low = dir.path().join("low.json");
     let start = format!("{:.1}", analytical_capacity() / 4.0);
@@ -137,14 +147,8 @@ async fn json_output_is_the_file_and_a_bounded_search_says_what_it_knows() {
     assert_eq!(code, 0, "{stderr}");
     let printed: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
     assert_eq!(printed, read_json(&low));
-    // Both levels pass; one probe within noise of the limit would be repeated and the bound
-    // would then stop the search, so the end is not asserted, only that nothing failed.
-    let answer = &printed["Capacity"];
-    assert!(
-        answer["Capacity"].is_number() && answer["BracketFail"].is_null(),
-        "{answer}"
-    );
     assert_eq!(printed["Probes"].as_array().unwrap().len(), 2);
+    assert_eq!(printed["Capacity"]["Probes"], 2);
 
     let high = dir.path().join("high.json");
     let start = format!("{:.1}", analytical_capacity() * 4.0);
@@ -158,7 +162,7 @@ async fn json_output_is_the_file_and_a_bounded_search_says_what_it_knows() {
         .unwrap_or_else(|| panic!("no answer line in {stdout}"));
     assert!(
         line.starts_with(&format!(
-            "capacity: below {start} req/s at p95 TTFT <= 90 ms"
+            "capacity: below {start} req/s at TTFT <= 90 ms for 80% of requests"
         )),
         "{line}"
     );
@@ -222,16 +226,16 @@ async fn bad_search_flags_exit_2_with_a_clear_error() {
 /// and the capacity point, and `compare` shows two capacity runs side by side.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_and_compare_read_load_and_capacity_files() {
-    let sim = capacity_sim().await;
+    let (_serial, sim) = capacity_sim().await;
     let dir = tempfile::tempdir().unwrap();
-    let start = format!("{:.1}", analytical_capacity() / 2.0);
+    let start = format!("{:.1}", analytical_capacity() / 4.0);
     let mut files = Vec::new();
     for name in ["first", "second"] {
         let output = dir.path().join(format!("capacity-{name}.json"));
         let args = capacity_args(
             &sim.url(),
             &output,
-            &["--start", &start, "--max-probes", "3"],
+            &["--start", &start, "--max-probes", "2"],
         );
         assert_eq!(ollabench(&arg_refs(&args)).await, 0);
         files.push(output);
@@ -268,14 +272,18 @@ async fn report_and_compare_read_load_and_capacity_files() {
     assert!(html.contains("SLO limit (90 ms)"), "the SLO line is drawn");
     assert!(html.contains(">capacity<"), "the capacity point is marked");
     let markdown = std::fs::read_to_string(&paths.markdown).unwrap();
-    let answer = read_json(&files[0]);
-    let capacity = answer["Capacity"]["Capacity"].as_f64().unwrap();
+    let first: ollabench::results::capacity::CapacityResult =
+        serde_json::from_value(read_json(&files[0])).unwrap();
+    let line = first.line();
     assert!(
-        markdown.contains(&format!(
-            "capacity: {capacity:.1} req/s at p95 TTFT <= 90 ms"
-        )),
-        "{markdown}"
+        line.starts_with("capacity: at least") && line.contains("TTFT <= 90 ms for 80%"),
+        "two levels far below capacity pass: {line}"
     );
+    assert!(
+        markdown.contains(&line),
+        "the answer is in the summary: {markdown}"
+    );
+    let capacity = first.capacity.capacity.unwrap();
 
     let (code, stdout, stderr) = ollabench_binary(&[
         "compare",
@@ -291,7 +299,7 @@ async fn report_and_compare_read_load_and_capacity_files() {
     );
     let row = stdout
         .lines()
-        .find(|l| l.contains("capacity [p95 TTFT <= 90 ms]"))
+        .find(|l| l.contains("capacity [TTFT <= 90 ms for 80% of requests]"))
         .unwrap_or_else(|| panic!("no capacity row in {stdout}"));
     let second = read_json(&files[1])["Capacity"]["Capacity"]
         .as_f64()
@@ -300,7 +308,7 @@ async fn report_and_compare_read_load_and_capacity_files() {
         assert!(row.contains(&format!("{value:.2} req/s")), "{row}");
     }
     assert!(
-        stdout.contains("goodput at capacity [p95 TTFT <= 90 ms]"),
+        stdout.contains("goodput at capacity [TTFT <= 90 ms for 80% of requests]"),
         "{stdout}"
     );
     assert!(
@@ -311,10 +319,10 @@ async fn report_and_compare_read_load_and_capacity_files() {
 
 /// By concurrency, the capacity is the number of slots: at `num_parallel` in flight no
 /// request waits, one more and a third of them wait a whole service time (twice the TTFT
-/// limit), whatever the machine's speed.
+/// limit), so only 67% meet it against the 80% asked, whatever the machine's speed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_by_concurrency_is_the_number_of_slots() {
-    let sim = capacity_sim().await;
+    let (_serial, sim) = capacity_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("by-concurrency.json");
     let mut args = capacity_args(&sim.url(), &output, &["--by", "concurrency"]);
@@ -322,7 +330,7 @@ async fn capacity_by_concurrency_is_the_number_of_slots() {
     let arrival = args.iter().position(|a| a == "--arrival").unwrap();
     args.drain(arrival..arrival + 2);
     let ttft = args.iter().position(|a| a == "--slo").unwrap() + 1;
-    args[ttft] = format!("ttft:p95={}ms", (SERVICE_SECONDS * 500.0).round());
+    args[ttft] = format!("ttft={}ms", (SERVICE_SECONDS * 500.0).round());
     let code = ollabench(&arg_refs(&args)).await;
     sim.shutdown().await;
     let file = read_json(&output);
@@ -350,7 +358,7 @@ async fn capacity_by_concurrency_is_the_number_of_slots() {
 /// and the answer they give.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_keeps_the_finished_probes_and_exits_130() {
-    let sim = capacity_sim().await;
+    let (_serial, sim) = capacity_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("interrupted.json");
     let start = format!("{:.1}", analytical_capacity() / 2.0);
@@ -380,7 +388,7 @@ async fn ctrl_c_keeps_the_finished_probes_and_exits_130() {
     assert_eq!(file["Status"], "Interrupted");
     let probes = file["Probes"].as_array().unwrap();
     assert!(!probes.is_empty() && probes.len() <= 2, "{file:#}");
-    assert_eq!(probes[0]["Step"]["Requests"]["Attempted"], 20);
+    assert_eq!(probes[0]["Step"]["Requests"]["Attempted"], 30);
     let answer = &file["Capacity"];
     assert_eq!(answer["End"], "Interrupted", "{answer}");
     if probes[0]["Passed"] == true {
