@@ -395,3 +395,30 @@ async fn ctrl_c_keeps_the_finished_probes_and_exits_130() {
         assert_eq!(answer["Capacity"], probes[0]["Level"]);
     }
 }
+
+/// A model the server does not have: the search stops at its first probe with the error in
+/// the file, and the run exits 1 (something failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_that_cannot_run_stops_the_search_with_the_error() {
+    let (_serial, sim) = capacity_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("missing.json");
+    let mut args = capacity_args(&sim.url(), &output, &[]);
+    let model = args.iter().position(|a| a == MODEL).unwrap();
+    args[model] = "qwen2.5:0.5b".to_string();
+    let code = ollabench(&arg_refs(&args)).await;
+    sim.shutdown().await;
+    let file = read_json(&output);
+    assert_eq!(code, 1, "{file:#}");
+    assert_eq!(file["Status"], "Failed");
+    assert_eq!(file["Capacity"]["End"], "StepFailed");
+    assert_eq!(file["Capacity"]["Capacity"], serde_json::Value::Null);
+    let errors = file["Errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["Kind"] == "step-failed"
+                && e["Message"].as_str().unwrap().contains("not found")),
+        "{errors:#?}"
+    );
+}

@@ -119,6 +119,9 @@ pub enum SearchEnd {
     ProbeBound,
     /// Ctrl-C stopped the search; the answer is what the probes so far say.
     Interrupted,
+    /// A probe could not run (its error is in `Errors`); the answer is what the probes
+    /// before it say.
+    StepFailed,
 }
 
 /// The answer of a capacity search.
@@ -152,10 +155,10 @@ impl CapacityAnswer {
             ),
             _ => probes.clone(),
         };
-        let interrupted = if self.end == SearchEnd::Interrupted {
-            " (interrupted)"
-        } else {
-            ""
+        let interrupted = match self.end {
+            SearchEnd::Interrupted => " (interrupted)",
+            SearchEnd::StepFailed => " (stopped by an error)",
+            _ => "",
         };
         match (self.capacity, self.bracket_fail, self.end) {
             (Some(capacity), None, _) => format!(
@@ -235,5 +238,9 @@ mod tests {
         assert!(answer(Some(1.0), Some(2.0), 2, SearchEnd::Interrupted)
             .line(rate, slo)
             .starts_with("capacity (interrupted): 1.0 req/s"));
+        assert_eq!(
+            answer(None, None, 0, SearchEnd::StepFailed).line(rate, slo),
+            "capacity (stopped by an error): unknown at p95 TTFT <= 500 ms: no probe finished"
+        );
     }
 }

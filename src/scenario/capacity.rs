@@ -173,7 +173,7 @@ async fn measure(
                     hint: "the search stopped; the answer is what the probes before it found"
                         .into(),
                 });
-                end = Some(SearchEnd::ProbeBound);
+                end = Some(SearchEnd::StepFailed);
             }
         }
         if end.is_none() {
