@@ -230,8 +230,8 @@ fn format_rate(rate: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// Errors every further request for the model would repeat.
-fn is_fatal(err: &RequestError) -> bool {
+/// Errors every further request for the model would repeat (missing model, refused key).
+pub fn is_fatal(err: &RequestError) -> bool {
     matches!(
         err,
         RequestError::Status {
@@ -550,8 +550,9 @@ impl SamplesFile {
 }
 
 /// Loads the model before the first step, so that no step measures a load (Ollama: a
-/// load-only request; OpenAI servers load on their own, and the warmup covers them).
-async fn preload(backend: &Backend, model: &str) -> Result<(), RequestError> {
+/// load-only request; OpenAI servers load on their own, and the warmup covers them). Call it
+/// once before [`measure_step`]s; an error [`is_fatal`] means no step can succeed.
+pub async fn preload(backend: &Backend, model: &str) -> Result<(), RequestError> {
     match backend {
         Backend::Ollama(client) => client.load(model, None).await.map(|_| ()),
         Backend::OpenAi(_) => Ok(()),
