@@ -396,7 +396,7 @@ async fn ctrl_c_keeps_the_finished_probes_and_exits_130() {
     }
 }
 
-/// A model the server does not have: the search stops at its first probe with the error in
+/// A model the server does not have: the search stops before its first probe, with the error in
 /// the file, and the run exits 1 (something failed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_that_cannot_run_stops_the_search_with_the_error() {
@@ -413,12 +413,12 @@ async fn a_probe_that_cannot_run_stops_the_search_with_the_error() {
     assert_eq!(file["Status"], "Failed");
     assert_eq!(file["Capacity"]["End"], "StepFailed");
     assert_eq!(file["Capacity"]["Capacity"], serde_json::Value::Null);
+    assert_eq!(file["Probes"].as_array().unwrap().len(), 0, "no probe ran");
     let errors = file["Errors"].as_array().unwrap();
     assert!(
-        errors
-            .iter()
-            .any(|e| e["Kind"] == "step-failed"
-                && e["Message"].as_str().unwrap().contains("not found")),
+        errors.iter().any(
+            |e| e["Kind"] == "http-404" && e["Message"].as_str().unwrap().contains("not found")
+        ),
         "{errors:#?}"
     );
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::analysis::capacity::{self, next_step, within_noise, Next, ProbeOutcome};
 use crate::analysis::slo::Slo;
-use crate::backend::{Backend, Route};
+use crate::backend::Route;
 use crate::config::capacity::CapacityOptions;
 use crate::config::load::{LoadOptions, LoadStep, RunLength};
 use crate::config::TargetOptions;
@@ -21,7 +21,7 @@ use crate::results::capacity::{
 use crate::results::load::{LoadConfiguration, SloOutcome, StepResult};
 use crate::results::load_runs::short_number;
 use crate::results::{timestamp_now, write_json_atomic, ErrorRecord, RunStatus};
-use crate::scenario::load::measure_step;
+use crate::scenario::load::{is_fatal, measure_step, preload};
 use crate::scenario::runner::{self, Scenario, Session};
 
 /// Connects, searches, writes the result file and prints the answer in one line.
@@ -103,17 +103,21 @@ async fn measure(
         ..CapacityResult::default()
     };
     events.emit(&Event::Phase(&format!("{}: loading", load.model)));
+    let mut end = None;
     if let Some(Err(err)) = super::cancellable(ctx, preload(&target.backend, &load.model)).await {
         result.errors.push(ErrorRecord::from_request(
             &format!("preload {}", load.model),
             &err,
         ));
+        if is_fatal(&err) {
+            // Every probe would fail the same way (the model is missing, the key refused).
+            end = Some(SearchEnd::StepFailed);
+        }
     }
     if let Some(client) = target.backend.as_ollama() {
         super::record_model_provenance(client, &mut result.provenance, &load.model).await;
     }
     let mut outcomes: Vec<ProbeOutcome> = Vec::new();
-    let mut end = None;
     while end.is_none() {
         let level = match next_step(search, &outcomes) {
             Next::Done(answer) => {
@@ -328,15 +332,6 @@ fn rows(output: &CapacityResult) -> Rows {
             "Failed",
         ],
         rows,
-    }
-}
-
-/// Loads the model before the first probe, so that no probe measures a load (Ollama: a
-/// load-only request; OpenAI servers load on their own).
-async fn preload(backend: &Backend, model: &str) -> Result<(), crate::backend::RequestError> {
-    match backend {
-        Backend::Ollama(client) => client.load(model, None).await.map(|_| ()),
-        Backend::OpenAi(_) => Ok(()),
     }
 }
 
