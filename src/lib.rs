@@ -25,14 +25,18 @@
 //! above it; [`kube`] finds endpoints and owns the `kubectl port-forward` child; [`exit`] holds
 //! the exit codes, the typed configuration error and the one table from error types to exit
 //! codes, and depends only on `results` (whose reading and writing errors it maps).
+//! [`housekeeping`] lists, baselines and prunes the runs of a benchmarks folder through
+//! `results`; [`diagnose`] gathers the Troubleshooting checks through `kube` and `backend`.
 
 pub mod analysis;
 pub mod backend;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod diagnose;
 pub mod engine;
 pub mod exit;
+pub mod housekeeping;
 pub mod kube;
 pub mod metrics;
 pub mod output;

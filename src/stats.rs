@@ -35,7 +35,10 @@
 //!
 //!   Rule 1 alone can never fire with fewer than 11 samples (the largest possible
 //!   `|x - mean| / sd` is `(n - 1) / sqrt(n)`), which is why rule 2 exists: benchmarks usually
-//!   take 5 to 20 samples. Outliers are reported, never dropped: summaries include them.
+//!   take 5 to 20 samples. Outliers are reported, never dropped: summaries include them
+//!   (an [`OutlierPolicy`] of `drop-3sd` leaves them out explicitly, and lists them).
+//! - **95% confidence interval** of the mean ([`confidence_interval_95`]):
+//!   `mean ± t(0.975, n - 1) * sd / sqrt(n)`, Student's t ([`t_975`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -261,6 +264,213 @@ pub fn outliers(samples: &[f64]) -> Vec<usize> {
         })
         .map(|(index, _)| index)
         .collect()
+}
+
+/// Two-sided 97.5% quantiles of Student's t for 1 to 30 degrees of freedom (the 95% interval),
+/// to four decimals, as printed in every statistics table (e.g. NIST/SEMATECH e-Handbook,
+/// 1.3.6.7.2).
+const T_975: [f64; 30] = [
+    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010,
+    2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687,
+    2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
+];
+
+/// The 97.5% quantile of Student's t with `df` degrees of freedom: the table up to 30, above
+/// it the Cornish-Fisher expansion around the normal quantile 1.959964 (within 1e-4 of the
+/// exact value from 30 on, e.g. 2.0211 at 40 and 1.9799 at 120). `None` for 0.
+pub fn t_975(df: usize) -> Option<f64> {
+    if df == 0 {
+        return None;
+    }
+    if let Some(t) = T_975.get(df - 1) {
+        return Some(*t);
+    }
+    let z: f64 = 1.959_964;
+    let n = df as f64;
+    let (z3, z5, z7) = (z.powi(3), z.powi(5), z.powi(7));
+    Some(
+        z + (z3 + z) / (4.0 * n)
+            + (5.0 * z5 + 16.0 * z3 + 3.0 * z) / (96.0 * n * n)
+            + (3.0 * z7 + 19.0 * z5 + 17.0 * z3 - 15.0 * z) / (384.0 * n * n * n),
+    )
+}
+
+/// The 95% confidence interval of a mean: `mean ± t(0.975, n - 1) * sd / sqrt(n)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfidenceInterval {
+    pub n: usize,
+    pub mean: f64,
+    /// `t * sd / sqrt(n)`: the interval is `mean ± half_width`.
+    pub half_width: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// The 95% confidence interval of the mean of the finite samples, with Student's t (right for
+/// the small samples benchmarks take); `None` with fewer than two samples.
+pub fn confidence_interval_95(samples: &[f64]) -> Option<ConfidenceInterval> {
+    let values = finite(samples);
+    let mean = mean_of_finite(&values)?;
+    let n = values.len();
+    let t = t_975(n - 1)?;
+    let half_width = t * std_dev_of_finite(&values, mean) / (n as f64).sqrt();
+    Some(ConfidenceInterval {
+        n,
+        mean,
+        half_width,
+        low: mean - half_width,
+        high: mean + half_width,
+    })
+}
+
+/// What to do with the samples [`outliers`] flags (the reference: "discard outliers (>3
+/// standard deviations) if justified"). With the few samples benchmarks take the 3-sd rule
+/// alone cannot fire, so `drop-3sd` drops what [`outliers`] flags, its modified z-score rule
+/// included. Dropped samples are listed, never silently removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutlierPolicy {
+    /// Every sample counts; none is looked at.
+    Keep,
+    /// Every sample counts; outliers are listed.
+    #[default]
+    Flag,
+    /// Outliers are left out of the statistics and listed.
+    #[serde(rename = "drop-3sd")]
+    Drop3Sd,
+}
+
+impl OutlierPolicy {
+    /// The name on the command line and in files.
+    pub fn label(&self) -> &'static str {
+        match self {
+            OutlierPolicy::Keep => "keep",
+            OutlierPolicy::Flag => "flag",
+            OutlierPolicy::Drop3Sd => "drop-3sd",
+        }
+    }
+}
+
+impl std::str::FromStr for OutlierPolicy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        [
+            OutlierPolicy::Keep,
+            OutlierPolicy::Flag,
+            OutlierPolicy::Drop3Sd,
+        ]
+        .into_iter()
+        .find(|policy| policy.label() == text)
+        .ok_or_else(|| format!("unknown outlier policy '{text}': use keep, flag or drop-3sd"))
+    }
+}
+
+/// The samples split by an [`OutlierPolicy`]: what the statistics use, and the outliers, each
+/// with its index in the samples given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutlierSplit {
+    /// The samples the statistics use, in their order.
+    pub kept: Vec<f64>,
+    /// Outliers kept in `kept` and listed (`flag`).
+    pub flagged: Vec<(usize, f64)>,
+    /// Outliers left out of `kept` (`drop-3sd`).
+    pub dropped: Vec<(usize, f64)>,
+}
+
+/// Applies `policy` to `samples`.
+pub fn apply_outlier_policy(samples: &[f64], policy: OutlierPolicy) -> OutlierSplit {
+    let found: Vec<(usize, f64)> = match policy {
+        OutlierPolicy::Keep => Vec::new(),
+        _ => outliers(samples)
+            .into_iter()
+            .map(|i| (i, samples[i]))
+            .collect(),
+    };
+    match policy {
+        OutlierPolicy::Drop3Sd => OutlierSplit {
+            kept: samples
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !found.iter().any(|(o, _)| o == i))
+                .map(|(_, x)| *x)
+                .collect(),
+            flagged: Vec::new(),
+            dropped: found,
+        },
+        _ => OutlierSplit {
+            kept: samples.to_vec(),
+            flagged: found,
+            dropped: Vec::new(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod interval_tests {
+    use super::*;
+
+    #[test]
+    fn confidence_interval_by_hand() {
+        // 40, 42, 44, 46, 48: mean 44, sd = sqrt(40 / 4) = 3.16228, sd / sqrt(5) = 1.41421,
+        // t(0.975, 4) = 2.7764: half width 3.92642, interval 40.0736 .. 47.9264.
+        let ci = confidence_interval_95(&[40.0, 42.0, 44.0, 46.0, 48.0]).unwrap();
+        assert_eq!(ci.n, 5);
+        assert!((ci.mean - 44.0).abs() < 1e-12);
+        assert!((ci.half_width - 3.92642).abs() < 1e-4, "{ci:?}");
+        assert!((ci.low - 40.07358).abs() < 1e-4 && (ci.high - 47.92642).abs() < 1e-4);
+        // Two samples, 10 and 12: mean 11, sd sqrt(2), sem 1, t(1) = 12.7062.
+        let ci = confidence_interval_95(&[10.0, f64::NAN, 12.0]).unwrap();
+        assert!((ci.half_width - 12.7062).abs() < 1e-9);
+        assert!(confidence_interval_95(&[5.0]).is_none());
+        assert!(confidence_interval_95(&[]).is_none());
+    }
+
+    #[test]
+    fn t_quantiles_match_the_tables_beyond_30() {
+        for (df, exact) in [
+            (30, 2.0423),
+            (31, 2.0395),
+            (40, 2.0211),
+            (60, 2.0003),
+            (120, 1.9799),
+        ] {
+            let t = t_975(df).unwrap();
+            assert!((t - exact).abs() < 1e-4, "df {df}: {t} vs {exact}");
+        }
+        assert!(t_975(0).is_none());
+        // Far out, t tends to the normal quantile.
+        assert!((t_975(100_000).unwrap() - 1.959964).abs() < 1e-4);
+    }
+
+    #[test]
+    fn outlier_policies_keep_flag_or_drop_and_list() {
+        let samples = [42.0, 41.5, 42.3, 41.8, 42.1, 12.0];
+        let keep = apply_outlier_policy(&samples, OutlierPolicy::Keep);
+        assert_eq!(keep.kept, samples);
+        assert!(keep.flagged.is_empty() && keep.dropped.is_empty());
+        let flag = apply_outlier_policy(&samples, OutlierPolicy::Flag);
+        assert_eq!(flag.kept, samples);
+        assert_eq!(flag.flagged, [(5, 12.0)]);
+        let drop = apply_outlier_policy(&samples, OutlierPolicy::Drop3Sd);
+        assert_eq!(drop.kept, [42.0, 41.5, 42.3, 41.8, 42.1]);
+        assert_eq!(drop.dropped, [(5, 12.0)]);
+        assert!(drop.flagged.is_empty());
+        // Nothing stands out: nothing is dropped.
+        let steady = apply_outlier_policy(&[1.0, 2.0, 3.0], OutlierPolicy::Drop3Sd);
+        assert_eq!(steady.kept, [1.0, 2.0, 3.0]);
+        assert_eq!("drop-3sd".parse(), Ok(OutlierPolicy::Drop3Sd));
+        assert_eq!(OutlierPolicy::default(), OutlierPolicy::Flag);
+        assert!("drop"
+            .parse::<OutlierPolicy>()
+            .unwrap_err()
+            .contains("keep, flag or drop-3sd"));
+        assert_eq!(
+            serde_json::to_string(&OutlierPolicy::Drop3Sd).unwrap(),
+            "\"drop-3sd\""
+        );
+    }
 }
 
 #[cfg(test)]

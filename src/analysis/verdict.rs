@@ -607,7 +607,7 @@ pub fn assess_run(run: &Run, scaling_efficiency_percent: Option<f64>) -> Vec<Ver
                 verdicts.push(assess(Metric::ConcurrentScaling, efficiency));
             }
         }
-        Kind::ComparisonReport => {}
+        Kind::ComparisonReport | Kind::Load | Kind::Capacity => {}
     }
     verdicts
 }

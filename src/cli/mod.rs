@@ -2,8 +2,12 @@
 //! validated options and handed to the code that runs it.
 
 pub mod bench;
+pub mod capacity;
 pub mod compare;
+pub mod diagnose;
+pub mod load;
 pub mod report;
+pub mod results;
 pub mod sim;
 pub mod suite;
 
@@ -37,6 +41,13 @@ pub enum Command {
     /// Steady-state throughput and latency by model and prompt length (Benchmark 2).
     #[command(visible_alias = "tps", after_help = EXIT_CODES)]
     TokensPerSecond(bench::TokensPerSecondArgs),
+    /// Closed-loop concurrencies or open-loop request rates against one model, step by step:
+    /// throughput, latency from the send and the scheduled time, schedule lag, SLO goodput.
+    #[command(after_help = EXIT_CODES)]
+    Load(load::LoadArgs),
+    /// The highest request rate (or concurrency) that meets the SLO, by a bracketing search.
+    #[command(after_help = EXIT_CODES)]
+    Capacity(capacity::CapacityArgs),
     /// Concurrent users pulling, loading and generating at once (Benchmark 3).
     #[command(after_help = EXIT_CODES)]
     MultiUser(suite::MultiUserArgs),
@@ -50,6 +61,10 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Serves the built-in Ollama simulator.
     Sim(sim::SimArgs),
+    /// Lists runs, sets baselines and prunes old runs of a benchmarks folder.
+    Results(results::ResultsArgs),
+    /// Gathers the Troubleshooting checks: pods, node GPUs, events, nvidia-smi, /api/ps.
+    Diagnose(diagnose::DiagnoseArgs),
 }
 
 impl Command {
@@ -60,10 +75,14 @@ impl Command {
             Command::SingleUser(args) => args.execute(ctx).await,
             Command::TokensPerSecond(args) => args.execute(ctx).await,
             Command::MultiUser(args) => args.execute(ctx).await,
+            Command::Load(args) => args.execute(ctx).await,
+            Command::Capacity(args) => args.execute(ctx).await,
             Command::Run(args) => args.execute(ctx).await,
             Command::Compare(args) => args.execute(ctx).await,
             Command::Report(args) => args.execute(ctx).await,
             Command::Sim(args) => args.execute(ctx).await,
+            Command::Results(args) => args.execute(ctx).await,
+            Command::Diagnose(args) => args.execute(ctx).await,
         }
     }
 }

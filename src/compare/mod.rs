@@ -12,6 +12,7 @@
 //! report (`--output`), marked `"ReportType": "ComparisonReport"` and carrying its runs, so
 //! that `compare` reads a report back as input.
 
+pub mod load;
 pub mod model;
 pub mod render;
 

@@ -92,12 +92,18 @@ fn percent(value: Option<f64>) -> String {
 fn sections(comparison: &Comparison, verbose: bool) -> Vec<Section> {
     let mut sections = Vec::new();
     let mut head = Section::new("ollabench compare");
-    let kinds: Vec<String> = [Kind::SingleUser, Kind::TokensPerSecond, Kind::MultiUser]
-        .iter()
-        .map(|kind| (kind, comparison.runs_of(*kind).len()))
-        .filter(|(_, n)| *n > 0)
-        .map(|(kind, n)| format!("{n} {}", kind.label()))
-        .collect();
+    let kinds: Vec<String> = [
+        Kind::SingleUser,
+        Kind::TokensPerSecond,
+        Kind::MultiUser,
+        Kind::Load,
+        Kind::Capacity,
+    ]
+    .iter()
+    .map(|kind| (kind, comparison.runs_of(*kind).len()))
+    .filter(|(_, n)| *n > 0)
+    .map(|(kind, n)| format!("{n} {}", kind.label()))
+    .collect();
     head.lines.push(format!(
         "{} compared ({}); {} not usable.",
         plural(comparison.runs.len(), "run"),
@@ -240,6 +246,17 @@ fn sections(comparison: &Comparison, verbose: bool) -> Vec<Section> {
             sections.push(section);
         }
     }
+
+    sections.extend(
+        super::load::sections(comparison)
+            .into_iter()
+            .map(|s| Section {
+                title: s.title,
+                headers: s.headers,
+                rows: s.rows,
+                lines: s.lines,
+            }),
+    );
 
     let multi = comparison.runs_of(Kind::MultiUser);
     if verbose && !multi.is_empty() {

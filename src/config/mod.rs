@@ -2,14 +2,17 @@
 //! here has been checked, so the layers below never re-validate strings; the reference's
 //! defaults live in [`defaults`], once, and the enums every layer shares live here too.
 
+pub mod capacity;
 pub mod defaults;
 pub mod download;
+pub mod load;
 pub mod single_user;
 pub mod suite;
 pub mod target;
 pub mod tokens_per_second;
 
 pub use download::DownloadPolicy;
+pub use load::LoadOptions;
 pub use single_user::SingleUserOptions;
 pub use suite::{Scenario, SuiteOptions};
 pub use target::{

@@ -32,6 +32,9 @@ pub struct Ticket {
     pub scheduled: Instant,
     /// When the engine actually started it.
     pub started: Instant,
+    /// Open loop: its send time came while the in-flight cap was full, so it waited for a
+    /// slot (counted in [`Report::waited_for_cap`]).
+    pub waited_for_cap: bool,
 }
 
 impl Ticket {
@@ -121,12 +124,13 @@ where
                 }
                 break;
             }
-            counted_wait = false;
             let ticket = Ticket {
                 index: report.started,
                 scheduled,
                 started: now,
+                waited_for_cap: counted_wait,
             };
+            counted_wait = false;
             report.schedule_lag.record(ticket.lag());
             in_flight.push(tagged(ticket, operation(ticket)));
             report.started += 1;
@@ -413,6 +417,8 @@ mod tests {
         assert_eq!(offsets(start, &started), [0, 100, 250, 350, 500, 600]);
         let lags: Vec<u128> = tickets.iter().map(|t| t.lag().as_millis()).collect();
         assert_eq!(lags, [0, 0, 50, 50, 100, 100]);
+        let waited: Vec<bool> = tickets.iter().map(|t| t.waited_for_cap).collect();
+        assert_eq!(waited, [false, false, true, true, true, true]);
         let report = &batch.report;
         assert_eq!(report.waited_for_cap, 4);
         assert_eq!(report.peak_in_flight, 2);

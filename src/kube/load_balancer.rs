@@ -4,13 +4,12 @@
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
-use tokio::process::Command;
 
+use super::command::one_shot;
 use super::{command_line, hint_for, last_lines, KubectlFailure};
 
 /// How long `kubectl get svc` may take. kubectl has no request timeout of its own by default,
@@ -47,14 +46,7 @@ pub async fn discover_load_balancer_with_env(
         .map(OsString::from)
         .collect();
     let command = command_line(kubectl, &args);
-    let mut cmd = Command::new(kubectl);
-    cmd.args(&args)
-        .envs(env.iter().map(|(key, value)| (key, value)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Dropping the output future on timeout must not leave kubectl running.
-        .kill_on_drop(true);
+    let mut cmd = one_shot(kubectl, &args, env);
     let output = match tokio::time::timeout(DISCOVERY_TIMEOUT, cmd.output()).await {
         Err(_elapsed) => {
             return Err(KubectlFailure {

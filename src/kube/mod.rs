@@ -1,11 +1,13 @@
-//! Kubernetes: how ollabench reaches a server that runs in a cluster. It owns the two kubectl
-//! calls it makes, `kubectl get svc` to find a LoadBalancer address ([`discover_load_balancer`])
-//! and the supervised `kubectl port-forward` child ([`PortForward`]), and turns kubectl's
-//! failures into errors that quote kubectl and say what to check.
+//! Kubernetes: how ollabench reaches a server that runs in a cluster. It owns the kubectl
+//! calls it makes, `kubectl get svc` to find a LoadBalancer address ([`discover_load_balancer`]),
+//! the supervised `kubectl port-forward` child ([`PortForward`]) and the one-shot calls of
+//! `diagnose` ([`kubectl_output`]), and turns kubectl's failures into errors that quote
+//! kubectl and say what to check.
 //!
 //! kubectl is always run with an argument list, never through a shell, so namespace and service
 //! names reach it unchanged.
 
+mod command;
 mod load_balancer;
 mod port_forward;
 
@@ -13,6 +15,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::Path;
 
+pub use command::kubectl_output;
 pub use load_balancer::{
     discover_load_balancer, discover_load_balancer_with_env, load_balancer_url, DISCOVERY_TIMEOUT,
 };

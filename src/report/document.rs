@@ -189,6 +189,8 @@ fn run_section(index: usize, loaded: &LoadedFile) -> Section {
         Body::TokensPerSecond(result) => tps_blocks(&id, result, &file.recorded, &mut body),
         Body::MultiUser(result) => multi_user_blocks(&id, result, &file.recorded, &mut body),
         Body::Comparison(report) => comparison_blocks(&id, report, &mut body),
+        Body::Load(result) => super::capacity::load_blocks(&id, result, &mut body),
+        Body::Capacity(result) => super::capacity::capacity_blocks(&id, result, &mut body),
     }
     // Headline numbers first, then their verdicts, then the detail.
     let headline = usize::from(matches!(body.first(), Some(Block::Headline(_))));

@@ -5,6 +5,7 @@
 //! and writes it twice: as HTML with inline SVG charts and as Markdown tables. `ollabench
 //! report` calls it, and so do `run` (at the end of a suite) and `compare --report`.
 
+pub mod capacity;
 pub mod document;
 pub mod html;
 pub mod load;

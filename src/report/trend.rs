@@ -175,7 +175,7 @@ fn file_metrics(file: &ResultFile) -> Vec<MetricValue> {
                 push("Success rate", "%", "success rate", Some(s.success_rate));
             }
         }
-        Body::Comparison(_) => {}
+        Body::Comparison(_) | Body::Load(_) | Body::Capacity(_) => {}
     }
     out
 }

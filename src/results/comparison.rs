@@ -24,6 +24,10 @@ pub enum Unit {
     Seconds,
     TokensPerSecond,
     Percent,
+    /// Requests a second (load and capacity).
+    RequestsPerSecond,
+    /// Requests in flight (a capacity searched by concurrency).
+    Concurrency,
 }
 
 impl Unit {
@@ -33,6 +37,8 @@ impl Unit {
             Unit::Seconds => "s",
             Unit::TokensPerSecond => "tok/s",
             Unit::Percent => "%",
+            Unit::RequestsPerSecond => "req/s",
+            Unit::Concurrency => "in flight",
         }
     }
 }
@@ -217,7 +223,9 @@ impl Run {
                 Some(users) => format!("{users} users"),
                 None => "users unknown".to_string(),
             },
+            Kind::Load => format!("model {}, load steps", self.models_text()),
             Kind::ComparisonReport => "report".to_string(),
+            Kind::Capacity => format!("model {}, capacity search", self.models_text()),
         };
         if self.simulated {
             key.push_str(" (simulated)");

@@ -6,7 +6,10 @@
 //! Fields the PowerShell suite's files lack are `#[serde(default)]`: such a file reads into
 //! the same types, and [`read::Recorded`] says where a default stands for "not recorded".
 
+pub mod capacity;
 pub mod comparison;
+pub mod load;
+pub mod load_runs;
 pub mod multi_user;
 pub mod read;
 pub mod runs;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::results::comparison::{Better, Metric, Run, Unit};
+use crate::results::load::LoadResult;
 use crate::results::read::{self, Body, ReadError, ResultFile};
 use crate::results::{comparison::ComparisonFile, tokens_per_second::TpsResult};
 use crate::results::{multi_user::MultiUserResult, single_user::SingleUserResult};
@@ -151,7 +152,9 @@ pub fn runs_of(file: &ResultFile) -> Vec<Run> {
         Body::SingleUser(result) => single_user(result, &mut run),
         Body::TokensPerSecond(result) => tokens_per_second(result, file, &mut run),
         Body::MultiUser(result) => multi_user(result, file, &mut run),
+        Body::Load(result) => load(result, &mut run),
         Body::Comparison(report) => return report_runs(report),
+        Body::Capacity(result) => super::load_runs::capacity(result, &mut run),
     }
     vec![run]
 }
@@ -178,6 +181,61 @@ fn recorded(text: &str) -> Option<&str> {
 /// A count the file recorded; 0 means not recorded.
 fn count<T: Copy + Default + PartialEq>(value: T) -> Option<T> {
     (value != T::default()).then_some(value)
+}
+
+/// A load file's steps, each its own subject (`c=4`, `2 req/s`): output throughput, TTFT and
+/// e2e p99 from the scheduled send time, success rate and SLO attainment.
+fn load(result: &LoadResult, run: &mut Run) {
+    if let Some(model) = recorded(&result.configuration.model) {
+        run.models.push(model.to_string());
+    }
+    for step in &result.steps {
+        let subject = match (step.concurrency, step.request_rate) {
+            (Some(c), _) => format!("c={c}"),
+            (None, Some(rate)) => format!("{rate} req/s"),
+            (None, None) => continue,
+        };
+        let scheduled = &step.latency_from_scheduled;
+        let seconds = |ms: Option<f64>| ms.map(|ms| ms / 1000.0);
+        for (name, value, unit, better) in [
+            (
+                "OutputTokensPerSecond",
+                step.throughput.output_tokens_per_second,
+                Unit::TokensPerSecond,
+                Better::Higher,
+            ),
+            (
+                "TtftP99Seconds",
+                seconds(scheduled.time_to_first_token_ms.map(|s| s.p99)),
+                Unit::Seconds,
+                Better::Lower,
+            ),
+            (
+                "EndToEndP99Seconds",
+                seconds(scheduled.end_to_end_ms.map(|s| s.p99)),
+                Unit::Seconds,
+                Better::Lower,
+            ),
+            (
+                "SuccessRate",
+                Some(step.requests.success_rate),
+                Unit::Percent,
+                Better::Higher,
+            ),
+            (
+                "SloAttainmentPercent",
+                step.slo.as_ref().and_then(|s| s.attainment_percent),
+                Unit::Percent,
+                Better::Higher,
+            ),
+        ] {
+            if let Some(value) = value {
+                let mut metric = Metric::new(name, value, unit, better);
+                metric.subject = Some(subject.clone());
+                run.metrics.push(metric);
+            }
+        }
+    }
 }
 
 fn single_user(result: &SingleUserResult, run: &mut Run) {

@@ -1,7 +1,9 @@
 //! Scenarios: each is a plan for the engine plus the bookkeeping of one reference benchmark.
 //! [`target`] resolves and connects to the server every scenario runs against.
 
+pub mod capacity;
 pub mod download;
+pub mod load;
 pub mod multi_user;
 pub mod runner;
 pub mod single_user;

@@ -23,6 +23,7 @@ pub mod catalogue;
 mod clock;
 pub mod faults;
 mod generation;
+mod gpu;
 pub mod keep_alive;
 pub mod model;
 mod openai;

@@ -185,6 +185,23 @@ pub fn tokens_per_second(
     }
 }
 
+/// How long one request holds a slot (simulated seconds, nominal draws) while `streams`
+/// requests decode on the runner: its prompt evaluation and `tokens` decoded tokens, each
+/// slowed by batching. With `num_parallel` slots always busy, a runner serves
+/// `num_parallel / service_seconds(.., num_parallel)` requests a second: the analytical
+/// capacity a load test should find its knee at.
+pub fn service_seconds(
+    profile: &'static Profile,
+    model: &CatalogueModel,
+    prompt_tokens: u64,
+    tokens: u64,
+    streams: usize,
+) -> f64 {
+    let interval = 1.0 / tokens_per_second(profile, model, prompt_tokens, tokens).nominal;
+    generation::prompt_seconds(profile, model, prompt_tokens, streams, 1.0)
+        + tokens as f64 * interval * generation::batch_factor(streams)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,7 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/api/generate", post(generate))
         .route("/api/chat", post(chat))
         .route("/api/pull", post(pull::pull))
+        .route("/debug/gpu", get(super::gpu::debug_gpu))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
         .route("/v1/models", get(openai::models))

@@ -282,6 +282,16 @@ impl Scheduler {
 
     // ----- runners -----
 
+    /// Streams decoding on every runner right now (the GPU source's utilisation).
+    pub(crate) fn decoding_streams(&self) -> usize {
+        let state = self.lock();
+        state
+            .runners
+            .values()
+            .map(|r| r.streams.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// `/api/ps`: every loaded or loading runner, latest expiry first.
     pub(crate) fn running(&self) -> Vec<RunnerView> {
         let state = self.lock();

@@ -19,8 +19,12 @@ pub enum Kind {
     TokensPerSecond,
     /// Benchmark 3: concurrent users (`multi-user`).
     MultiUser,
+    /// Steps of closed or open-loop load against one model (`load`).
+    Load,
     /// A report written by `ollabench compare --output` (`"ReportType": "ComparisonReport"`).
     ComparisonReport,
+    /// A capacity search's probes and answer (`capacity`).
+    Capacity,
 }
 
 impl Kind {
@@ -30,7 +34,9 @@ impl Kind {
             Kind::SingleUser => "single-user",
             Kind::TokensPerSecond => "tokens-per-second",
             Kind::MultiUser => "multi-user",
+            Kind::Load => "load",
             Kind::ComparisonReport => "comparison report",
+            Kind::Capacity => "capacity",
         }
     }
 
@@ -47,7 +53,8 @@ impl Kind {
 pub const UNKNOWN_KIND: &str = "not a result file ollabench knows. Expected a single-user \
     result (Measurements), a tokens-per-second result (ModelResults, \
     Summary.OverallAverageTokensPerSecond), a multi-user result (ConcurrentUsers, \
-    Summary.OverallDurationSeconds) or a comparison report (\"ReportType\": \"ComparisonReport\")";
+    Summary.OverallDurationSeconds), a load result (Steps), a capacity result (Probes) or a \
+    comparison report (\"ReportType\": \"ComparisonReport\")";
 
 /// The member `key` of an object, matched exactly first, then ignoring letter case.
 pub fn member<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
@@ -71,6 +78,10 @@ pub fn detect(root: &Value) -> Option<Kind> {
     let report_type = member(root, "ReportType").and_then(Value::as_str);
     if report_type.is_some_and(|t| t.trim().eq_ignore_ascii_case(REPORT_TYPE)) {
         Some(Kind::ComparisonReport)
+    } else if has("Probes") {
+        Some(Kind::Capacity)
+    } else if has("Steps") {
+        Some(Kind::Load)
     } else if has("ConcurrentUsers")
         || has("IndividualResults")
         || summary_has("OverallDurationSeconds")
@@ -120,11 +131,36 @@ pub fn check_present(kind: Kind, root: &Value) -> Result<(), String> {
                 .ok_or("missing fields: Summary (with OverallDurationSeconds)")?;
             object("Summary", summary)?;
         }
+        Kind::Load => {
+            let steps = member(root, "Steps").ok_or("missing Steps")?;
+            if !steps.is_array() {
+                return Err(format!(
+                    "Steps: expected an array, found {}",
+                    describe(steps)
+                ));
+            }
+        }
         Kind::ComparisonReport => {
             member(root, "Runs").ok_or("missing Runs (the runs it compared)")?;
         }
+        Kind::Capacity => {
+            array_of(root, "Probes")?;
+            object(
+                "Capacity",
+                member(root, "Capacity").ok_or("missing Capacity (the answer)")?,
+            )?;
+        }
     }
     Ok(())
+}
+
+/// An error unless `key` holds an array.
+fn array_of(root: &Value, key: &str) -> Result<(), String> {
+    match member(root, key) {
+        Some(value) if value.is_array() => Ok(()),
+        Some(_) => Err(format!("{key} is not a list")),
+        None => Err(format!("missing {key}")),
+    }
 }
 
 /// An error unless `value` is an object.

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::comparison::ComparisonFile;
+use super::load::LoadResult;
 use super::multi_user::MultiUserResult;
 use super::single_user::SingleUserResult;
 use super::tokens_per_second::TpsResult;
@@ -157,7 +158,9 @@ pub enum Body {
     SingleUser(Box<SingleUserResult>),
     TokensPerSecond(Box<TpsResult>),
     MultiUser(Box<MultiUserResult>),
+    Load(Box<LoadResult>),
     Comparison(Box<ComparisonFile>),
+    Capacity(Box<crate::results::capacity::CapacityResult>),
 }
 
 /// Which of the fields that a default would misrepresent the file holds: a PowerShell file
@@ -204,6 +207,8 @@ impl ResultFile {
             Body::SingleUser(r) => Some(&r.provenance),
             Body::TokensPerSecond(r) => Some(&r.provenance),
             Body::MultiUser(r) => Some(&r.provenance),
+            Body::Load(r) => Some(&r.provenance),
+            Body::Capacity(r) => Some(&r.provenance),
             Body::Comparison(_) => None,
         }
     }
@@ -225,6 +230,8 @@ impl ResultFile {
             Body::SingleUser(r) => &r.errors,
             Body::TokensPerSecond(r) => &r.errors,
             Body::MultiUser(r) => &r.errors,
+            Body::Load(r) => &r.errors,
+            Body::Capacity(r) => &r.errors,
             Body::Comparison(_) => &[],
         }
     }
@@ -439,7 +446,9 @@ fn one(root: &Value, source: &str) -> Result<ResultFile, ReadError> {
                 Body::TokensPerSecond(Box::new(legacy::from_value(&root, log)?))
             }
             Kind::MultiUser => Body::MultiUser(Box::new(legacy::from_value(&root, log)?)),
+            Kind::Load => Body::Load(Box::new(legacy::from_value(&root, log)?)),
             Kind::ComparisonReport => Body::Comparison(Box::new(legacy::from_value(&root, log)?)),
+            Kind::Capacity => Body::Capacity(Box::new(legacy::from_value(&root, log)?)),
         })
     };
     let body = typed(&mut log).map_err(|err| invalid(err.to_string()))?;
@@ -560,7 +569,7 @@ fn check_measured(body: &Body, duration_recorded: bool) -> Result<(), String> {
                 return Err("missing fields: Summary.OverallDurationSeconds".to_string());
             }
         }
-        Body::SingleUser(_) | Body::Comparison(_) => {}
+        Body::SingleUser(_) | Body::Comparison(_) | Body::Load(_) | Body::Capacity(_) => {}
     }
     Ok(())
 }
@@ -750,6 +759,8 @@ mod tests {
                     Body::TokensPerSecond(serde_json::from_value(value).unwrap())
                 }
                 Kind::MultiUser => Body::MultiUser(serde_json::from_value(value).unwrap()),
+                Kind::Load => Body::Load(serde_json::from_value(value).unwrap()),
+                Kind::Capacity => Body::Capacity(serde_json::from_value(value).unwrap()),
                 Kind::ComparisonReport => continue,
             };
             assert_eq!(file.body, expected, "{}", path.display());
