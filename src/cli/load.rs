@@ -150,6 +150,7 @@ impl TryFrom<LoadArgs> for LoadOptions {
             Some(text) => Prompt {
                 name: "Custom".into(),
                 text: text.clone(),
+                kind: crate::prompts::PromptKind::Text,
             },
             None => Prompt::builtin(PromptLength::parse(&args.prompt_length).ok_or_else(|| {
                 UsageError::err(format!(
