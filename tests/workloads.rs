@@ -286,3 +286,72 @@ async fn malformed_dataset_lines_are_refused_or_skipped_by_number() {
     assert!(skipped[1].starts_with("line 3:"), "{skipped:?}");
     assert!(skipped[2].starts_with("line 6:"), "{skipped:?}");
 }
+
+/// `load` and `capacity` take the same flags through the same code: every request carries a
+/// prompt of the size asked for and exactly the output asked for.
+#[tokio::test]
+async fn load_and_capacity_send_sized_prompts_and_forced_outputs() {
+    let sim = start_sim(sim_config(0.01, &[MODEL])).await;
+    let url = sim.url();
+    let dir = tempfile::tempdir().unwrap();
+    let load = dir.path().join("load.json");
+    let code = ollabench(&[
+        "load",
+        "--endpoint",
+        &url,
+        "--model",
+        MODEL,
+        "--input-tokens",
+        "300",
+        "--output-tokens",
+        "12",
+        "--concurrency",
+        "2",
+        "--requests",
+        "6",
+        "--output",
+        load.to_str().unwrap(),
+    ])
+    .await;
+    let json = read_json(&load);
+    assert_eq!(code, 0, "{json:#}");
+    let throughput = &json["Steps"][0]["Throughput"];
+    assert_eq!(throughput["OutputTokens"], 6 * 12, "{throughput}");
+    let input = throughput["InputTokens"].as_u64().unwrap() as f64 / 6.0;
+    assert!((input - 300.0).abs() <= 6.0, "{input} tokens a prompt");
+
+    let capacity = dir.path().join("capacity.json");
+    let code = ollabench(&[
+        "capacity",
+        "--endpoint",
+        &url,
+        "--model",
+        MODEL,
+        "--input-tokens",
+        "200",
+        "--output-tokens",
+        "10",
+        "--by",
+        "concurrency",
+        "--requests",
+        "4",
+        "--max-probes",
+        "1",
+        "--slo",
+        "e2e=60s",
+        "--output",
+        capacity.to_str().unwrap(),
+    ])
+    .await;
+    let json = read_json(&capacity);
+    assert!(code == 0 || code == 1, "{json:#}");
+    let probes = json["Probes"].as_array().expect("probes");
+    let throughput = &probes[0]["Step"]["Throughput"];
+    let requests = throughput["OutputTokens"].as_u64().unwrap() / 10;
+    assert_eq!(throughput["OutputTokens"].as_u64().unwrap(), requests * 10);
+    let input = throughput["InputTokens"].as_u64().unwrap() as f64 / requests as f64;
+    assert!(
+        (input - 200.0).abs() <= 4.0,
+        "{input} tokens a prompt: {json:#}"
+    );
+}

@@ -277,21 +277,17 @@ pub struct WorkloadArgs {
     /// Prompt sizes in the target model's tokens instead of the categories, calibrated
     /// against the server's own count (no tokenizer); a list sweeps context depth:
     /// 128,1k,4k,16k.
-    #[arg(long, value_delimiter = ',', value_name = "TOKENS", conflicts_with_all = ["prompts_file", "dataset"])]
+    #[arg(long, value_delimiter = ',', value_name = "TOKENS")]
     pub input_tokens: Vec<String>,
     /// Draw each request's size from a normal distribution around each --input-tokens size
     /// with this standard deviation (tokens).
     #[arg(long, value_name = "TOKENS", requires = "input_tokens")]
     pub input_tokens_stddev: Option<f64>,
-    /// Generate exactly N tokens per request: like --generation-tokens, and the generation
-    /// does not stop early where the server allows it (Ollama: stop sequences cleared;
-    /// vLLM: ignore_eos, min_tokens; llama.cpp: n_predict, ignore_eos).
-    #[arg(
-        long,
-        value_name = "N",
-        conflicts_with = "generation_tokens",
-        allow_negative_numbers = true
-    )]
+    /// Generate exactly N tokens per request: sets the token limit (and wins over the
+    /// command's own limit flag), and the generation does not stop early where the server
+    /// allows it (Ollama: stop sequences cleared; vLLM: ignore_eos, min_tokens; llama.cpp:
+    /// n_predict, ignore_eos).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub output_tokens: Option<u32>,
     /// A distinct opening per request, so that no prefix cache serves it (the default for
     /// --input-tokens).
@@ -305,6 +301,11 @@ pub struct WorkloadArgs {
     /// size plus the output, rounded up to 1,024).
     #[arg(long, value_name = "TOKENS")]
     pub num_ctx: Option<String>,
+}
+
+/// Sampling flags passed through to every API and recorded in the provenance.
+#[derive(Debug, Clone, Args)]
+pub struct SamplingArgs {
     /// Sampling temperature, passed through (default: the server's).
     #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f64>,
@@ -314,9 +315,42 @@ pub struct WorkloadArgs {
     /// Nucleus sampling, passed through (0 < p <= 1).
     #[arg(long, allow_negative_numbers = true)]
     pub top_p: Option<f64>,
+}
+
+impl SamplingArgs {
+    /// The validated settings.
+    pub fn sampling(&self) -> Result<crate::results::Sampling, ConfigError> {
+        if self
+            .temperature
+            .is_some_and(|t| !(t.is_finite() && t >= 0.0))
+        {
+            return Err(ConfigError::OutOfRange {
+                flag: "--temperature",
+                value: format!("{}", self.temperature.unwrap_or_default()),
+                expected: "a number of 0 or more".into(),
+            });
+        }
+        if self.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+            return Err(ConfigError::OutOfRange {
+                flag: "--top-p",
+                value: format!("{}", self.top_p.unwrap_or_default()),
+                expected: "a number above 0 and at most 1".into(),
+            });
+        }
+        Ok(crate::results::Sampling {
+            temperature: self.temperature,
+            seed: self.seed,
+            top_p: self.top_p,
+        })
+    }
+}
+
+/// `--dataset`: the user's own prompts.
+#[derive(Debug, Clone, Args)]
+pub struct DatasetArgs {
     /// Prompts from a JSONL file: `{"prompt": ..., "output_tokens": N}` or ShareGPT's
     /// `{"conversations": [...]}` a line; malformed lines are refused by number.
-    #[arg(long, value_name = "FILE", conflicts_with = "prompts_file")]
+    #[arg(long, value_name = "FILE")]
     pub dataset: Option<PathBuf>,
     /// Skip a dataset's malformed lines (listed in the result) instead of refusing the file.
     #[arg(long, requires = "dataset")]
@@ -339,6 +373,8 @@ impl WorkloadArgs {
     pub fn apply(
         &self,
         prompts: Vec<crate::prompts::Prompt>,
+        sampling: crate::results::Sampling,
+        dataset: Option<&DatasetArgs>,
     ) -> Result<
         (
             Vec<crate::prompts::Prompt>,
@@ -364,30 +400,6 @@ impl WorkloadArgs {
             (None, true) => Prefix::Unique,
             (None, false) => Prefix::Default,
         };
-        for (flag, value, ok) in [
-            (
-                "--temperature",
-                self.temperature,
-                self.temperature.is_none_or(|t| t.is_finite() && t >= 0.0),
-            ),
-            (
-                "--top-p",
-                self.top_p,
-                self.top_p.is_none_or(|p| p > 0.0 && p <= 1.0),
-            ),
-        ] {
-            if !ok {
-                return Err(ConfigError::OutOfRange {
-                    flag,
-                    value: value.map_or(String::new(), |v| v.to_string()),
-                    expected: if flag == "--top-p" {
-                        "a number above 0 and at most 1".into()
-                    } else {
-                        "a number of 0 or more".into()
-                    },
-                });
-            }
-        }
         let mut options = WorkloadOptions {
             input_tokens_stddev: self.input_tokens_stddev,
             force_output: self.output_tokens.is_some(),
@@ -397,16 +409,21 @@ impl WorkloadArgs {
                 .as_deref()
                 .map(|raw| token_count("--num-ctx", raw))
                 .transpose()?,
-            sampling: crate::results::Sampling {
-                temperature: self.temperature,
-                seed: self.seed,
-                top_p: self.top_p,
-            },
+            sampling,
             skipped_dataset_lines: Vec::new(),
             dataset_path: None,
         };
-        let prompts = if let Some(path) = &self.dataset {
-            let dataset = crate::prompts::dataset::read_dataset(path, self.dataset_skip_bad)?;
+        let dataset_path =
+            dataset.and_then(|d| d.dataset.as_ref().map(|p| (p, d.dataset_skip_bad)));
+        if dataset_path.is_some() && !sizes.is_empty() {
+            return Err(ConfigError::Conflict {
+                first: "--dataset",
+                second: "--input-tokens",
+                advice: "a dataset brings its own prompts; pick one",
+            });
+        }
+        let prompts = if let Some((path, skip_bad)) = dataset_path {
+            let dataset = crate::prompts::dataset::read_dataset(path, skip_bad)?;
             for bad in &dataset.skipped {
                 crate::errln!("warning: --dataset {}: skipped {bad}", path.display());
             }
@@ -468,6 +485,10 @@ pub struct TokensPerSecondArgs {
     pub console: ConsoleArgs,
     #[command(flatten)]
     pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
 }
 
 impl TokensPerSecondArgs {
@@ -488,7 +509,20 @@ impl TokensPerSecondArgs {
             self.alternate_route,
         )
         .and_then(|options| {
-            let (prompts, workload) = self.workload.apply(options.prompts.clone())?;
+            if self.prompts_file.is_some()
+                && (self.dataset.dataset.is_some() || !self.workload.input_tokens.is_empty())
+            {
+                return Err(ConfigError::Conflict {
+                    first: "--prompts-file",
+                    second: "--input-tokens or --dataset",
+                    advice: "each brings its own prompts; pick one",
+                });
+            }
+            let (prompts, workload) = self.workload.apply(
+                options.prompts.clone(),
+                self.sampling.sampling()?,
+                Some(&self.dataset),
+            )?;
             Ok(tokens_per_second::TpsOptions {
                 keep_samples: self.keep_samples,
                 prompts,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::bench::{ConsoleArgs, EndpointArgs};
+use super::bench::{ConsoleArgs, EndpointArgs, WorkloadArgs};
 use crate::analysis::slo::Slo;
 use crate::backend::Route;
 use crate::config::defaults;
@@ -118,6 +118,8 @@ pub struct LoadArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub console: ConsoleArgs,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
 }
 
 impl LoadArgs {
@@ -206,11 +208,22 @@ impl TryFrom<LoadArgs> for LoadOptions {
                 "--samples-file and --output name the same file: give each its own",
             ));
         }
+        let (mut prompts, workload) =
+            args.workload
+                .apply(vec![prompt], crate::results::Sampling::default(), None)?;
+        if prompts.len() != 1 {
+            return Err(UsageError::err(
+                "--input-tokens takes one size here: a load run sends one kind of prompt",
+            ));
+        }
         Ok(LoadOptions {
             target,
             model,
-            prompt,
-            max_tokens: args.max_tokens,
+            prompt: prompts.remove(0),
+            max_tokens: args.workload.generation_tokens(args.max_tokens),
+            workload,
+            calibrated: None,
+            numbers: Default::default(),
             route: if args.alternate_route {
                 Route::Chat
             } else {

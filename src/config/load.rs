@@ -49,6 +49,13 @@ pub struct LoadOptions {
     /// Streams one JSON line per measured request.
     pub samples_file: Option<PathBuf>,
     pub output: PathBuf,
+    /// `--input-tokens`, `--output-tokens`, prefixes and Ollama's context, shared with
+    /// tokens-per-second.
+    pub workload: crate::workload::WorkloadOptions,
+    /// The model's calibration, once measured (sized prompts only).
+    pub calibrated: Option<crate::workload::Calibrated>,
+    /// Numbers every request of the run (its tag).
+    pub numbers: crate::workload::RequestNumbers,
 }
 
 /// The steps asked for.

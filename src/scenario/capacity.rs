@@ -21,7 +21,7 @@ use crate::results::capacity::{
 use crate::results::load::{LoadConfiguration, SloOutcome, StepResult};
 use crate::results::load_runs::short_number;
 use crate::results::{timestamp_now, write_json_atomic, ErrorRecord, RunStatus};
-use crate::scenario::load::{is_fatal, measure_step, preload};
+use crate::scenario::load::{calibrated, is_fatal, measure_step, num_ctx as load_num_ctx, preload};
 use crate::scenario::runner::{self, Scenario, Session};
 
 /// Connects, searches, writes the result file and prints the answer in one line.
@@ -104,7 +104,8 @@ async fn measure(
     };
     events.emit(&Event::Phase(&format!("{}: loading", load.model)));
     let mut end = None;
-    if let Some(Err(err)) = super::cancellable(ctx, preload(&target.backend, &load.model)).await {
+    let preloading = preload(&target.backend, &load.model, load_num_ctx(load));
+    if let Some(Err(err)) = super::cancellable(ctx, preloading).await {
         result.errors.push(ErrorRecord::from_request(
             &format!("preload {}", load.model),
             &err,
@@ -117,6 +118,8 @@ async fn measure(
     if let Some(client) = target.backend.as_ollama() {
         super::record_model_provenance(client, &mut result.provenance, &load.model).await;
     }
+    let calibrated = calibrated(target, load, ctx, &mut result.errors).await;
+    let load = calibrated.as_ref().unwrap_or(load);
     let mut outcomes: Vec<ProbeOutcome> = Vec::new();
     while end.is_none() {
         let level = match next_step(search, &outcomes) {

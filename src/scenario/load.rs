@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::analysis::slo::{Metric, RequestValues, SloTally};
-use crate::backend::{Backend, GenerationRecord, GenerationRequest, RequestError, Route};
+use crate::backend::{Backend, GenerationRecord, RequestError, Route};
 use crate::engine::{self, Plan, Stop, Ticket};
 use crate::exit::{Ctx, Outcome, UsageError};
 use crate::metrics::{LatencyHistogram, RequestLatencies};
@@ -37,6 +37,7 @@ use crate::results::tokens_per_second::RequestCounts;
 use crate::results::{round2, timestamp_now, ErrorRecord, RunStatus};
 use crate::scenario::runner::{self, Scenario, Session};
 use crate::scenario::target::{Target, TargetOptions};
+use crate::workload::CellRequests;
 
 pub use crate::config::load::{
     sweep_rates, ArrivalKind, LoadOptions, LoadShape, LoadStep, RunLength, StepLoad, StepRole,
@@ -111,7 +112,7 @@ pub async fn measure_step_with(
     mut samples: Option<&mut SamplesFile>,
 ) -> anyhow::Result<StepResult> {
     let plan = step_plan(options, &step)?;
-    let request = generation_request(options);
+    let requests = cell_requests(options);
     let label = step_label(&step);
     events.emit(&Event::Phase(&label));
     // An error every further request would repeat ends the step at once.
@@ -127,7 +128,6 @@ pub async fn measure_step_with(
         Some(RunLength::Duration(d)) => ticket.scheduled.saturating_duration_since(start) < d,
     };
     let backend = &target.backend;
-    let request = &request;
     let report = engine::run(
         plan,
         &stop,
@@ -135,7 +135,9 @@ pub async fn measure_step_with(
             if !is_warmup(&ticket) && measured_from.get().is_none() {
                 measured_from.set(Some(ticket.scheduled));
             }
+            let request = requests.request(options.numbers.reserve(1));
             async move {
+                let request = &request;
                 let sent = Instant::now();
                 (sent, backend.generate(request).await)
             }
@@ -202,14 +204,62 @@ fn step_plan(options: &LoadOptions, step: &LoadStep) -> anyhow::Result<Plan> {
 pub const WARMUP_KIND: &str = "--warmup must be of the same kind as the step's length: a count \
     with --requests (e.g. --warmup 10), a time with --duration (e.g. --warmup 10s)";
 
-fn generation_request(options: &LoadOptions) -> GenerationRequest {
-    let mut request = GenerationRequest::new(
+/// Every request of a step: the prompt (sized in tokens with `--input-tokens`), the output
+/// limit (forced with `--output-tokens`), the prefix and Ollama's context.
+fn cell_requests(options: &LoadOptions) -> CellRequests {
+    CellRequests::new(
         &options.model,
-        options.prompt.text.clone(),
+        &options.prompt,
         options.max_tokens,
+        options.route,
+        &options.workload,
+        options.calibrated.as_ref(),
+        num_ctx(options),
+    )
+}
+
+/// Ollama's `num_ctx`: `--num-ctx`, else set from `--input-tokens` (OpenAI servers ignore it).
+pub fn num_ctx(options: &LoadOptions) -> Option<u64> {
+    let largest = options.prompt.input_tokens().map(|size| {
+        let spread = options.workload.input_tokens_stddev.unwrap_or(0.0) * 4.0;
+        size + spread.ceil() as u64
+    });
+    options.workload.num_ctx_for(largest, options.max_tokens)
+}
+
+/// With a prompt sized in tokens, the options with the model's calibration, measured now
+/// against the server and printed; the options unchanged otherwise. A failed calibration
+/// is recorded in `errors` and the size stays an estimate. `None`: Ctrl-C stopped it.
+pub async fn calibrated(
+    target: &Target,
+    options: &LoadOptions,
+    ctx: &Ctx,
+    errors: &mut Vec<ErrorRecord>,
+) -> Option<LoadOptions> {
+    let mut options = options.clone();
+    let Some(size) = options.prompt.input_tokens() else {
+        return Some(options);
+    };
+    let sizes = [size];
+    let calibration = crate::workload::calibrate(
+        &target.backend,
+        &options.model,
+        options.route,
+        &sizes,
+        num_ctx(&options),
+        &options.numbers,
     );
-    request.route = options.route;
-    request
+    match super::cancellable(ctx, calibration).await? {
+        Ok(calibrated) => {
+            super::tokens_per_second::say_calibration(&calibrated.record);
+            options.calibrated = Some(calibrated);
+        }
+        Err(err) => errors.push(ErrorRecord::from_request(
+            &format!("calibrate {}", options.model),
+            &err,
+        )),
+    }
+    Some(options)
 }
 
 /// `c=4` or `2.5 req/s`, with the probe of `--sweep auto` named.
@@ -552,9 +602,16 @@ impl SamplesFile {
 /// Loads the model before the first step, so that no step measures a load (Ollama: a
 /// load-only request; OpenAI servers load on their own, and the warmup covers them). Call it
 /// once before [`measure_step`]s; an error [`is_fatal`] means no step can succeed.
-pub async fn preload(backend: &Backend, model: &str) -> Result<(), RequestError> {
+pub async fn preload(
+    backend: &Backend,
+    model: &str,
+    num_ctx: Option<u64>,
+) -> Result<(), RequestError> {
     match backend {
-        Backend::Ollama(client) => client.load(model, None).await.map(|_| ()),
+        Backend::Ollama(client) => client
+            .load_with_context(model, None, num_ctx)
+            .await
+            .map(|_| ()),
         Backend::OpenAi(_) => Ok(()),
     }
 }
@@ -593,7 +650,8 @@ async fn measure(session: Session<'_>, options: &LoadOptions) -> anyhow::Result<
         events.emit(&Event::Planned(((n + warmup) * steps) as u64));
     }
     events.emit(&Event::Phase(&format!("{}: loading", options.model)));
-    match super::cancellable(ctx, preload(&target.backend, &options.model)).await {
+    let preloading = preload(&target.backend, &options.model, num_ctx(options));
+    match super::cancellable(ctx, preloading).await {
         None => {}
         Some(Ok(())) => {}
         Some(Err(err)) => {
@@ -615,6 +673,9 @@ async fn measure(session: Session<'_>, options: &LoadOptions) -> anyhow::Result<
     if let Some(client) = target.backend.as_ollama() {
         super::record_model_provenance(client, &mut result.provenance, &options.model).await;
     }
+    let Some(options) = &calibrated(target, options, ctx, &mut result.errors).await else {
+        return Ok(finished(result));
+    };
     let mut queue: std::collections::VecDeque<LoadStep> = options.planned_steps().into();
     let mut index = 0;
     while let Some(step) = queue.pop_front() {

@@ -482,7 +482,7 @@ fn is_fatal_for_model(err: &RequestError) -> bool {
 }
 
 /// One line per size: what the server counted for the prompt built for it.
-fn say_calibration(calibration: &crate::results::tokens_per_second::Calibration) {
+pub(crate) fn say_calibration(calibration: &crate::results::tokens_per_second::Calibration) {
     crate::outln!(
         "  {}: {:.3} tokens a word, {:.1} tokens of overhead ({})",
         calibration.model,
