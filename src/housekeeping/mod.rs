@@ -265,6 +265,8 @@ fn status(result: &ResultFile) -> Option<RunStatus> {
         Body::SingleUser(r) => Some(r.status),
         Body::TokensPerSecond(r) => Some(r.status),
         Body::MultiUser(r) => Some(r.status),
+        Body::Load(r) => Some(r.status),
+        Body::Capacity(r) => Some(r.status),
         Body::Comparison(_) => None,
     }
 }
