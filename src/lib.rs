@@ -11,7 +11,8 @@
 //!   duration, an in-flight cap), folding outputs into a sink.
 //! - [`backend`]: the only code that speaks HTTP to a server (Ollama's API, the OpenAI API).
 //! - [`metrics`]: mergeable latency histograms; [`stats`]: summaries of samples.
-//! - [`analysis`]: pure scaling, trends and verdicts, used by scenarios, `compare` and `report`.
+//! - [`analysis`]: pure scaling, trends, verdicts and SLO judgement, used by scenarios, `compare`
+//!   and `report`.
 //! - [`results`]: the one model of the files, the one reader ([`results::read`]), the
 //!   normalised runs ([`results::runs`]) and atomic writes.
 //!
