@@ -16,7 +16,8 @@
 //! - [`prompts`]: the reference's prompt categories, filler text and dataset files (no I/O
 //!   beyond reading them).
 //! - [`metrics`]: mergeable latency histograms; [`stats`]: summaries of samples.
-//! - [`analysis`]: pure scaling, trends and verdicts, used by scenarios, `compare` and `report`.
+//! - [`analysis`]: pure scaling, trends, verdicts and SLO judgement, used by scenarios, `compare`
+//!   and `report`.
 //! - [`results`]: the one model of the files, the one reader ([`results::read`]), the
 //!   normalised runs ([`results::runs`]) and atomic writes.
 //!

@@ -719,10 +719,12 @@ async fn measure(session: Session<'_>, options: &LoadOptions) -> anyhow::Result<
                     .collect();
             }
         }
-        let mut snapshot = result.clone();
-        snapshot.status = RunStatus::Interrupted;
-        // A failed snapshot is no reason to stop: the final write falls back to another path.
-        let _ = crate::results::write_json_atomic(&options.output, &snapshot);
+        // The snapshot is the result marked interrupted until the run ends (not a copy: the
+        // histograms of every step need not sit in memory twice). A failed snapshot is no
+        // reason to stop: the final write falls back to another path.
+        let status = std::mem::replace(&mut result.status, RunStatus::Interrupted);
+        let _ = crate::results::write_json_atomic(&options.output, &result);
+        result.status = status;
     }
     if let Some(samples) = samples.as_mut() {
         if let Err(message) = samples.finish() {
