@@ -642,19 +642,41 @@ fn print_summary(result: &MultiUserResult, written: &Path) {
     crate::outln!("  Success rate: {}%", s.success_rate);
     let sc = &result.scaling;
     if let (Some(single), Some(efficiency)) = (sc.single_user_time_seconds, sc.efficiency_percent) {
-        crate::outln!(
-            "  Scaling: single user {single:.2} s, serial estimate {:.2} s, actual {:.2} s, saved {}, speedup {}x, efficiency {efficiency:.0}% ({})",
+        let line = format!(
+            "single user {single:.2} s, serial estimate {:.2} s, actual {:.2} s, saved {}, \
+             speedup {}x, efficiency {efficiency:.0}% ({})",
             sc.serial_estimate_seconds.unwrap_or_default(),
             sc.overall_duration_seconds,
             seconds(sc.time_saved_seconds),
             sc.speedup.unwrap_or_default(),
             sc.assessment
         );
-        crate::outln!("           ({})", scaling::SCALING_THRESHOLDS);
-    } else {
+        // Wrapped, like every console line, to fit 100 columns.
+        crate::outln!(
+            "{}",
+            crate::output::wrap("  Scaling: ", &line, "           ")
+        );
+        let thresholds = format!("({})", scaling::SCALING_THRESHOLDS);
+        crate::outln!(
+            "{}",
+            crate::output::wrap("           ", &thresholds, "           ")
+        );
+    } else if !sc.baseline_source.is_empty() {
         crate::outln!("  Scaling: {}", sc.baseline_source);
     }
-    crate::outln!("  Contention: {}", sc.contention_assessment);
+    if !sc.contention_assessment.is_empty() {
+        crate::outln!("  Contention: {}", sc.contention_assessment);
+    }
+    // A run that stopped before any user started has only these to say why.
+    for error in &result.errors {
+        let hint = if error.hint.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", error.hint)
+        };
+        let line = format!("{}: {}{hint}", error.phase, error.message);
+        crate::outln!("{}", crate::output::wrap("  ❌ ", &line, "     "));
+    }
     for user in &result.individual_results {
         for error in &user.errors {
             crate::outln!(
