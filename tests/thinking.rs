@@ -140,6 +140,23 @@ async fn the_simulator_streams_thinking_before_the_answer() {
     .await;
     assert_eq!(status, 200);
     assert!(lines.iter().all(|chunk| chunk.get("thinking").is_none()));
+
+    // Ollama's `/v1`: a reasoning level asks to think, `none` not to; other values are refused.
+    for (model, effort, message) in [
+        (PLAIN, "high", "\"phi3.5\" does not support thinking"),
+        (THINKER, "max", "invalid reasoning value: 'max'"),
+    ] {
+        let (status, lines) = stream_lines(
+            &url,
+            "/v1/chat/completions",
+            json!({ "model": model, "reasoning_effort": effort,
+                    "messages": [{ "role": "user", "content": "Why?" }] }),
+        )
+        .await;
+        assert_eq!(status, 400, "{model} {effort}");
+        let error = lines[0]["error"]["message"].as_str().unwrap();
+        assert!(error.starts_with(message), "{error}");
+    }
     sim.shutdown().await;
 }
 
@@ -320,6 +337,55 @@ async fn the_openai_path_counts_reasoning_as_thinking() {
             "{flags:?}: {cell:#}"
         );
         assert_eq!(cell["Requests"]["Succeeded"], 2);
+    }
+    sim.shutdown().await;
+}
+
+/// single-user and multi-user record the thinking tokens of their generation, and pass
+/// `--think off` through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_user_and_multi_user_record_thinking_tokens() {
+    let sim = start_sim(sim_config(SCALE, &[THINKER])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("single.json");
+    let code = ollabench(&arg_refs(&single_user_args(
+        &sim.url(),
+        THINKER,
+        &output,
+        &["--skip-download", "--generation-tokens", "10"],
+    )))
+    .await;
+    assert_eq!(code, 0);
+    let measurements = &read_json(&output)["Measurements"];
+    assert_eq!(measurements["OutputTokens"], 10, "{measurements:#}");
+    assert_eq!(measurements["ThinkingTokens"], 5, "{measurements:#}");
+
+    for (think, expected) in [("on", Some(5)), ("off", None)] {
+        let output = dir.path().join(format!("multi-{think}.json"));
+        let args = [
+            "multi-user",
+            "--endpoint",
+            &sim.url(),
+            "--concurrent-users",
+            "1",
+            "--models",
+            THINKER,
+            "--skip-download",
+            "--generation-tokens",
+            "10",
+            "--think",
+            think,
+            "--output",
+            output.to_str().unwrap(),
+        ];
+        assert_eq!(ollabench(&args).await, 0, "{think}");
+        let user = &read_json(&output)["IndividualResults"][0]["Measurements"];
+        assert_eq!(user["GenerateStatus"], "Success", "{user:#}");
+        assert_eq!(
+            user["ThinkingTokens"].as_u64(),
+            expected,
+            "{think}: {user:#}"
+        );
     }
     sim.shutdown().await;
 }
