@@ -30,6 +30,8 @@ pub struct TpsOptions {
     /// Keep every request's sample in the file (`--keep-samples`); otherwise the cells carry
     /// their summaries and histograms only, so a file's size does not grow with the run.
     pub keep_samples: bool,
+    /// `--think`: `None` leaves the server's default.
+    pub think: Option<bool>,
 }
 
 impl TpsOptions {
@@ -117,6 +119,7 @@ impl TpsOptions {
             concurrency_levels: levels,
             output,
             keep_samples: false,
+            think: None,
             route: if alternate_route {
                 Route::Chat
             } else {
@@ -169,6 +172,7 @@ impl TpsOptions {
             output,
             route: Route::Generate,
             keep_samples: false,
+            think: None,
         })
     }
 }

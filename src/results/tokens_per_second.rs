@@ -44,6 +44,9 @@ pub struct TpsConfiguration {
     /// Where the tok/s in `Statistics` comes from: `server` (eval_count / eval_duration, or
     /// llama.cpp timings) or `client` (from the stream's arrival times).
     pub tokens_per_second_source: String,
+    /// `--think`: `on` or `off`; absent when the server's default was left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think: Option<String>,
 }
 
 /// `Summary`: the reference's fields first.
@@ -105,6 +108,10 @@ pub struct PromptResult {
     pub client_server_disagreement: bool,
     /// Measured requests that returned fewer tokens than asked (`done_reason` stop).
     pub stopped_early: usize,
+    /// Of the measured requests' output tokens, those that were thinking (a thinking
+    /// model's reasoning, counted in every rate); absent when none were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_tokens: Option<u64>,
     /// Samples whose `load_duration` shows the model was reloaded mid-measurement.
     pub reloads_flagged: usize,
     /// Indices (into `Samples`) of tok/s outliers (> 3 sd or MAD rule); kept, not dropped.
@@ -177,6 +184,9 @@ pub struct Sample {
     pub duration_seconds: Option<f64>,
     pub prompt_eval_tokens_per_second: Option<f64>,
     pub output_tokens: Option<u64>,
+    /// Of the output tokens, those that were thinking; absent when none were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_tokens: Option<u64>,
     pub prompt_tokens: Option<u64>,
     /// `server` or `content-chunks` (no count from the server: one token per chunk).
     pub token_count_source: Option<String>,

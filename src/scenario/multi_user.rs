@@ -38,6 +38,8 @@ pub struct MultiUserOptions {
     pub generation_tokens: u32,
     /// Redownload (destructive), skip the download, insecure pulls.
     pub download: DownloadPolicy,
+    /// `--think`: `None` leaves the server's default.
+    pub think: Option<bool>,
 }
 
 impl MultiUserOptions {
@@ -88,6 +90,7 @@ impl MultiUserOptions {
             baseline,
             generation_tokens,
             download,
+            think: None,
         })
     }
 
@@ -481,11 +484,12 @@ async fn measure_user(
     keep(&m, &errors);
     let generate_start = Instant::now();
     m.generate_start_seconds = Some(offset(generate_start));
-    let request = GenerationRequest::new(
+    let mut request = GenerationRequest::new(
         &model,
         PromptLength::Short.text(),
         options.generation_tokens,
     );
+    request.think = options.think;
     match client.generate(&request).await {
         Ok(record) => {
             m.tokens_per_second = record
@@ -494,6 +498,7 @@ async fn measure_user(
                 .map(round2);
             m.time_to_first_token_seconds =
                 record.ttft().map(|d| (d.as_secs_f64() * 1e4).round() / 1e4);
+            m.thinking_tokens = record.thinking();
             m.generate_status = status::SUCCESS.into();
         }
         Err(err) => {

@@ -125,6 +125,9 @@ async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<T
             prompt_lengths: options.prompts.iter().map(|p| p.name.clone()).collect(),
             route: route_name(options.route, &api).into(),
             tokens_per_second_source: "server".into(),
+            think: options
+                .think
+                .map(|think| crate::config::Think::name(think).into()),
         },
         summary: TpsSummary::default(),
         model_results: Vec::new(),
@@ -297,6 +300,7 @@ async fn measure_cell(
 ) -> (PromptResult, bool, Option<RequestError>) {
     let mut request = GenerationRequest::new(model, prompt.text.clone(), options.generation_tokens);
     request.route = options.route;
+    request.think = options.think;
     let reload_threshold = RELOAD_THRESHOLD.mul_f64(time_scale);
     let requested = options.generation_tokens;
     let label = format!("{model} {} c={level}", prompt.name);
@@ -347,6 +351,7 @@ async fn measure_cell(
         client_server_difference_percent: None,
         client_server_disagreement: false,
         stopped_early: 0,
+        thinking_tokens: None,
         reloads_flagged: 0,
         outliers: Vec::new(),
         samples: Vec::new(),
@@ -428,6 +433,7 @@ fn to_sample(
                 duration_seconds: Some(round6(record.total.as_secs_f64())),
                 prompt_eval_tokens_per_second: record.prompt_eval_tokens_per_second().map(round2),
                 output_tokens: Some(record.output_tokens),
+                thinking_tokens: record.thinking(),
                 prompt_tokens: record.prompt_tokens,
                 token_count_source: record.token_count_source.map(|source| {
                     match source {
@@ -557,6 +563,8 @@ fn summarize_cell(
         failure_examples,
     };
     cell.stopped_early = samples.iter().filter(|s| s.stopped_early).count();
+    let thinking: u64 = records.iter().map(|r| r.thinking_tokens).sum();
+    cell.thinking_tokens = (thinking > 0).then_some(thinking);
     cell.reloads_flagged = samples.iter().filter(|s| s.reload_suspected).count();
     let indexed: Vec<(usize, f64)> = samples
         .iter()
@@ -757,8 +765,11 @@ fn request_event(outcome: &Result<GenerationRecord, RequestError>) -> Event<'_> 
 
 /// One line per finished cell.
 fn cell_line(cell: &PromptResult, label: &str) -> String {
+    let thinking = cell
+        .thinking_tokens
+        .map_or(String::new(), |n| format!(", {n} thinking tokens"));
     format!(
-        "{label}: {} tok/s (sd {}, n={}), TTFT p50 {}, success {}%",
+        "{label}: {} tok/s (sd {}, n={}){thinking}, TTFT p50 {}, success {}%",
         fmt_opt(cell.statistics.average_tokens_per_second, 1),
         fmt_opt(cell.statistics.std_dev_tokens_per_second, 2),
         cell.statistics.sample_size,
