@@ -204,3 +204,54 @@ async fn https_against_plain_http_is_said_plainly() {
     assert_eq!(code, 2);
     assert!(stderr.contains("InvalidContentType"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_user_run_fits_100_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config(0.02, &["phi3.5", "llama3.2:1b"])).await;
+    let output = dir.path().join("mu.json");
+    let (code, stdout, stderr) = ollabench_binary(&[
+        "multi-user",
+        "--endpoint",
+        &sim.url(),
+        "--concurrent-users",
+        "3",
+        "--models",
+        "phi3.5,llama3.2:1b",
+        "--skip-download",
+        "--output",
+        output.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("Scaling: single user"), "{stdout}");
+    assert!(stdout.contains("Contention:"), "{stdout}");
+    assert_fits(&stdout);
+
+    // Models not on the server and no way to measure one user alone: the run stops before any
+    // user starts, and the console says why instead of printing empty lines.
+    let (code, stdout, stderr) = ollabench_binary(&[
+        "multi-user",
+        "--endpoint",
+        &sim.url(),
+        "--concurrent-users",
+        "3",
+        "--models",
+        "gemma2:2b",
+        "--output",
+        dir.path().join("spoiled.json").to_str().unwrap(),
+    ])
+    .await;
+    sim.shutdown().await;
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("❌ prepare: gemma2:2b is not on the server"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("--redownload"),
+        "the hint is shown: {stdout}"
+    );
+    assert!(!stdout.contains("Scaling: \n"), "{stdout}");
+    assert_fits(&stdout);
+}

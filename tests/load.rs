@@ -467,7 +467,7 @@ async fn json_output_is_the_file_and_compare_reads_it() {
     assert_eq!(files[0].kind, ollabench::results::read::Kind::Load);
     let (code, stdout, _) = ollabench_binary(&["compare", output.to_str().unwrap()]).await;
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("0 file(s) not usable"), "{stdout}");
+    assert!(stdout.contains("0 files not usable"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -178,6 +178,10 @@ async fn single_user_against_an_unreachable_endpoint_is_refused_before_measuring
         "the advice names the real address: {stderr}"
     );
     assert!(
+        stderr.contains("`ollabench test-connection` with the same flags says more"),
+        "other commands point to test-connection: {stderr}"
+    );
+    assert!(
         !stderr.contains("kubectl"),
         "no Kubernetes in play: {stderr}"
     );
@@ -238,9 +242,19 @@ async fn test_connection_reports_version_models_and_latency() {
 #[tokio::test]
 async fn test_connection_advice_fits_the_failure() {
     let refused = format!("http://127.0.0.1:{}", closed_port());
-    let (code, stdout, _) = ollabench_binary(&["test-connection", "--endpoint", &refused]).await;
+    let (code, stdout, stderr) =
+        ollabench_binary(&["test-connection", "--endpoint", &refused]).await;
     assert_eq!(code, 2, "{stdout}");
     assert!(stdout.contains("nothing listens on 127.0.0.1:"), "{stdout}");
+    assert!(
+        !format!("{stdout}{stderr}").contains("test-connection` with the same flags"),
+        "test-connection does not point to itself: {stdout}{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "the details are said once: {stderr}"
+    );
     assert!(
         !stdout.contains("kubectl"),
         "no Kubernetes in play: {stdout}"

@@ -70,6 +70,9 @@ pub struct GenerationRequest {
     pub num_ctx: Option<u64>,
     /// Ollama's `keep_alive` (e.g. "5m", "0"); ignored by OpenAI servers.
     pub keep_alive: Option<String>,
+    /// Whether a thinking model thinks (Ollama's `think`; on OpenAI chat, the servers'
+    /// equivalents); `None` leaves the server's default.
+    pub think: Option<bool>,
 }
 
 impl GenerationRequest {
@@ -86,6 +89,7 @@ impl GenerationRequest {
             force_output: false,
             num_ctx: None,
             keep_alive: None,
+            think: None,
         }
     }
 }
@@ -115,7 +119,7 @@ pub struct ServerTimings {
 /// monotonic clock from the moment the request was sent.
 #[derive(Debug, Clone, Default)]
 pub struct GenerationRecord {
-    /// Arrival of every chunk with non-empty content.
+    /// Arrival of every chunk with non-empty content, thinking text included.
     pub chunk_offsets: Vec<Duration>,
     /// Tokens carried by each content chunk when the server says so (OpenAI servers that
     /// batch tokens); empty means one token per chunk.
@@ -124,6 +128,10 @@ pub struct GenerationRecord {
     pub total: Duration,
     /// Output tokens: the server's count when it gives one, else the content chunks.
     pub output_tokens: u64,
+    /// Of the output tokens, those that were thinking (Ollama's `thinking`, the OpenAI
+    /// servers' `reasoning_content`): one a chunk, or what each chunk carried when the
+    /// server says. Their chunks are output like any other in TTFT, ITL and the rates.
+    pub thinking_tokens: u64,
     pub token_count_source: Option<TokenCountSource>,
     /// Prompt tokens as the server counts them.
     pub prompt_tokens: Option<u64>,
@@ -198,6 +206,11 @@ impl GenerationRecord {
         let ttft = self.ttft()?;
         let after_first = self.streamed_tokens().checked_sub(1).filter(|&n| n > 0)?;
         Some((self.e2e() - ttft).div_f64(after_first as f64))
+    }
+
+    /// The thinking tokens, `None` when there were none (results leave the field out).
+    pub fn thinking(&self) -> Option<u64> {
+        (self.thinking_tokens > 0).then_some(self.thinking_tokens)
     }
 
     /// Whether the generation stopped before the requested number of tokens.
@@ -329,6 +342,13 @@ impl RequestError {
             }
             RequestError::Status { status: 404, .. } => {
                 "the model is not on the server (pull it first), or something other than Ollama answers at this path"
+            }
+            RequestError::Status {
+                status: 400,
+                message,
+                ..
+            } if message.contains("does not support thinking") => {
+                "the model cannot think: run it without --think on (or with --think off)"
             }
             RequestError::Status { status: 503, .. } => {
                 "the server's queue is full (OLLAMA_MAX_QUEUE): lower the concurrency or raise the limit"

@@ -11,7 +11,7 @@ use clap::Args;
 use crate::config::defaults;
 use crate::config::simulator_setting;
 pub use crate::config::{normalize_endpoint, parse_duration, ApiKind};
-use crate::config::{TargetOptions, TargetSpec};
+use crate::config::{TargetOptions, TargetSpec, Think};
 use crate::exit::{ConfigError, Ctx, Outcome};
 use crate::output::export::{ConsoleOptions, Format};
 use crate::scenario::{single_user, test_connection, tokens_per_second};
@@ -253,6 +253,25 @@ pub struct SingleUserArgs {
     /// Tokens to generate for the throughput check.
     #[arg(long, default_value_t = defaults::GENERATION_TOKENS, allow_negative_numbers = true)]
     pub generation_tokens: u32,
+    #[command(flatten)]
+    pub think: ThinkArgs,
+}
+
+/// `--think`, shared by the commands that generate.
+#[derive(Debug, Clone, Args)]
+pub struct ThinkArgs {
+    /// Whether a thinking model (deepseek-r1, qwen3) thinks: Ollama's `think`; on OpenAI
+    /// chat, `chat_template_kwargs.enable_thinking` (vLLM, SGLang, llama.cpp) and Ollama's
+    /// `reasoning.effort: none` for off. Default: not sent, the server decides.
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub think: Option<Think>,
+}
+
+impl ThinkArgs {
+    /// The request's `think`.
+    pub fn requested(&self) -> Option<bool> {
+        Think::requested(self.think)
+    }
 }
 
 impl SingleUserArgs {
@@ -264,6 +283,7 @@ impl SingleUserArgs {
             download: self.download.policy()?,
             drop_caches_cmd: self.drop_caches_cmd,
             generation_tokens: self.generation_tokens,
+            think: self.think.requested(),
         };
         single_user::run(options, ctx, self.console.options()).await
     }
@@ -489,6 +509,8 @@ pub struct TokensPerSecondArgs {
     pub sampling: SamplingArgs,
     #[command(flatten)]
     pub dataset: DatasetArgs,
+    #[command(flatten)]
+    pub think: ThinkArgs,
 }
 
 impl TokensPerSecondArgs {
@@ -525,6 +547,7 @@ impl TokensPerSecondArgs {
             )?;
             Ok(tokens_per_second::TpsOptions {
                 keep_samples: self.keep_samples,
+                think: self.think.requested(),
                 prompts,
                 workload,
                 ..options

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::bench::{ConsoleArgs, DownloadArgs, EndpointArgs, MultiUserFile, OutputArgs};
+use crate::cli::bench::{
+    ConsoleArgs, DownloadArgs, EndpointArgs, MultiUserFile, OutputArgs, ThinkArgs,
+};
 use crate::config::defaults;
 use crate::exit::{Ctx, Outcome};
 use crate::scenario::{multi_user, suite};
@@ -32,6 +34,8 @@ pub struct MultiUserArgs {
     pub download: DownloadArgs,
     #[command(flatten)]
     pub console: ConsoleArgs,
+    #[command(flatten)]
+    pub think: ThinkArgs,
 }
 
 impl MultiUserArgs {
@@ -44,7 +48,11 @@ impl MultiUserArgs {
             self.baseline.as_deref(),
             self.generation_tokens,
             self.download.policy()?,
-        )?;
+        )
+        .map(|options| multi_user::MultiUserOptions {
+            think: self.think.requested(),
+            ..options
+        })?;
         multi_user::run(options, ctx, self.console.options()).await
     }
 }

@@ -9,6 +9,7 @@ pub mod load;
 pub mod single_user;
 pub mod suite;
 pub mod target;
+pub mod think;
 pub mod tokens_per_second;
 
 pub use download::DownloadPolicy;
@@ -19,6 +20,7 @@ pub use target::{
     normalize_endpoint, parse_duration, simulator_setting, ApiKind, DurationError, TargetOptions,
     TargetSpec, DEFAULT_ENDPOINT,
 };
+pub use think::Think;
 pub use tokens_per_second::TpsOptions;
 
 /// Each item once, in the order first given: list flags may name a value twice.

@@ -14,4 +14,6 @@ pub struct SingleUserOptions {
     pub download: DownloadPolicy,
     pub drop_caches_cmd: Option<String>,
     pub generation_tokens: u32,
+    /// `--think`: `None` leaves the server's default.
+    pub think: Option<bool>,
 }

@@ -33,6 +33,8 @@ pub struct TpsOptions {
     pub keep_samples: bool,
     /// Sizes in tokens, prefixes, forced output, sampling, Ollama's context.
     pub workload: WorkloadOptions,
+    /// `--think`: `None` leaves the server's default.
+    pub think: Option<bool>,
 }
 
 impl TpsOptions {
@@ -121,6 +123,7 @@ impl TpsOptions {
             output,
             keep_samples: false,
             workload: WorkloadOptions::default(),
+            think: None,
             route: if alternate_route {
                 Route::Chat
             } else {
@@ -193,6 +196,7 @@ impl TpsOptions {
             route: Route::Generate,
             keep_samples: false,
             workload: WorkloadOptions::default(),
+            think: None,
         })
     }
 }

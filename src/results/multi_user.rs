@@ -107,6 +107,9 @@ pub struct UserMeasurements {
     pub generate_time_seconds: Option<f64>,
     pub generate_status: String,
     pub time_to_first_token_seconds: Option<f64>,
+    /// Of the generation's output tokens, those that were thinking; absent when none were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_tokens: Option<u64>,
     pub download_bytes: Option<u64>,
     /// Why `DownloadStatus` is what it is, when the status alone does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]

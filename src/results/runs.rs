@@ -726,6 +726,7 @@ mod tests {
             client_server_difference_percent: None,
             client_server_disagreement: false,
             stopped_early: 0,
+            thinking_tokens: None,
             reloads_flagged: 0,
             outliers: vec![],
             samples: vec![],
@@ -744,6 +745,7 @@ mod tests {
                 prompt_lengths: vec!["short".into()],
                 route: "generate".into(),
                 tokens_per_second_source: "server".into(),
+                think: None,
                 ..TpsConfiguration::default()
             },
             summary: TpsSummary {

@@ -79,6 +79,9 @@ pub struct SingleUserMeasurements {
     pub client_tokens_per_second: Option<f64>,
     pub prompt_eval_tokens_per_second: Option<f64>,
     pub output_tokens: Option<u64>,
+    /// Of the output tokens, those that were thinking; absent when none were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_tokens: Option<u64>,
     pub done_reason: Option<String>,
     /// Whether `--drop-caches-cmd` ran before the cold load.
     pub caches_dropped: bool,

@@ -93,6 +93,9 @@ pub struct TpsConfiguration {
     /// Where the tok/s in `Statistics` comes from: `server` (eval_count / eval_duration, or
     /// llama.cpp timings) or `client` (from the stream's arrival times).
     pub tokens_per_second_source: String,
+    /// `--think`: `on` or `off`; absent when the server's default was left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think: Option<String>,
     /// `--input-tokens`: prompt sizes in the model's tokens (empty: the prompts named above).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub input_tokens: Vec<u64>,
@@ -198,6 +201,10 @@ pub struct PromptResult {
     /// asked for: it truncated them (a context too small).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub truncated_requests: usize,
+    /// Of the measured requests' output tokens, those that were thinking (a thinking
+    /// model's reasoning, counted in every rate); absent when none were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_tokens: Option<u64>,
     /// Samples whose `load_duration` shows the model was reloaded mid-measurement.
     pub reloads_flagged: usize,
     /// Indices (into `Samples`) of tok/s outliers (> 3 sd or MAD rule); kept, not dropped.
@@ -270,6 +277,9 @@ pub struct Sample {
     pub duration_seconds: Option<f64>,
     pub prompt_eval_tokens_per_second: Option<f64>,
     pub output_tokens: Option<u64>,
+    /// Of the output tokens, those that were thinking; absent when none were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_tokens: Option<u64>,
     pub prompt_tokens: Option<u64>,
     /// The prompt size this request was built for (`--input-tokens`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

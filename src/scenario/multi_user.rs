@@ -38,6 +38,8 @@ pub struct MultiUserOptions {
     pub generation_tokens: u32,
     /// Redownload (destructive), skip the download, insecure pulls.
     pub download: DownloadPolicy,
+    /// `--think`: `None` leaves the server's default.
+    pub think: Option<bool>,
 }
 
 impl MultiUserOptions {
@@ -88,6 +90,7 @@ impl MultiUserOptions {
             baseline,
             generation_tokens,
             download,
+            think: None,
         })
     }
 
@@ -481,11 +484,12 @@ async fn measure_user(
     keep(&m, &errors);
     let generate_start = Instant::now();
     m.generate_start_seconds = Some(offset(generate_start));
-    let request = GenerationRequest::new(
+    let mut request = GenerationRequest::new(
         &model,
         PromptLength::Short.text(),
         options.generation_tokens,
     );
+    request.think = options.think;
     match client.generate(&request).await {
         Ok(record) => {
             m.tokens_per_second = record
@@ -494,6 +498,7 @@ async fn measure_user(
                 .map(round2);
             m.time_to_first_token_seconds =
                 record.ttft().map(|d| (d.as_secs_f64() * 1e4).round() / 1e4);
+            m.thinking_tokens = record.thinking();
             m.generate_status = status::SUCCESS.into();
         }
         Err(err) => {
@@ -642,19 +647,41 @@ fn print_summary(result: &MultiUserResult, written: &Path) {
     crate::outln!("  Success rate: {}%", s.success_rate);
     let sc = &result.scaling;
     if let (Some(single), Some(efficiency)) = (sc.single_user_time_seconds, sc.efficiency_percent) {
-        crate::outln!(
-            "  Scaling: single user {single:.2} s, serial estimate {:.2} s, actual {:.2} s, saved {}, speedup {}x, efficiency {efficiency:.0}% ({})",
+        let line = format!(
+            "single user {single:.2} s, serial estimate {:.2} s, actual {:.2} s, saved {}, \
+             speedup {}x, efficiency {efficiency:.0}% ({})",
             sc.serial_estimate_seconds.unwrap_or_default(),
             sc.overall_duration_seconds,
             seconds(sc.time_saved_seconds),
             sc.speedup.unwrap_or_default(),
             sc.assessment
         );
-        crate::outln!("           ({})", scaling::SCALING_THRESHOLDS);
-    } else {
+        // Wrapped, like every console line, to fit 100 columns.
+        crate::outln!(
+            "{}",
+            crate::output::wrap("  Scaling: ", &line, "           ")
+        );
+        let thresholds = format!("({})", scaling::SCALING_THRESHOLDS);
+        crate::outln!(
+            "{}",
+            crate::output::wrap("           ", &thresholds, "           ")
+        );
+    } else if !sc.baseline_source.is_empty() {
         crate::outln!("  Scaling: {}", sc.baseline_source);
     }
-    crate::outln!("  Contention: {}", sc.contention_assessment);
+    if !sc.contention_assessment.is_empty() {
+        crate::outln!("  Contention: {}", sc.contention_assessment);
+    }
+    // A run that stopped before any user started has only these to say why.
+    for error in &result.errors {
+        let hint = if error.hint.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", error.hint)
+        };
+        let line = format!("{}: {}{hint}", error.phase, error.message);
+        crate::outln!("{}", crate::output::wrap("  ❌ ", &line, "     "));
+    }
     for user in &result.individual_results {
         for error in &user.errors {
             crate::outln!(

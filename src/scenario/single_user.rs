@@ -164,11 +164,12 @@ async fn measure_openai(
             .errors
             .push(ErrorRecord::from_request("load-cold", &err)),
     }
-    let request = GenerationRequest::new(
+    let mut request = GenerationRequest::new(
         &options.model,
         PromptLength::Short.text(),
         options.generation_tokens,
     );
+    request.think = options.think;
     match cancellable(ctx, client.generate(&request)).await {
         None => false,
         Some(Ok(record)) => {
@@ -380,11 +381,12 @@ impl Steps<'_> {
 
     async fn generate(&self) -> Result<GenerationRecord, RequestError> {
         let spinner = progress::spinner(self.ctx.interactive, "generating");
-        let request = GenerationRequest::new(
+        let mut request = GenerationRequest::new(
             &self.options.model,
             PromptLength::Short.text(),
             self.options.generation_tokens,
         );
+        request.think = self.options.think;
         let record = self.client.generate(&request).await;
         spinner.finish_and_clear();
         record
@@ -404,6 +406,7 @@ fn record_generation(m: &mut SingleUserMeasurements, record: &GenerationRecord) 
         .load_duration_ns
         .map(|ns| round4(ns as f64 / 1e9));
     m.output_tokens = Some(record.output_tokens);
+    m.thinking_tokens = record.thinking();
     m.done_reason = record.done_reason.clone();
 }
 
@@ -498,6 +501,12 @@ fn print_summary(result: &SingleUserResult, written: &Path) {
         m.time_to_first_token_seconds
             .map_or(String::new(), |v| format!(" (TTFT {:.0} ms)", v * 1000.0))
     );
+    if let Some(thinking) = m.thinking_tokens {
+        crate::outln!(
+            "  Thinking:   {thinking} of {} output tokens",
+            m.output_tokens.unwrap_or(thinking)
+        );
+    }
     for error in &result.errors {
         crate::outln!("  ❌ {}: {} ({})", error.phase, error.message, error.hint);
     }

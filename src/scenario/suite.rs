@@ -232,6 +232,7 @@ async fn run_scenario(
                 download: options.download,
                 drop_caches_cmd: None,
                 generation_tokens: 100,
+                think: None,
             };
             let result = runner::measure_on(&su, target, ctx, events).await?;
             let m = &result.measurements;

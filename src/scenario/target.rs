@@ -113,7 +113,10 @@ impl Target {
                 Err(anyhow::anyhow!("interrupted while connecting"))
             }
             Some(Err(error)) if error.is_unreachable() => {
-                let advice = unreachable_advice(&error, &target.url, target.resolved_by, options);
+                let advice = format!(
+                    "{}\n  {TEST_CONNECTION_HINT}",
+                    unreachable_advice(&error, &target.url, target.resolved_by, options)
+                );
                 let url = target.url.clone();
                 target.close().await;
                 // rustls's words for TLS meeting plain HTTP ("corrupt message of type
@@ -188,6 +191,10 @@ fn tls_meets_plain_http(error: &RequestError, url: &str) -> bool {
         && (text.contains("InvalidContentType") || text.contains("corrupt message"))
 }
 
+/// The last line of the advice for an unreachable server: every command but test-connection
+/// itself points to it.
+pub const TEST_CONNECTION_HINT: &str = "`ollabench test-connection` with the same flags says more";
+
 /// What to try when nothing answers: the real host and port, and Kubernetes only when
 /// Kubernetes is how the endpoint was found.
 pub fn unreachable_advice(
@@ -242,6 +249,5 @@ pub fn unreachable_advice(
              only slow"
         )),
     }
-    lines.push("`ollabench test-connection` with the same flags says more".into());
     lines.join("\n  ")
 }

@@ -24,8 +24,14 @@ pub async fn run(options: TargetOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
                     unreachable.url,
                     unreachable.error
                 );
-                crate::outln!("  {}", unreachable.advice);
-                crate::errln!("error: {unreachable}");
+                // This is the command the hint points to: it is not repeated here.
+                for line in unreachable.advice.lines() {
+                    let line = line.trim_start();
+                    if line != crate::scenario::target::TEST_CONNECTION_HINT {
+                        crate::outln!("  {line}");
+                    }
+                }
+                crate::errln!("error: {} is unreachable", unreachable.url);
                 return Ok(Outcome::NotMeasured);
             }
             return Err(err);

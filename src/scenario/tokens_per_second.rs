@@ -138,6 +138,9 @@ async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<T
                 .name(!options.input_tokens().is_empty()),
             num_ctx: num_ctx.filter(|_| api == "ollama"),
             dataset: options.workload.dataset_path.clone(),
+            think: options
+                .think
+                .map(|think| crate::config::Think::name(think).into()),
         },
         summary: TpsSummary::default(),
         model_results: Vec::new(),
@@ -234,7 +237,8 @@ async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<T
                     &options.workload,
                     calibrated.as_ref(),
                     num_ctx.filter(|_| target.backend.as_ollama().is_some()),
-                );
+                )
+                .with_think(options.think);
                 let (cell, cell_interrupted, fatal) = measure_cell(
                     target,
                     options,
@@ -429,6 +433,7 @@ async fn measure_cell(
         stopped_early: 0,
         requested_input_tokens: prompt.input_tokens(),
         truncated_requests: 0,
+        thinking_tokens: None,
         reloads_flagged: 0,
         outliers: Vec::new(),
         samples: Vec::new(),
@@ -541,6 +546,7 @@ fn to_sample(
                 duration_seconds: Some(round6(record.total.as_secs_f64())),
                 prompt_eval_tokens_per_second: record.prompt_eval_tokens_per_second().map(round2),
                 output_tokens: Some(record.output_tokens),
+                thinking_tokens: record.thinking(),
                 prompt_tokens: record.prompt_tokens,
                 requested_prompt_tokens: None,
                 token_count_source: record.token_count_source.map(|source| {
@@ -672,6 +678,8 @@ fn summarize_cell(
     };
     cell.stopped_early = samples.iter().filter(|s| s.stopped_early).count();
     cell.truncated_requests = samples.iter().filter(|s| s.truncated()).count();
+    let thinking: u64 = records.iter().map(|r| r.thinking_tokens).sum();
+    cell.thinking_tokens = (thinking > 0).then_some(thinking);
     cell.reloads_flagged = samples.iter().filter(|s| s.reload_suspected).count();
     let indexed: Vec<(usize, f64)> = samples
         .iter()
@@ -877,8 +885,11 @@ fn request_event(outcome: &Result<GenerationRecord, RequestError>) -> Event<'_> 
 
 /// One line per finished cell.
 fn cell_line(cell: &PromptResult, label: &str) -> String {
+    let thinking = cell
+        .thinking_tokens
+        .map_or(String::new(), |n| format!(", {n} thinking tokens"));
     format!(
-        "{label}: {} tok/s (sd {}, n={}), TTFT p50 {}, success {}%",
+        "{label}: {} tok/s (sd {}, n={}){thinking}, TTFT p50 {}, success {}%",
         fmt_opt(cell.statistics.average_tokens_per_second, 1),
         fmt_opt(cell.statistics.std_dev_tokens_per_second, 2),
         cell.statistics.sample_size,

@@ -81,6 +81,12 @@ impl CatalogueModel {
         self.weights_bytes() + kv + graph
     }
 
+    /// Whether the model can think (Ollama's `thinking` capability: deepseek-r1, qwen3):
+    /// it thinks unless asked not to, and any other model refuses `think: true`.
+    pub fn can_think(&self) -> bool {
+        self.capabilities.contains(&"thinking")
+    }
+
     /// Whether `name` (normalized) names this model.
     pub fn answers_to(&self, normalized: &str) -> bool {
         self.name == normalized || self.aliases.contains(&normalized)

@@ -12,6 +12,9 @@
 //!   stream rate: batching raises the aggregate.
 //! - With `num_predict` set, exactly that many tokens are generated (`done_reason: "length"`) so
 //!   runs are comparable; without it the model stops after a seeded 80 to 320 tokens (`"stop"`).
+//! - A request that thinks (a thinking model, unless `think: false`) sends its thinking first,
+//!   at the same pace: half of `num_predict` (rounded up), or a seeded 60 to 200 tokens before
+//!   the answer when it stops by itself. `eval_count` counts both, as Ollama's does.
 //! - `prompt_eval_duration` and `eval_duration` are the modelled times (what the simulated GPU
 //!   took, on the schedule the tokens are sent on), so a busy host does not change them;
 //!   `load_duration` and `total_duration` are measured, since they include real waiting (the
@@ -50,6 +53,8 @@ const PROMPT_OVERHEAD_SECONDS: f64 = 0.012;
 const REQUEST_OVERHEAD_SECONDS: f64 = 0.003;
 /// Prompt evaluation time is scaled by one draw from this range.
 const PROMPT_NOISE: (f64, f64) = (0.95, 1.05);
+/// Thinking tokens of a request that thinks and stops by itself.
+const THINKING_TOKENS: std::ops::RangeInclusive<u64> = 60..=200;
 /// Standard deviation of a request's decode speed around the model's rate.
 pub(crate) const REQUEST_SPREAD: f64 = 0.012;
 /// A request's speed draw is clamped to this many standard deviations.
@@ -120,6 +125,8 @@ pub(crate) struct GenerationJob {
     pub num_ctx: Option<u64>,
     /// `options.seed`: the same seed gives the same text.
     pub seed: Option<i64>,
+    /// Think before answering: the thinking tokens come first, as `thinking` text.
+    pub think: bool,
     /// When the handler got the request (total_duration starts here).
     pub entry: Instant,
 }
@@ -169,6 +176,8 @@ impl Failure {
 #[derive(Debug)]
 pub(crate) enum GenEvent {
     Token(&'static str),
+    /// A token of thinking text, before the answer's.
+    Thinking(&'static str),
     Done(Box<Metrics>),
     Failed(Failure),
 }
@@ -258,9 +267,14 @@ async fn run(
     // late this machine woke up: a busy host must not change the server's own timings.
     let prompt_eval_duration = decode_start - prompt_start;
 
+    let thinking = match (job.think, job.num_predict) {
+        (false, _) => 0,
+        (true, Some(n)) => n.div_ceil(2),
+        (true, None) => rng.gen_range(THINKING_TOKENS),
+    };
     let (count, done_reason) = match job.num_predict {
         Some(n) => (n, "length"),
-        None => (rng.gen_range(80..=320), "stop"),
+        None => (thinking + rng.gen_range(80..=320), "stop"),
     };
     let request_factor = request_factor(standard_normal(&mut rng));
     let base_interval = token_seconds(
@@ -282,9 +296,13 @@ async fn run(
         let interval = base_interval * batch_factor(lease.streams_now()) * (1.0 + jitter);
         cursor = clock.deadline_after(cursor, interval);
         tokio::time::sleep_until(cursor).await;
-        let piece = next_piece(&mut text_rng, index);
+        let event = if index < thinking {
+            GenEvent::Thinking(next_piece(&mut text_rng, index))
+        } else {
+            GenEvent::Token(next_piece(&mut text_rng, index - thinking))
+        };
         context.push(text_rng.gen_range(1..50_000));
-        if tx.send(GenEvent::Token(piece)).await.is_err() {
+        if tx.send(event).await.is_err() {
             return Err(Failure {
                 status: 499,
                 message: "request canceled".into(),

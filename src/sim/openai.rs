@@ -3,6 +3,11 @@
 //! `GET /v1/models/{model}`. They run the same generation as the native routes (so the same
 //! request gives the same speed through both APIs); `max_tokens` becomes `num_predict`.
 //!
+//! A thinking model thinks unless the chat request says `reasoning_effort: "none"` (or
+//! `reasoning: {"effort": "none"}`); its thinking streams first, as the delta's `reasoning`
+//! (Ollama's name; vLLM and llama.cpp say `reasoning_content`). `/v1/completions` has no
+//! field for it: a thinking token is a chunk with empty `text`, as Ollama sends.
+//!
 //! Streams are SSE: `data: {json}\n\n` chunks, a finish chunk, a usage chunk when
 //! `stream_options.include_usage` is set, then `data: [DONE]\n\n`. Errors before the stream use
 //! OpenAI's shape `{"error":{"message","type","param":null,"code":null}}`; an error after the
@@ -78,6 +83,15 @@ struct ChatCompletionRequest {
     /// not: with a limit it always runs to it).
     n_predict: Option<i64>,
     seed: Option<i64>,
+    reasoning_effort: Option<String>,
+    reasoning: Option<Reasoning>,
+}
+
+/// `reasoning: {"effort": ...}`, which Ollama reads before `reasoning_effort`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Reasoning {
+    effort: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +139,7 @@ macro_rules! openai_requests {
                     max_tokens,
                     seed: self.seed,
                     stream: self.stream,
+                    think: None,
                 }
             }
         }
@@ -151,6 +166,8 @@ struct Completion {
     seed: Option<i64>,
     stream: bool,
     include_usage: bool,
+    /// What the request asks: `None` leaves the model's default.
+    think: Option<bool>,
 }
 
 fn content_text(content: &Value) -> String {
@@ -267,6 +284,18 @@ impl Framer for OpenAiFramer {
         Self::event(&self.chunk(choices, self.running_usage()))
     }
 
+    fn thinking(&mut self, piece: &str) -> Bytes {
+        let choices = match self.kind {
+            Kind::Chat => json!([{
+                "index": 0,
+                "delta": { "role": "assistant", "content": "", "reasoning": piece },
+                "finish_reason": null,
+            }]),
+            Kind::Completion => json!([{ "text": "", "index": 0, "finish_reason": null }]),
+        };
+        Self::event(&self.chunk(choices, self.running_usage()))
+    }
+
     fn done(&mut self, metrics: &Metrics) -> Vec<Bytes> {
         let reason = Self::finish_reason(metrics);
         let choices = match self.kind {
@@ -300,14 +329,23 @@ impl Framer for OpenAiFramer {
         openai_error(status, message)
     }
 
-    fn collected(&mut self, text: &str, metrics: &Metrics) -> (&'static str, Bytes) {
+    fn collected(
+        &mut self,
+        text: &str,
+        thinking: &str,
+        metrics: &Metrics,
+    ) -> (&'static str, Bytes) {
         let reason = Self::finish_reason(metrics);
+        let mut message = json!({ "role": "assistant", "content": text });
+        if !thinking.is_empty() {
+            message["reasoning"] = json!(thinking);
+        }
         let (object, choices) = match self.kind {
             Kind::Chat => (
                 "chat.completion",
                 json!([{
                     "index": 0,
-                    "message": { "role": "assistant", "content": text },
+                    "message": message,
                     "finish_reason": reason,
                 }]),
             ),
@@ -334,10 +372,14 @@ async fn complete(sim: Arc<Sim>, completion: Completion, entry: Instant) -> Resp
         seed,
         stream,
         include_usage,
+        think,
     } = completion;
     let Some((name, catalogue_model)) = installed(&sim, &model) else {
         return openai_error(404, &format!("model '{model}' not found"));
     };
+    if think == Some(true) && !catalogue_model.can_think() {
+        return openai_error(400, &format!("\"{model}\" does not support thinking"));
+    }
     let fault = sim.faults.decide(&name);
     if let Some(FaultKind::Status(code)) = fault {
         return openai_error(code, &format!("simulated fault: injected HTTP {code}"));
@@ -350,6 +392,7 @@ async fn complete(sim: Arc<Sim>, completion: Completion, entry: Instant) -> Resp
         keep_alive: sim.config.keep_alive,
         num_ctx: None,
         seed,
+        think: think.unwrap_or(catalogue_model.can_think()),
         entry,
     };
     let framer = OpenAiFramer::new(&sim, kind, &model, include_usage, prompt_tokens);
@@ -402,7 +445,26 @@ impl ChatCompletionRequest {
             .max_tokens
             .or(self.max_completion_tokens)
             .or(self.n_predict);
-        Ok(self.completion(Kind::Chat, chat_prompt_tokens(&messages), max_tokens))
+        let effort = match &self.reasoning {
+            Some(reasoning) => reasoning.effort.clone(),
+            None => self.reasoning_effort.clone(),
+        };
+        let think = match effort.as_deref() {
+            None | Some("") => None,
+            Some("none") => Some(false),
+            Some("high" | "medium" | "low") => Some(true),
+            Some(other) => {
+                return Err(Box::new(openai_error(
+                    400,
+                    &format!("invalid reasoning value: '{other}' (must be \"high\", \"medium\", \"low\", or \"none\")"),
+                )))
+            }
+        };
+        let prompt_tokens = chat_prompt_tokens(&messages);
+        Ok(Completion {
+            think,
+            ..self.completion(Kind::Chat, prompt_tokens, max_tokens)
+        })
     }
 }
 

@@ -404,17 +404,23 @@ fn decode_native<R: NativeRequest>(body: &[u8]) -> Result<(R, Common), Box<Respo
 fn resolve(sim: &Sim, common: &Common) -> Result<(String, &'static CatalogueModel), Box<Response>> {
     let not_found = || error_json(404, &format!("model '{}' not found", common.requested));
     let (name, model) = installed(sim, &common.requested).ok_or_else(|| Box::new(not_found()))?;
-    let thinks = match &common.think {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-        Some(_) => true,
-    };
-    if thinks && !model.capabilities.contains(&"thinking") {
+    if asks_to_think(common.think.as_ref()) == Some(true) && !model.can_think() {
         return Err(Box::new(error_json(
             400,
             &format!("\"{}\" does not support thinking", common.requested),
         )));
     }
     Ok((name, model))
+}
+
+/// What a request's `think` asks for: `None` (absent or null) leaves the model's default;
+/// any value but `false` (`true`, Ollama's levels `"high"`...) asks to think.
+pub(crate) fn asks_to_think(think: Option<&Value>) -> Option<bool> {
+    match think? {
+        Value::Null => None,
+        Value::Bool(think) => Some(*think),
+        _ => Some(true),
+    }
 }
 
 /// Load-only (empty prompt) and unload (empty prompt, `keep_alive: 0`) replies.
@@ -484,6 +490,8 @@ async fn generate_reply(
         keep_alive: common.keep_alive.unwrap_or(sim.config.keep_alive),
         num_ctx: options.num_ctx,
         seed: options.seed,
+        // As Ollama 0.24: a thinking model thinks unless told not to.
+        think: asks_to_think(common.think.as_ref()).unwrap_or(model.can_think()),
         entry,
     };
     let framer = NativeFramer::new(&common.requested, common.chat);
@@ -582,18 +590,23 @@ impl NativeFramer {
         }
     }
 
-    fn final_object(&self, text: &str, metrics: &Metrics) -> Value {
+    fn final_object(&self, text: &str, thinking: &str, metrics: &Metrics) -> Value {
         let model: Value = serde_json::from_str(&self.model_json).unwrap_or(Value::Null);
         let mut object = Map::new();
         object.insert("model".into(), model);
         object.insert("created_at".into(), json!(now_created_at()));
+        // `thinking` is `omitempty` in Ollama's types.
         if self.chat {
-            object.insert(
-                "message".into(),
-                json!({ "role": "assistant", "content": text }),
-            );
+            let mut message = json!({ "role": "assistant", "content": text });
+            if !thinking.is_empty() {
+                message["thinking"] = json!(thinking);
+            }
+            object.insert("message".into(), message);
         } else {
             object.insert("response".into(), json!(text));
+            if !thinking.is_empty() {
+                object.insert("thinking".into(), json!(thinking));
+            }
         }
         object.insert("done".into(), json!(true));
         object.insert("done_reason".into(), json!(metrics.done_reason));
@@ -614,6 +627,33 @@ impl NativeFramer {
     }
 }
 
+impl NativeFramer {
+    /// One streamed chunk: answer text, or (with an empty answer) thinking text, which goes
+    /// after `response` in generate's chunks and after `content` in chat's message.
+    fn chunk(&self, text: &str, thinking: &str) -> Bytes {
+        let text = String::from_utf8(super::streaming::go_json(text)).unwrap_or_default();
+        let thinking = if thinking.is_empty() {
+            String::new()
+        } else {
+            let json = String::from_utf8(super::streaming::go_json(thinking)).unwrap_or_default();
+            format!(",\"thinking\":{json}")
+        };
+        let created_at = now_created_at();
+        let line = if self.chat {
+            format!(
+                "{{\"model\":{},\"created_at\":\"{created_at}\",\"message\":{{\"role\":\"assistant\",\"content\":{text}{thinking}}},\"done\":false}}\n",
+                self.model_json
+            )
+        } else {
+            format!(
+                "{{\"model\":{},\"created_at\":\"{created_at}\",\"response\":{text}{thinking},\"done\":false}}\n",
+                self.model_json
+            )
+        };
+        Bytes::from(line)
+    }
+}
+
 fn line(value: &Value) -> Bytes {
     let mut bytes = super::streaming::go_json(value);
     bytes.push(b'\n');
@@ -626,24 +666,15 @@ impl Framer for NativeFramer {
     }
 
     fn token(&mut self, piece: &str) -> Bytes {
-        let piece = String::from_utf8(super::streaming::go_json(piece)).unwrap_or_default();
-        let created_at = now_created_at();
-        let text = if self.chat {
-            format!(
-                "{{\"model\":{},\"created_at\":\"{created_at}\",\"message\":{{\"role\":\"assistant\",\"content\":{piece}}},\"done\":false}}\n",
-                self.model_json
-            )
-        } else {
-            format!(
-                "{{\"model\":{},\"created_at\":\"{created_at}\",\"response\":{piece},\"done\":false}}\n",
-                self.model_json
-            )
-        };
-        Bytes::from(text)
+        self.chunk(piece, "")
+    }
+
+    fn thinking(&mut self, piece: &str) -> Bytes {
+        self.chunk("", piece)
     }
 
     fn done(&mut self, metrics: &Metrics) -> Vec<Bytes> {
-        vec![line(&self.final_object("", metrics))]
+        vec![line(&self.final_object("", "", metrics))]
     }
 
     fn error_line(&self, message: &str) -> Bytes {
@@ -661,8 +692,13 @@ impl Framer for NativeFramer {
         error_json(status, message)
     }
 
-    fn collected(&mut self, text: &str, metrics: &Metrics) -> (&'static str, Bytes) {
-        let body = super::streaming::go_json(&self.final_object(text, metrics));
+    fn collected(
+        &mut self,
+        text: &str,
+        thinking: &str,
+        metrics: &Metrics,
+    ) -> (&'static str, Bytes) {
+        let body = super::streaming::go_json(&self.final_object(text, thinking, metrics));
         ("application/json; charset=utf-8", Bytes::from(body))
     }
 }

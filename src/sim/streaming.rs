@@ -25,6 +25,8 @@ pub(crate) trait Framer: Send + Sync + 'static {
     fn stream_content_type(&self) -> &'static str;
     /// The chunk carrying one token.
     fn token(&mut self, piece: &str) -> Bytes;
+    /// The chunk carrying one token of thinking text.
+    fn thinking(&mut self, piece: &str) -> Bytes;
     /// The chunks that end a successful stream.
     fn done(&mut self, metrics: &Metrics) -> Vec<Bytes>;
     /// The line reporting an error once streaming has started.
@@ -33,8 +35,9 @@ pub(crate) trait Framer: Send + Sync + 'static {
     fn malformed_line(&self) -> Bytes;
     /// An error reply before anything was sent.
     fn error_response(&self, status: u16, message: &str) -> Response;
-    /// Content type and body of a non-streamed reply.
-    fn collected(&mut self, text: &str, metrics: &Metrics) -> (&'static str, Bytes);
+    /// Content type and body of a non-streamed reply: the answer and the thinking text.
+    fn collected(&mut self, text: &str, thinking: &str, metrics: &Metrics)
+        -> (&'static str, Bytes);
 }
 
 /// Go's RFC 3339 with nanoseconds, trailing zeros trimmed (`2026-11-27T23:58:25.94743739Z`).
@@ -281,14 +284,13 @@ pub(crate) async fn stream_reply<F: Framer>(
                     Some(event) => Some(event),
                     None => events.recv().await,
                 };
-                match event {
-                    None => outbox.cut_now(),
-                    Some(GenEvent::Token(piece)) => {
-                        let chunk = framer.token(piece);
-                        let error = || framer.error_line(FAULT_ERROR);
-                        let malformed = || framer.malformed_line();
-                        outbox.push(chunk, false, error, malformed).await;
+                let chunk = match event {
+                    None => {
+                        outbox.cut_now();
+                        continue;
                     }
+                    Some(GenEvent::Token(piece)) => framer.token(piece),
+                    Some(GenEvent::Thinking(piece)) => framer.thinking(piece),
                     Some(GenEvent::Done(metrics)) => {
                         let mut chunks = framer.done(&metrics).into_iter();
                         if let Some(head) = chunks.next() {
@@ -302,12 +304,17 @@ pub(crate) async fn stream_reply<F: Framer>(
                             }
                         }
                         outbox.finished = true;
+                        continue;
                     }
                     Some(GenEvent::Failed(failure)) => {
                         outbox.push_plain(framer.error_line(&failure.message));
                         outbox.finished = true;
+                        continue;
                     }
-                }
+                };
+                let error = || framer.error_line(FAULT_ERROR);
+                let malformed = || framer.malformed_line();
+                outbox.push(chunk, false, error, malformed).await;
             }
         },
     );
@@ -326,9 +333,11 @@ pub(crate) async fn collected_reply<F: Framer>(
     fault: Option<FaultKind>,
 ) -> Response {
     let mut text = String::new();
+    let mut thinking = String::new();
     let metrics = loop {
         match events.recv().await {
             Some(GenEvent::Token(piece)) => text.push_str(piece),
+            Some(GenEvent::Thinking(piece)) => thinking.push_str(piece),
             Some(GenEvent::Done(metrics)) => break metrics,
             Some(GenEvent::Failed(failure)) => {
                 return framer.error_response(failure.status, &failure.message)
@@ -336,7 +345,7 @@ pub(crate) async fn collected_reply<F: Framer>(
             None => return framer.error_response(500, "generation stopped unexpectedly"),
         }
     };
-    let (content_type, body) = framer.collected(&text, &metrics);
+    let (content_type, body) = framer.collected(&text, &thinking, &metrics);
     match fault {
         Some(FaultKind::ErrorLine { .. }) => framer.error_response(500, FAULT_ERROR),
         Some(FaultKind::Stall { duration }) => {

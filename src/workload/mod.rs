@@ -229,6 +229,12 @@ impl CellRequests {
         }
     }
 
+    /// With `--think`: the thinking switch sent with every request.
+    pub fn with_think(mut self, think: Option<bool>) -> Self {
+        self.base.think = think;
+        self
+    }
+
     /// The size in tokens request `number` was built for, when prompts are sized.
     pub fn expected_prompt_tokens(&self, number: u64) -> Option<u64> {
         match &self.body {

@@ -1,6 +1,8 @@
 //! Ollama's streamed generation (`/api/generate`, `/api/chat`), one JSON object a line: the
 //! content chunks timed as they arrive, an error line, and the final chunk with the
-//! server's timings and counts that completes the record.
+//! server's timings and counts that completes the record. A thinking model's `thinking` text
+//! is generated output like `response`: its chunks count for TTFT, ITL and the token counts,
+//! and the record says how many tokens were thinking (Ollama's `eval_count` includes them).
 
 use tokio::time::Instant;
 
@@ -46,13 +48,18 @@ pub(super) fn read_chunk(
             message: message.into_owned(),
         });
     }
-    let content = chunk
-        .response
-        .as_deref()
-        .or_else(|| chunk.message.as_ref().and_then(|m| m.content.as_deref()))
-        .unwrap_or("");
-    if !content.is_empty() {
+    let non_empty = |text: Option<&str>| text.is_some_and(|t| !t.is_empty());
+    let message = chunk.message.as_ref();
+    let content = non_empty(chunk.response.as_deref())
+        || non_empty(message.and_then(|m| m.content.as_deref()));
+    let thinking = non_empty(chunk.thinking.as_deref())
+        || non_empty(message.and_then(|m| m.thinking.as_deref()));
+    if content || thinking {
         record.chunk_offsets.push(arrived);
+    }
+    // A chunk with both is answer text that ends the thinking: counted as the answer.
+    if thinking && !content {
+        record.thinking_tokens += 1;
     }
     if !chunk.done {
         return Ok(false);
@@ -111,5 +118,39 @@ mod tests {
         assert!(matches!(error, Err(RequestError::StreamError { message }) if message == "boom"));
         let cut = read_generation_lines([&br#"{"response":"Hi"}"#[..]]);
         assert!(matches!(cut, Err(RequestError::Cut { .. })));
+    }
+
+    #[test]
+    fn thinking_chunks_are_output_and_counted_apart() {
+        for lines in [
+            [
+                &br#"{"response":"","thinking":"Okay","done":false}"#[..],
+                br#"{"response":"","thinking":" so","done":false}"#,
+                br#"{"response":"Yes","done":false}"#,
+                br#"{"response":"","done":true,"eval_count":3}"#,
+            ],
+            [
+                &br#"{"message":{"role":"assistant","content":"","thinking":"Okay"},"done":false}"#
+                    [..],
+                br#"{"message":{"role":"assistant","content":"","thinking":" so"},"done":false}"#,
+                br#"{"message":{"role":"assistant","content":"Yes"},"done":false}"#,
+                br#"{"message":{"role":"assistant","content":""},"done":true,"eval_count":3}"#,
+            ],
+        ] {
+            let record = read_generation_lines(lines).unwrap();
+            assert_eq!(record.chunk_offsets.len(), 3, "thinking chunks are timed");
+            assert_eq!(record.thinking_tokens, 2);
+            assert_eq!(record.output_tokens, 3);
+        }
+        // No thinking: nothing counted as thinking, an empty `thinking` is no output.
+        let record = read_generation_lines([
+            &br#"{"response":"","thinking":"","done":false}"#[..],
+            br#"{"response":"Hi","done":false}"#,
+            br#"{"response":"","done":true}"#,
+        ])
+        .unwrap();
+        assert_eq!(record.chunk_offsets.len(), 1);
+        assert_eq!(record.thinking_tokens, 0);
+        assert_eq!(record.output_tokens, 1);
     }
 }

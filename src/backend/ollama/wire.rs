@@ -71,6 +71,9 @@ pub struct PullProgress {
 pub(super) struct StreamChunk<'a> {
     #[serde(borrow, default)]
     pub(super) response: Option<Cow<'a, str>>,
+    /// A thinking model's reasoning text (generate; chat puts it in `message`).
+    #[serde(borrow, default)]
+    pub(super) thinking: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(super) message: Option<MessageChunk<'a>>,
     #[serde(default)]
@@ -91,6 +94,8 @@ pub(super) struct StreamChunk<'a> {
 pub(super) struct MessageChunk<'a> {
     #[serde(borrow, default)]
     pub(super) content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(super) thinking: Option<Cow<'a, str>>,
 }
 
 /// The route and JSON body of a streamed generation.
@@ -130,6 +135,9 @@ pub(super) fn generation_body(request: &GenerationRequest) -> (&'static str, ser
     body["options"] = serde_json::Value::Object(options);
     if let Some(keep_alive) = &request.keep_alive {
         body["keep_alive"] = json!(keep_alive);
+    }
+    if let Some(think) = request.think {
+        body["think"] = json!(think);
     }
     (path, body)
 }
@@ -176,6 +184,9 @@ mod tests {
         let (path, body) = generation_body(&request);
         assert_eq!(path, "/api/chat");
         assert_eq!(body["messages"][0]["content"], "hi");
+        assert!(body.get("think").is_none(), "the server's default: {body}");
+        request.think = Some(false);
+        assert_eq!(generation_body(&request).1["think"], false);
     }
 
     #[test]

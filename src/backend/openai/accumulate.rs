@@ -1,7 +1,8 @@
 //! What one generation's events add up to: content and reasoning deltas timed as they
-//! arrive, the tokens each chunk carried (from running counts), the server's usage and
-//! llama.cpp's timings, the finish reason, and an error event mid-stream; and what a stream
-//! that was cut fails with.
+//! arrive (reasoning is generated output: it counts for TTFT, ITL and the rates), how many
+//! tokens were reasoning, the tokens each chunk carried (from running counts), the server's
+//! usage and llama.cpp's timings, the finish reason, and an error event mid-stream; and what
+//! a stream that was cut fails with.
 
 use std::time::Duration;
 
@@ -21,6 +22,9 @@ pub(super) struct StreamAccumulator {
     counts_known: bool,
     /// The running token count at the last content chunk.
     counted: u64,
+    /// Chunks of reasoning text only, and the tokens they carried by the running counts.
+    thinking_chunks: u64,
+    thinking_counted: u64,
     /// The last usage that was not all zeros.
     usage: Option<Usage>,
     timings: Option<Timings>,
@@ -40,6 +44,8 @@ impl StreamAccumulator {
             },
             counts_known: true,
             counted: 0,
+            thinking_chunks: 0,
+            thinking_counted: 0,
             usage: None,
             timings: None,
             done_reason: None,
@@ -79,6 +85,8 @@ impl StreamAccumulator {
             return Ok(());
         }
         self.record.chunk_offsets.push(at);
+        let thinking = choice.is_thinking();
+        self.thinking_chunks += u64::from(thinking);
         // A running count on this very chunk: vLLM's continuous usage, llama.cpp's
         // per-token timings.
         let running = event
@@ -97,6 +105,9 @@ impl StreamAccumulator {
                 let carried = u32::try_from(count - self.counted).unwrap_or(u32::MAX);
                 self.record.chunk_token_counts.push(carried);
                 self.counted = count;
+                if thinking {
+                    self.thinking_counted += u64::from(carried);
+                }
             }
             _ => self.counts_known = false,
         }
@@ -131,6 +142,9 @@ impl StreamAccumulator {
         }
         if !self.counts_known || content_chunks == 0 {
             record.chunk_token_counts = Vec::new();
+            record.thinking_tokens = self.thinking_chunks;
+        } else {
+            record.thinking_tokens = self.thinking_counted;
         }
         record.prompt_tokens = self.usage.and_then(|usage| usage.prompt_tokens);
         record.server = server_timings(self.timings, self.usage);
@@ -233,5 +247,41 @@ mod tests {
         assert_eq!(record.prompt_tokens, Some(5));
         assert_eq!(record.token_count_source, Some(TokenCountSource::Server));
         assert_eq!(record.done_reason.as_deref(), Some("length"));
+        assert_eq!(record.thinking_tokens, 0);
+    }
+
+    #[test]
+    fn reasoning_chunks_are_output_and_counted_apart() {
+        let run = |events: &[&str]| {
+            let mut acc = StreamAccumulator::new(8);
+            for (i, json) in events.iter().enumerate() {
+                acc.on_event(json.as_bytes(), Duration::from_millis(10 + i as u64 * 10))
+                    .unwrap();
+            }
+            acc.finish(Duration::from_millis(100))
+        };
+        // vLLM with running counts: a first reasoning chunk of two tokens, one more, an answer.
+        let record = run(&[
+            r#"{"choices":[{"delta":{"reasoning_content":"Okay so"}}],"usage":{"completion_tokens":2}}"#,
+            r#"{"choices":[{"delta":{"reasoning_content":" then"}}],"usage":{"completion_tokens":3}}"#,
+            r#"{"choices":[{"delta":{"content":"Yes"}}],"usage":{"completion_tokens":4}}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"stop"}],"usage":{"completion_tokens":4}}"#,
+        ]);
+        assert_eq!(
+            record.ttft(),
+            Some(Duration::from_millis(10)),
+            "TTFT is the first reasoning chunk"
+        );
+        assert_eq!(record.chunk_offsets.len(), 3);
+        assert_eq!(record.thinking_tokens, 3);
+        assert_eq!(record.output_tokens, 4);
+        // Without counts (Ollama's `/v1` says `reasoning`): one token a chunk.
+        let record = run(&[
+            r#"{"choices":[{"delta":{"role":"assistant","content":"","reasoning":"Okay"}}]}"#,
+            r#"{"choices":[{"delta":{"role":"assistant","content":"Yes"}}]}"#,
+            r#"{"choices":[{"delta":{"content":""},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+        ]);
+        assert_eq!(record.thinking_tokens, 1);
+        assert_eq!(record.output_tokens, 2);
     }
 }

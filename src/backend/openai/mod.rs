@@ -17,6 +17,14 @@
 //!   chunk has one, the record keeps the tokens each chunk carried, so rates and ITL are per
 //!   token even when a chunk holds several (llama.cpp holds back incomplete UTF-8 and partial
 //!   stop words; vLLM batches under load). Servers that do not know these fields ignore them.
+//! - Thinking: reasoning deltas (vLLM's and llama.cpp's `reasoning_content`, newer vLLM's and
+//!   Ollama's `reasoning`) are output like content, and the record counts their tokens apart.
+//!   `think` is sent on chat only, as `chat_template_kwargs: {"enable_thinking": bool}` (the
+//!   chat template's switch in vLLM, SGLang and llama.cpp) and, to turn it off, Ollama's
+//!   `reasoning: {"effort": "none"}`; each server ignores the other's field. Ollama's
+//!   `reasoning_effort` levels are not sent for on: Ollama refuses a level for models other
+//!   than gpt-oss, and its thinking models think by default. `/v1/completions` applies no
+//!   template, so nothing is sent there.
 //! - llama.cpp's `timings` (last chunk) fill [`ServerTimings`](super::ServerTimings):
 //!   `prompt_n` and `prompt_ms` are the prompt evaluation (cached tokens excluded);
 //!   `predicted_ms` is `eval_duration`, and `eval_count` the tokens decoded within it.

@@ -51,6 +51,22 @@ pub(super) struct CompletionBody<'a> {
     /// llama.cpp's own name for the token limit, which `ignore_eos` pairs with.
     #[serde(skip_serializing_if = "Option::is_none")]
     n_predict: Option<u32>,
+    /// vLLM, SGLang and llama.cpp: the chat template's thinking switch (chat only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chat_template_kwargs: Option<ThinkingSwitch>,
+    /// Ollama's `/v1`: `{"effort": "none"}` turns thinking off (chat only; others ignore it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning: Option<ReasoningEffort>,
+}
+
+#[derive(Serialize)]
+pub(super) struct ThinkingSwitch {
+    enable_thinking: bool,
+}
+
+#[derive(Serialize)]
+pub(super) struct ReasoningEffort {
+    effort: &'static str,
 }
 
 impl<'a> CompletionBody<'a> {
@@ -77,6 +93,14 @@ impl<'a> CompletionBody<'a> {
             ignore_eos: request.force_output.then_some(true),
             min_tokens: request.force_output.then_some(request.max_tokens),
             n_predict: request.force_output.then_some(request.max_tokens),
+            // `/v1/completions` applies no chat template: there is nothing to switch.
+            chat_template_kwargs: messages
+                .and(request.think)
+                .map(|enable_thinking| ThinkingSwitch { enable_thinking }),
+            reasoning: messages
+                .and(request.think)
+                .filter(|think| !think)
+                .map(|_| ReasoningEffort { effort: "none" }),
         }
     }
 }
@@ -104,13 +128,23 @@ pub(super) struct Choice<'a> {
     pub(super) finish_reason: Option<Str<'a>>,
 }
 
+fn some(text: &Option<Text>) -> bool {
+    text.as_ref().is_some_and(|t| t.non_empty)
+}
+
 impl Choice<'_> {
     pub(super) fn has_content(&self) -> bool {
-        let some = |text: &Option<Text>| text.as_ref().is_some_and(|t| t.non_empty);
         some(&self.text)
             || self.delta.as_ref().is_some_and(|delta| {
                 some(&delta.content) || some(&delta.reasoning_content) || some(&delta.reasoning)
             })
+    }
+
+    /// Reasoning text and no answer text: a thinking chunk.
+    pub(super) fn is_thinking(&self) -> bool {
+        self.delta.as_ref().is_some_and(|delta| {
+            !some(&delta.content) && (some(&delta.reasoning_content) || some(&delta.reasoning))
+        }) && !some(&self.text)
     }
 }
 
@@ -298,6 +332,36 @@ mod tests {
     }
 
     #[test]
+    fn think_becomes_the_chat_template_switch_and_ollamas_effort() {
+        let mut request = GenerationRequest::new("m", "hi", 4);
+        let messages = [ChatMessage {
+            role: "user",
+            content: "hi",
+        }];
+        let body = |request: &GenerationRequest, chat: bool| {
+            let messages = chat.then_some(&messages[..]);
+            serde_json::to_value(CompletionBody::new(request, messages, None)).unwrap()
+        };
+        let default = body(&request, true);
+        assert!(
+            default.get("chat_template_kwargs").is_none() && default.get("reasoning").is_none()
+        );
+        request.think = Some(true);
+        let on = body(&request, true);
+        assert_eq!(on["chat_template_kwargs"]["enable_thinking"], true);
+        assert!(on.get("reasoning").is_none(), "{on}");
+        request.think = Some(false);
+        let off = body(&request, true);
+        assert_eq!(off["chat_template_kwargs"]["enable_thinking"], false);
+        assert_eq!(off["reasoning"]["effort"], "none");
+        let completion = body(&request, false);
+        assert!(
+            completion.get("chat_template_kwargs").is_none(),
+            "{completion}"
+        );
+    }
+
+    #[test]
     fn empty_null_and_missing_content_are_not_content() {
         for json in [
             r#"{"choices":[{"delta":{"role":"assistant","content":null}}]}"#,
@@ -310,7 +374,10 @@ mod tests {
             assert!(!e.choices.0.is_some_and(|c| c.has_content()), "{json}");
         }
         let reasoning = event(r#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#);
-        assert!(reasoning.choices.0.unwrap().has_content());
+        let choice = reasoning.choices.0.unwrap();
+        assert!(choice.has_content() && choice.is_thinking());
+        let answer = event(r#"{"choices":[{"delta":{"content":"a","reasoning":""}}]}"#);
+        assert!(!answer.choices.0.unwrap().is_thinking());
         let text = event(r#"{"choices":[{"text":" hi","finish_reason":null}]}"#);
         assert!(text.choices.0.unwrap().has_content());
     }
