@@ -31,7 +31,11 @@ pub async fn run(options: TargetOptions, ctx: &Ctx) -> anyhow::Result<Outcome> {
                         crate::outln!("  {line}");
                     }
                 }
-                crate::errln!("error: {} is unreachable", unreachable.url);
+                crate::errln!(
+                    "error: {} is unreachable: {}",
+                    unreachable.url,
+                    unreachable.error
+                );
                 return Ok(Outcome::NotMeasured);
             }
             return Err(err);
