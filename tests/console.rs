@@ -209,20 +209,24 @@ async fn https_against_plain_http_is_said_plainly() {
 async fn a_multi_user_run_fits_100_columns() {
     let dir = tempfile::tempdir().unwrap();
     let sim = start_sim(sim_config(0.02, &["phi3.5", "llama3.2:1b"])).await;
-    let output = dir.path().join("mu.json");
-    let (code, stdout, stderr) = ollabench_binary(&[
-        "multi-user",
-        "--endpoint",
-        &sim.url(),
-        "--concurrent-users",
-        "3",
-        "--models",
-        "phi3.5,llama3.2:1b",
-        "--skip-download",
-        "--output",
-        output.to_str().unwrap(),
-    ])
-    .await;
+    let url = sim.url();
+    let multi_user = |models: &str, output: &str, extra: &[&str]| {
+        command_line(
+            &[
+                "multi-user",
+                "--endpoint",
+                &url,
+                "--concurrent-users",
+                "3",
+                "--models",
+                models,
+            ],
+            &dir.path().join(output),
+            extra,
+        )
+    };
+    let args = multi_user("phi3.5,llama3.2:1b", "mu.json", &["--skip-download"]);
+    let (code, stdout, stderr) = ollabench_binary(&arg_refs(&args)).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("Scaling: single user"), "{stdout}");
     assert!(stdout.contains("Contention:"), "{stdout}");
@@ -230,18 +234,8 @@ async fn a_multi_user_run_fits_100_columns() {
 
     // Models not on the server and no way to measure one user alone: the run stops before any
     // user starts, and the console says why instead of printing empty lines.
-    let (code, stdout, stderr) = ollabench_binary(&[
-        "multi-user",
-        "--endpoint",
-        &sim.url(),
-        "--concurrent-users",
-        "3",
-        "--models",
-        "gemma2:2b",
-        "--output",
-        dir.path().join("spoiled.json").to_str().unwrap(),
-    ])
-    .await;
+    let args = multi_user("gemma2:2b", "spoiled.json", &[]);
+    let (code, stdout, stderr) = ollabench_binary(&arg_refs(&args)).await;
     sim.shutdown().await;
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(

@@ -8,7 +8,9 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use support::{arg_refs, ollabench, ollabench_binary, read_json, sim_config, start_sim};
+use support::{
+    arg_refs, command_line, ollabench, ollabench_binary, read_json, sim_config, start_sim,
+};
 
 const MODEL: &str = "smollm2:135m";
 
@@ -20,25 +22,22 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A tokens-per-second run of `MODEL` against `url`, samples kept; `extra` flags follow.
 fn tps(url: &str, output: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "tps",
-        "--endpoint",
-        url,
-        "--models",
-        MODEL,
-        "--warmup-runs",
-        "1",
-        "--measurement-runs",
-        "2",
-        "--keep-samples",
-        "--output",
-        output.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+    command_line(
+        &[
+            "tps",
+            "--endpoint",
+            url,
+            "--models",
+            MODEL,
+            "--warmup-runs",
+            "1",
+            "--measurement-runs",
+            "2",
+            "--keep-samples",
+        ],
+        output,
+        extra,
+    )
 }
 
 fn cells(json: &Value) -> Vec<&Value> {

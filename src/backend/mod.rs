@@ -324,6 +324,18 @@ impl RequestError {
         )
     }
 
+    /// An error every further request for the same model would repeat (model not found, key
+    /// refused): a scenario stops that model's requests at once.
+    pub fn is_fatal_for_model(&self) -> bool {
+        matches!(
+            self,
+            RequestError::Status {
+                status: 401 | 403 | 404,
+                ..
+            }
+        )
+    }
+
     /// What to try, fitted to the error.
     pub fn hint(&self) -> &'static str {
         match self {

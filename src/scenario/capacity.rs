@@ -8,9 +8,8 @@ use std::path::Path;
 
 use crate::analysis::capacity::{self, next_step, within_noise, Next, ProbeOutcome};
 use crate::analysis::slo::Slo;
-use crate::backend::Route;
 use crate::config::capacity::CapacityOptions;
-use crate::config::load::{LoadOptions, LoadStep, RunLength};
+use crate::config::load::{LoadOptions, LoadStep};
 use crate::config::TargetOptions;
 use crate::exit::{Ctx, Outcome};
 use crate::output::events::Event;
@@ -21,7 +20,7 @@ use crate::results::capacity::{
 use crate::results::load::{LoadConfiguration, SloOutcome, StepResult};
 use crate::results::load_runs::short_number;
 use crate::results::{timestamp_now, write_json_atomic, ErrorRecord, RunStatus};
-use crate::scenario::load::{calibrated, is_fatal, measure_step, num_ctx as load_num_ctx, preload};
+use crate::scenario::load::{self, calibrated, measure_step, num_ctx as load_num_ctx, preload};
 use crate::scenario::runner::{self, Scenario, Session};
 
 /// Connects, searches, writes the result file and prints the answer in one line.
@@ -110,7 +109,7 @@ async fn measure(
             &format!("preload {}", load.model),
             &err,
         ));
-        if is_fatal(&err) {
+        if err.is_fatal_for_model() {
             // Every probe would fail the same way (the model is missing, the key refused).
             end = Some(SearchEnd::StepFailed);
         }
@@ -340,44 +339,15 @@ fn rows(output: &CapacityResult) -> Rows {
 
 /// What each probe sends, in `load`'s configuration; the load shape is the search's.
 fn configuration(options: &LoadOptions, api: &str, by: CapacityBy) -> LoadConfiguration {
-    let (requests_per_step, duration_seconds) = run_length(Some(options.length));
-    let (warmup_requests, warmup_seconds) = run_length(options.warmup);
     LoadConfiguration {
-        model: options.model.clone(),
-        prompt: options.prompt.name.clone(),
-        prompt_characters: options.prompt.text.chars().count(),
-        max_tokens: options.max_tokens,
-        route: match (options.route, api) {
-            (Route::Chat, _) => "chat",
-            (Route::Generate, "openai") => "completions",
-            (Route::Generate, _) => "generate",
-        }
-        .into(),
         load_shape: match by {
             CapacityBy::Rate => "open",
             CapacityBy::Concurrency => "closed",
         }
         .into(),
-        arrival: options.arrival.name().into(),
-        burstiness: match options.arrival {
-            crate::config::load::ArrivalKind::Gamma { burstiness } => Some(burstiness),
-            _ => None,
-        },
-        seed: options.seed,
-        max_concurrency: options.max_concurrency.map(|c| c as usize),
-        requests_per_step,
-        duration_seconds,
-        warmup_requests,
-        warmup_seconds,
-        slo: options.slo.as_ref().map(ToString::to_string),
-        ..LoadConfiguration::default()
-    }
-}
-
-fn run_length(length: Option<RunLength>) -> (Option<usize>, Option<f64>) {
-    match length {
-        None => (None, None),
-        Some(RunLength::Requests(n)) => (Some(n), None),
-        Some(RunLength::Duration(d)) => (None, Some(d.as_secs_f64())),
+        concurrency_levels: Vec::new(),
+        request_rates: Vec::new(),
+        sweep_steps: None,
+        ..load::configuration(options, api)
     }
 }

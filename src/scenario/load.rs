@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::analysis::slo::{Metric, RequestValues, SloTally};
-use crate::backend::{Backend, GenerationRecord, RequestError, Route};
+use crate::backend::{Backend, GenerationRecord, RequestError};
 use crate::engine::{self, Plan, Stop, Ticket};
 use crate::exit::{Ctx, Outcome, UsageError};
 use crate::metrics::{LatencyHistogram, RequestLatencies};
@@ -37,6 +37,7 @@ use crate::results::tokens_per_second::RequestCounts;
 use crate::results::{round2, timestamp_now, ErrorRecord, RunStatus};
 use crate::scenario::runner::{self, Scenario, Session};
 use crate::scenario::target::{Target, TargetOptions};
+use crate::scenario::{request_event, route_name};
 use crate::workload::CellRequests;
 
 pub use crate::config::load::{
@@ -145,7 +146,7 @@ pub async fn measure_step_with(
         |ticket, (sent, outcome): (Instant, Result<GenerationRecord, RequestError>)| {
             events.emit(&request_event(&outcome));
             if let Err(err) = &outcome {
-                if fatal.is_none() && is_fatal(err) {
+                if fatal.is_none() && err.is_fatal_for_model() {
                     fatal = Some(err.clone());
                     stop.cancel();
                 }
@@ -278,32 +279,6 @@ pub fn step_label(step: &LoadStep) -> String {
 fn format_rate(rate: f64) -> String {
     let text = format!("{rate:.3}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// Errors every further request for the model would repeat (missing model, refused key).
-pub fn is_fatal(err: &RequestError) -> bool {
-    matches!(
-        err,
-        RequestError::Status {
-            status: 401 | 403 | 404,
-            ..
-        }
-    )
-}
-
-fn request_event(outcome: &Result<GenerationRecord, RequestError>) -> Event<'_> {
-    match outcome {
-        Ok(record) => Event::RequestFinished {
-            tokens_per_second: record
-                .server_tokens_per_second()
-                .or_else(|| record.client_tokens_per_second()),
-            failure: None,
-        },
-        Err(err) => Event::RequestFinished {
-            tokens_per_second: None,
-            failure: Some(err.kind()),
-        },
-    }
 }
 
 /// One measured request's times: from its actual send and from its scheduled send.
@@ -601,7 +576,7 @@ impl SamplesFile {
 
 /// Loads the model before the first step, so that no step measures a load (Ollama: a
 /// load-only request; OpenAI servers load on their own, and the warmup covers them). Call it
-/// once before [`measure_step`]s; an error [`is_fatal`] means no step can succeed.
+/// once before [`measure_step`]s; an error that [`RequestError::is_fatal_for_model`] means no step can succeed.
 pub async fn preload(
     backend: &Backend,
     model: &str,
@@ -659,7 +634,7 @@ async fn measure(session: Session<'_>, options: &LoadOptions) -> anyhow::Result<
                 &format!("preload {}", options.model),
                 &err,
             ));
-            if is_fatal(&err) {
+            if err.is_fatal_for_model() {
                 result.status = RunStatus::Failed;
                 crate::outln!(
                     "❌ {}: {err} ({}); no step was measured",
@@ -773,7 +748,8 @@ fn auto_rates(steps: &[StepResult], count: usize) -> Vec<f64> {
     }
 }
 
-fn configuration(options: &LoadOptions, api: &str) -> LoadConfiguration {
+/// What was asked for, as the result file records it.
+pub(crate) fn configuration(options: &LoadOptions, api: &str) -> LoadConfiguration {
     let (concurrency_levels, request_rates, sweep_steps) = match &options.shape {
         LoadShape::Concurrency(levels) => (levels.clone(), Vec::new(), None),
         LoadShape::Rates(rates) => (Vec::new(), rates.clone(), None),
@@ -797,12 +773,7 @@ fn configuration(options: &LoadOptions, api: &str) -> LoadConfiguration {
         prompt: options.prompt.name.clone(),
         prompt_characters: options.prompt.text.chars().count(),
         max_tokens: options.max_tokens,
-        route: match (options.route, api) {
-            (Route::Chat, _) => "chat",
-            (Route::Generate, "openai") => "completions",
-            (Route::Generate, _) => "generate",
-        }
-        .into(),
+        route: route_name(options.route, api).into(),
         load_shape: options.shape.name().into(),
         concurrency_levels,
         request_rates,

@@ -16,8 +16,36 @@ use std::future::Future;
 
 use crate::backend::ollama::{same_model, OllamaClient};
 use crate::backend::openai::ServerKind;
+use crate::backend::{GenerationRecord, RequestError, Route};
 use crate::exit::Ctx;
+use crate::output::events::Event;
 use crate::results::Provenance;
+
+/// The progress event of one finished generation request: its rate (the server's, else the
+/// client's) or its failure kind.
+pub(crate) fn request_event(outcome: &Result<GenerationRecord, RequestError>) -> Event<'_> {
+    match outcome {
+        Ok(record) => Event::RequestFinished {
+            tokens_per_second: record
+                .server_tokens_per_second()
+                .or_else(|| record.client_tokens_per_second()),
+            failure: None,
+        },
+        Err(err) => Event::RequestFinished {
+            tokens_per_second: None,
+            failure: Some(err.kind()),
+        },
+    }
+}
+
+/// The route as result files name it: `chat`, or `generate` (Ollama) / `completions` (OpenAI).
+pub(crate) fn route_name(route: Route, api: &str) -> &'static str {
+    match (route, api) {
+        (Route::Chat, _) => "chat",
+        (Route::Generate, "openai") => "completions",
+        (Route::Generate, _) => "generate",
+    }
+}
 
 /// Runs `future` unless Ctrl-C comes first (`None`).
 pub async fn cancellable<T>(ctx: &Ctx, future: impl Future<Output = T>) -> Option<T> {

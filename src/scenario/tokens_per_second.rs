@@ -23,6 +23,7 @@ use crate::results::tokens_per_second::{
 use crate::results::{round2, timestamp_now, write_json_atomic, ErrorRecord, RunStatus};
 use crate::scenario::runner::{self, Scenario, Session};
 use crate::scenario::target::{Target, TargetOptions};
+use crate::scenario::{request_event, route_name};
 use crate::workload::{calibrate, CellRequests, RequestNumbers};
 
 pub use crate::config::TpsOptions;
@@ -175,7 +176,7 @@ async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<T
                 result
                     .errors
                     .push(ErrorRecord::from_request(&format!("preload {model}"), err));
-                if is_fatal_for_model(err) {
+                if err.is_fatal_for_model() {
                     say_model_skipped(model, err);
                     result.model_results.push(ModelResult {
                         model: model.clone(),
@@ -323,14 +324,6 @@ async fn measure(session: Session<'_>, options: &TpsOptions) -> anyhow::Result<T
     Ok(result)
 }
 
-fn route_name(route: Route, api: &str) -> &'static str {
-    match (route, api) {
-        (Route::Chat, _) => "chat",
-        (Route::Generate, "openai") => "completions",
-        (Route::Generate, _) => "generate",
-    }
-}
-
 /// Loads the model before measuring (Ollama: a load-only request; OpenAI servers load on
 /// their own and have no load request). `Ok(None)` when the API has no load request.
 async fn preload(
@@ -373,7 +366,7 @@ async fn measure_cell(
     let mut watch = |outcome: &Result<GenerationRecord, RequestError>| {
         events.emit(&request_event(outcome));
         if let Err(err) = outcome {
-            if fatal.is_none() && is_fatal_for_model(err) {
+            if fatal.is_none() && err.is_fatal_for_model() {
                 fatal = Some(err.clone());
                 stop.cancel();
             }
@@ -473,17 +466,6 @@ async fn measure_cell(
         line: &cell_line(&cell, &label),
     });
     (cell, ctx.cancel.is_cancelled(), fatal)
-}
-
-/// Errors that every further request for the model would repeat.
-fn is_fatal_for_model(err: &RequestError) -> bool {
-    matches!(
-        err,
-        RequestError::Status {
-            status: 401 | 403 | 404,
-            ..
-        }
-    )
 }
 
 /// One line per size: what the server counted for the prompt built for it.
@@ -866,21 +848,6 @@ fn fill_summary(result: &mut TpsResult) {
         overall_median_time_to_first_token_seconds: stats::summarize(&ttfts)
             .map(|s| round6(s.median)),
     };
-}
-
-fn request_event(outcome: &Result<GenerationRecord, RequestError>) -> Event<'_> {
-    match outcome {
-        Ok(record) => Event::RequestFinished {
-            tokens_per_second: record
-                .server_tokens_per_second()
-                .or_else(|| record.client_tokens_per_second()),
-            failure: None,
-        },
-        Err(err) => Event::RequestFinished {
-            tokens_per_second: None,
-            failure: Some(err.kind()),
-        },
-    }
 }
 
 /// One line per finished cell.

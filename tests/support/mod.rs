@@ -644,7 +644,7 @@ pub fn single_user_args(endpoint: &str, model: &str, output: &Path, extra: &[&st
 }
 
 /// `words`, then `--output OUTPUT`, then `extra`.
-fn command_line(words: &[&str], output: &Path, extra: &[&str]) -> Vec<String> {
+pub fn command_line(words: &[&str], output: &Path, extra: &[&str]) -> Vec<String> {
     let output = ["--output", output.to_str().unwrap()];
     [words, &output[..], extra]
         .concat()
