@@ -318,6 +318,12 @@ async fn load_and_capacity_send_sized_prompts_and_forced_outputs() {
     assert_eq!(throughput["OutputTokens"], 6 * 12, "{throughput}");
     let input = throughput["InputTokens"].as_u64().unwrap() as f64 / 6.0;
     assert!((input - 300.0).abs() <= 6.0, "{input} tokens a prompt");
+    let fit = &json["Configuration"]["Calibration"]["Sizes"][0];
+    assert_eq!(
+        fit["RequestedTokens"], 300,
+        "the calibration is in the file: {json:#}"
+    );
+    assert_eq!(fit["WithinTolerance"], true, "{fit}");
 
     let capacity = dir.path().join("capacity.json");
     let code = ollabench(&[
@@ -352,5 +358,10 @@ async fn load_and_capacity_send_sized_prompts_and_forced_outputs() {
     assert!(
         (input - 200.0).abs() <= 4.0,
         "{input} tokens a prompt: {json:#}"
+    );
+    let fit = &json["Configuration"]["Calibration"]["Sizes"][0];
+    assert_eq!(
+        fit["RequestedTokens"], 200,
+        "the calibration is in the file: {json:#}"
     );
 }

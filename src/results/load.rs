@@ -60,6 +60,10 @@ pub struct LoadConfiguration {
     pub warmup_seconds: Option<f64>,
     /// The `--slo` spec, normalised (`ttft=500ms,e2e:p99=20s`).
     pub slo: Option<String>,
+    /// `--input-tokens`: how the prompt was sized in the model's tokens (the server's own
+    /// counts), as tokens-per-second records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::tokens_per_second::Calibration>,
 }
 
 /// One step: one concurrency or one request rate, and what it measured.

@@ -119,6 +119,7 @@ async fn measure(
     }
     let calibrated = calibrated(target, load, ctx, &mut result.errors).await;
     let load = calibrated.as_ref().unwrap_or(load);
+    result.configuration.calibration = load::recorded_calibration(load);
     let mut outcomes: Vec<ProbeOutcome> = Vec::new();
     while end.is_none() {
         let level = match next_step(search, &outcomes) {

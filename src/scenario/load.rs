@@ -231,6 +231,13 @@ pub fn num_ctx(options: &LoadOptions) -> Option<u64> {
 /// With a prompt sized in tokens, the options with the model's calibration, measured now
 /// against the server and printed; the options unchanged otherwise. A failed calibration
 /// is recorded in `errors` and the size stays an estimate. `None`: Ctrl-C stopped it.
+/// The calibration [`calibrated`] made, as the result file records it.
+pub fn recorded_calibration(
+    options: &LoadOptions,
+) -> Option<crate::results::tokens_per_second::Calibration> {
+    options.calibrated.as_ref().map(|c| c.record.clone())
+}
+
 pub async fn calibrated(
     target: &Target,
     options: &LoadOptions,
@@ -651,6 +658,7 @@ async fn measure(session: Session<'_>, options: &LoadOptions) -> anyhow::Result<
     let Some(options) = &calibrated(target, options, ctx, &mut result.errors).await else {
         return Ok(finished(result));
     };
+    result.configuration.calibration = recorded_calibration(options);
     let mut queue: std::collections::VecDeque<LoadStep> = options.planned_steps().into();
     let mut index = 0;
     while let Some(step) = queue.pop_front() {
@@ -790,6 +798,8 @@ pub(crate) fn configuration(options: &LoadOptions, api: &str) -> LoadConfigurati
         warmup_requests,
         warmup_seconds,
         slo: options.slo.as_ref().map(ToString::to_string),
+        // Known once the run has calibrated (see `recorded_calibration`).
+        calibration: None,
     }
 }
 
