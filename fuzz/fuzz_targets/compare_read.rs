@@ -30,10 +30,12 @@ fuzz_target!(|bytes: &[u8]| {
     let comparison = analyse(runs, Some(5.0));
     assert_eq!(comparison.runs.len(), count, "a run was lost");
     for format in [Format::Table, Format::Markdown, Format::Csv] {
-        let _ = render(&comparison, format);
+        for verbose in [false, true] {
+            let _ = render(&comparison, format, verbose);
+        }
     }
     // The comparison report is JSON that compare reads back.
-    let report = render(&comparison, Format::Json);
+    let report = render(&comparison, Format::Json, false);
     let value = parse_json(report.as_bytes()).expect("the comparison report is JSON");
     let _ = runs_from_value(&value, "report.json");
 });
